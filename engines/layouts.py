@@ -1,0 +1,70 @@
+"""Keypoint layouts as data: names, skeleton links, OKS sigmas and index maps.
+
+Sources: COCO keypoint task (Lin et al. 2014, ``person_keypoints`` categories; sigmas from
+``cocoeval.py``), MediaPipe BlazePose 33-landmark topology (Bazarevsky et al. 2020), and the
+DESIGN.md §2 mapping from BlazePose-33 to COCO-17. "Left" is always the person's left.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+COCO17_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+
+#: Skeleton links (0-based), as in the COCO ``skeleton`` field minus one.
+COCO17_SKELETON: tuple[tuple[int, int], ...] = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)
+
+#: Index of each keypoint's mirror image (horizontal flip).
+COCO17_FLIP_INDICES: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+
+#: Per-keypoint OKS sigmas (COCO ``cocoeval.py``), float64 (17,).
+COCO17_SIGMAS = np.array(
+    [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]
+) / 10.0
+
+BLAZEPOSE33_NAMES: tuple[str, ...] = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+
+#: BlazePose-33 index of each COCO-17 keypoint (DESIGN.md §2).
+BLAZEPOSE33_TO_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+
+#: BlazePose keypoints kept beside COCO-17 as ``extra_keypoints`` (heels and foot tips).
+FOOT_EXTRA_NAMES: tuple[str, ...] = ("left_heel", "right_heel", "left_foot_index", "right_foot_index")
+BLAZEPOSE33_TO_FOOT_EXTRA: tuple[int, ...] = (29, 30, 31, 32)
+
+
+def coco17_dataset_meta() -> dict:
+    """Return the COCO-17 dataset meta in the layout mmpose writes as ``meta_info``.
+
+    Keys follow mmpose's ``dataset_meta`` (``dataset_name``, ``num_keypoints``,
+    ``keypoint_id2name``, ``keypoint_name2id``, ``flip_indices``, ``skeleton_links``,
+    ``sigmas``...) so that tools reading mmpose ``--save-predictions`` files read ours.
+    """
+    names = list(COCO17_NAMES)
+    return {
+        "dataset_name": "coco",
+        "num_keypoints": len(names),
+        "keypoint_id2name": {str(i): n for i, n in enumerate(names)},
+        "keypoint_name2id": {n: i for i, n in enumerate(names)},
+        "upper_body_ids": list(range(0, 11)),
+        "lower_body_ids": list(range(11, 17)),
+        "flip_indices": list(COCO17_FLIP_INDICES),
+        "flip_pairs": [[i, j] for i, j in enumerate(COCO17_FLIP_INDICES) if i < j],
+        "num_skeleton_links": len(COCO17_SKELETON),
+        "skeleton_links": [list(link) for link in COCO17_SKELETON],
+        "sigmas": COCO17_SIGMAS.tolist(),
+    }

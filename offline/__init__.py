@@ -1,0 +1,1 @@
+"""Offline processing of recorded input: :mod:`offline.run` is ``posestream run``."""

@@ -1,0 +1,122 @@
+"""``posestream run``: a recorded video, an image or a folder of images → result files.
+
+Writes, in ``out_dir``: ``<name>.jsonl`` (one frame per line), ``results_<name>.json`` (mmpose
+``--save-predictions`` layout) and ``<name>.mp4`` (annotated, source frame rate, one frame per
+input frame) — or, for images, a folder ``<name>_annotated/``. Frames are processed
+losslessly; if decoding fails part-way the frames before it are written out and the
+:class:`~stream.sources.SourceError` is raised again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stream.annotate import SkeletonAnnotator
+from stream.pipeline import PosePipeline
+from stream.sinks import ImageFolderSink, JsonLinesSink, PredictionsJsonSink, VideoSink
+from stream.sources import ImageSource, open_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
+
+    Attributes:
+        frames: frames processed. people: person instances over all frames.
+        max_people: most people in one frame. seconds: wall time of the loop.
+        stage_ms: mean milliseconds per frame of each stage (decode, detect, pose, write).
+        outputs: files written. error: the error that ended the run early, or None.
+    """
+
+    frames: int = 0
+    people: int = 0
+    max_people: int = 0
+    seconds: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    outputs: list[Path] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_ms.items())
+        return (f"{self.frames} frames, {self.people} people (max {self.max_people} per frame), "
+                f"{self.fps:.1f} fps; ms/frame: {stages}")
+
+
+def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipeline, write_video: bool = True,
+               max_frames: int | None = None, progress: bool = True) -> RunSummary:
+    """Process a recorded source with ``pipeline`` and write the result files.
+
+    Args:
+        source_path: video file, image file or folder of images.
+        out_dir: output folder (created).
+        pipeline: the per-frame pipeline.
+        write_video: also write the annotated video (or annotated images).
+        max_frames: stop after this many frames.
+        progress: tqdm progress bar.
+
+    Returns:
+        A :class:`RunSummary` (its ``outputs`` list every file written).
+
+    Raises:
+        stream.sources.SourceError: the source cannot be opened, or fails part-way (after the
+            results so far were written).
+    """
+    source = open_source(source_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    annotator = SkeletonAnnotator()
+    sinks = [JsonLinesSink(out_dir / f"{source.name}.jsonl"), PredictionsJsonSink(out_dir / f"results_{source.name}.json")]
+    if write_video:
+        sinks.append(ImageFolderSink(out_dir / f"{source.name}_annotated", annotator) if isinstance(source, ImageSource)
+                     else VideoSink(out_dir / f"{source.name}.mp4", source.fps, annotator))
+    summary = RunSummary()
+    totals = {"decode": 0.0, "detect": 0.0, "pose": 0.0, "write": 0.0}
+    total = min(len(source), max_frames) if max_frames and len(source) else (max_frames or len(source) or None)
+    start = time.perf_counter()
+    try:
+        frames = iter(source)
+        with tqdm(total=total, unit="frame", desc=source.name, disable=not progress) as bar:
+            while max_frames is None or summary.frames < max_frames:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                t1 = time.perf_counter()
+                result = pipeline(frame)
+                t2 = time.perf_counter()
+                for sink in sinks:
+                    sink.write(result, frame.image)
+                totals["decode"] += (t1 - t0) * 1e3
+                totals["write"] += (time.perf_counter() - t2) * 1e3
+                for stage in ("detect", "pose"):
+                    totals[stage] += result.timings.get(stage, 0.0)
+                summary.frames += 1
+                summary.people += len(result)
+                summary.max_people = max(summary.max_people, len(result))
+                bar.update(1)
+    except Exception as exc:
+        summary.error = str(exc)
+        raise
+    finally:
+        summary.seconds = time.perf_counter() - start
+        summary.stage_ms = {k: v / max(summary.frames, 1) for k, v in totals.items()}
+        for sink in sinks:
+            try:
+                written = sink.close()
+            except Exception:  # one broken sink must not lose the others' results
+                log.exception("could not finish %s", type(sink).__name__)
+                continue
+            if written is not None:
+                summary.outputs.append(written)
+    return summary

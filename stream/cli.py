@@ -1,0 +1,92 @@
+"""The ``posestream`` command.
+
+``posestream run SOURCE --out DIR``: the main job on a recorded video, image or image folder.
+``posestream models``: list the model zoo; ``posestream models fetch NAME``: download one.
+
+Errors print one line, ``posestream: error: …``, and exit with status 2 (bad input or model)
+or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from engines.errors import ModelError
+from stream.sources import SourceError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from offline.run import run_source
+    from stream.config import PipelineConfig
+    from stream.pipeline import PosePipeline
+
+    overrides = {"detector": args.det, "pose": args.pose, "device": args.device,
+                 "det_score_threshold": args.det_threshold}
+    if args.config:
+        config = PipelineConfig.from_yaml(args.config, **overrides)
+    else:
+        config = PipelineConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+    pipeline = PosePipeline.from_config(config)
+    summary = run_source(args.source, args.out, pipeline, write_video=not args.no_video,
+                         max_frames=args.max_frames, progress=not args.quiet)
+    print(f"{args.source}: {summary.describe()}")
+    for path in summary.outputs:
+        print(f"  wrote {path}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from engines.zoo import MODELS, resolve_model
+
+    if args.fetch:
+        resolved = resolve_model(args.fetch)
+        print(resolved.onnx_path)
+        return 0
+    for spec in MODELS.values():
+        print(f"{spec.name:15s} {spec.role:8s} {spec.licence:11s} {spec.input_size[0]}x{spec.input_size[1]}  {spec.notes}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posestream", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log which execution provider runs each model")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="detect people and estimate COCO-17 keypoints in a recorded video or images")
+    run.add_argument("source", help="video file (any container FFmpeg reads), image, or folder of images")
+    run.add_argument("--out", required=True, help="output folder")
+    run.add_argument("--config", help="YAML settings (see configs/run.yaml)")
+    run.add_argument("--det", help="detector: zoo name or path (default yolox-nano)")
+    run.add_argument("--pose", help="keypoint model: zoo name or path (default blazepose-full)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda", "tensorrt"], help="inference device (default auto)")
+    run.add_argument("--det-threshold", type=float, help="minimum person score (default 0.3)")
+    run.add_argument("--max-frames", type=int, help="stop after this many frames")
+    run.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_run)
+
+    models = sub.add_parser("models", help="list the model zoo, or download a model")
+    models.add_argument("--fetch", metavar="NAME", help="resolve (and download if needed) this model")
+    models.set_defaults(func=_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``posestream`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ModelError, SourceError, ValueError, FileNotFoundError) as exc:
+        print(f"posestream: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("posestream: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The one result type that travels with every frame.
+
+Conventions: pixel coordinates of the full frame, x right, y down; COCO-17 keypoint order
+(:data:`engines.layouts.COCO17_NAMES`); frame ids start at 1 (as mmpose's ``frame_id``);
+``pts`` is the presentation time in seconds from the start of the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Instance fields of the JSON-lines schema, in order; those a stage has not computed are null.
+INSTANCE_FIELDS = ("bbox", "bbox_score", "keypoints", "keypoint_scores", "extra_keypoints",
+                   "extra_keypoint_scores", "track_id", "keypoints_3d", "posture", "gesture")
+
+
+def _round(array: np.ndarray, decimals: int) -> list:
+    return np.round(array.astype(np.float64), decimals).tolist()
+
+
+@dataclass
+class FrameResult:
+    """Everything known about one frame.
+
+    Attributes:
+        frame_id: 1-based index of the frame in its source.
+        pts: presentation time, seconds.
+        width, height: frame size, pixels.
+        bboxes: (N, 4) float32 x1, y1, x2, y2 pixels.
+        bbox_scores: (N,) float32 detector confidences in [0, 1].
+        keypoints: (N, 17, 2) float32 pixels, COCO-17.
+        keypoint_scores: (N, 17) float32 in [0, 1].
+        extra_keypoints: (N, E, 2) float32 pixels (e.g. heels, foot tips) or None.
+        extra_keypoint_scores: (N, E) float32 or None.
+        track_ids: (N,) int64 persistent ids, or None until a tracker runs.
+        keypoints_3d: (N, 17, 3) float32 metres, root-relative, H36M-17, or None until lifted.
+        postures, gestures: N labels each, or None until classified.
+        image: source image file name (image inputs only).
+        timings: stage name → milliseconds spent on this frame.
+    """
+
+    frame_id: int
+    pts: float
+    width: int
+    height: int
+    bboxes: np.ndarray
+    bbox_scores: np.ndarray
+    keypoints: np.ndarray
+    keypoint_scores: np.ndarray
+    extra_keypoints: np.ndarray | None = None
+    extra_keypoint_scores: np.ndarray | None = None
+    track_ids: np.ndarray | None = None
+    keypoints_3d: np.ndarray | None = None
+    postures: list[str] | None = None
+    gestures: list[str] | None = None
+    image: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.bboxes)
+
+    def instances(self, decimals: int = 2) -> list[dict]:
+        """Per-person dicts with every field of :data:`INSTANCE_FIELDS` (null where not computed).
+
+        Pixel values are rounded to ``decimals``; ``bbox`` is one x1y1x2y2 list (JSON lines form).
+        """
+        out = []
+        for i in range(len(self)):
+            out.append({
+                "bbox": _round(self.bboxes[i], decimals),
+                "bbox_score": round(float(self.bbox_scores[i]), 4),
+                "keypoints": _round(self.keypoints[i], decimals),
+                "keypoint_scores": _round(self.keypoint_scores[i], 4),
+                "extra_keypoints": None if self.extra_keypoints is None else _round(self.extra_keypoints[i], decimals),
+                "extra_keypoint_scores": None if self.extra_keypoint_scores is None
+                else _round(self.extra_keypoint_scores[i], 4),
+                "track_id": None if self.track_ids is None else int(self.track_ids[i]),
+                "keypoints_3d": None if self.keypoints_3d is None else _round(self.keypoints_3d[i], 4),
+                "posture": None if self.postures is None else self.postures[i],
+                "gesture": None if self.gestures is None else self.gestures[i],
+            })
+        return out
+
+    def to_json(self) -> dict:
+        """The JSON-lines record: ``frame_id``, ``pts``, ``width``, ``height``, [``image``], ``instances``."""
+        record = {"frame_id": self.frame_id, "pts": round(self.pts, 6), "width": self.width, "height": self.height}
+        if self.image is not None:
+            record["image"] = self.image
+        record["instances"] = self.instances()
+        return record

@@ -1,0 +1,153 @@
+"""Result sinks for recorded runs: JSON lines, mmpose ``--save-predictions`` JSON, annotated video.
+
+Every sink writes to ``<file>.part`` and renames it into place on :meth:`close`, which is
+called also when a run fails part-way: what was computed is kept, and a reader never sees a
+half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from engines.layouts import coco17_dataset_meta
+
+from .results import FrameResult
+
+
+def _part(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def write_json_atomic(path: str | Path, data) -> Path:
+    """Write ``data`` as JSON to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    tmp = _part(path)
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+    return path
+
+
+class JsonLinesSink:
+    """One JSON object per frame and line (:meth:`FrameResult.to_json`), flushed as it goes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._handle = open(_part(self.path), "w")
+
+    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+        self._handle.write(json.dumps(result.to_json(), separators=(",", ":")) + "\n")
+        self._handle.flush()
+
+    def close(self) -> Path:
+        self._handle.close()
+        os.replace(_part(self.path), self.path)
+        return self.path
+
+
+class PredictionsJsonSink:
+    """The mmpose ``--save-predictions`` layout: ``{"meta_info", "instance_info": [{"frame_id", "instances"}]}``.
+
+    Instances carry ``keypoints`` [[x, y]×17], ``keypoint_scores`` [17], ``bbox`` [[x1, y1, x2, y2]]
+    and ``bbox_score`` (plus ``track_id`` once tracking runs), as mmpose's demo writes them.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.frames: list[dict] = []
+
+    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+        instances = []
+        for inst in result.instances():
+            item = {"keypoints": inst["keypoints"], "keypoint_scores": inst["keypoint_scores"],
+                    "bbox": [inst["bbox"]], "bbox_score": inst["bbox_score"]}
+            if inst["track_id"] is not None:
+                item["track_id"] = inst["track_id"]
+            instances.append(item)
+        self.frames.append({"frame_id": result.frame_id, "instances": instances})
+
+    def close(self) -> Path:
+        return write_json_atomic(self.path, {"meta_info": coco17_dataset_meta(), "instance_info": self.frames})
+
+
+class VideoSink:
+    """Annotated frames encoded with PyAV (H.264 when available, else MPEG-4 Part 2) into MP4.
+
+    Args:
+        path: output ``.mp4``.
+        fps: frame rate of the source (Fraction); one output frame per input frame.
+        annotator: object with ``annotate(image, result) -> image``.
+    """
+
+    def __init__(self, path: str | Path, fps: Fraction, annotator):
+        import av
+
+        self.path = Path(path)
+        self.fps = Fraction(fps).limit_denominator(100000)
+        self.annotator = annotator
+        self._container = av.open(str(_part(self.path)), mode="w", format="mp4")
+        self._codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        self._stream = None
+        self._index = 0
+
+    def _open_stream(self, width: int, height: int) -> None:
+        self._stream = self._container.add_stream(self._codec, rate=self.fps)
+        self._stream.width, self._stream.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
+        self._stream.pix_fmt = "yuv420p"
+        if self._codec == "libx264":
+            self._stream.options = {"crf": "23", "preset": "veryfast"}
+
+    def write(self, result: FrameResult, image: np.ndarray) -> None:
+        import av
+
+        canvas = self.annotator.annotate(image, result)
+        if self._stream is None:
+            self._open_stream(canvas.shape[1], canvas.shape[0])
+        pad_h, pad_w = self._stream.height - canvas.shape[0], self._stream.width - canvas.shape[1]
+        if pad_h or pad_w:
+            canvas = np.pad(canvas, ((0, max(pad_h, 0)), (0, max(pad_w, 0)), (0, 0)))[: self._stream.height, : self._stream.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas), format="bgr24")
+        frame.pts = self._index
+        frame.time_base = 1 / self.fps
+        self._index += 1
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> Path | None:
+        if self._stream is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        self._container.close()
+        if self._stream is None:  # nothing was written
+            _part(self.path).unlink(missing_ok=True)
+            return None
+        os.replace(_part(self.path), self.path)
+        return self.path
+
+
+class ImageFolderSink:
+    """Annotated images, one file per input image, into a folder (image inputs)."""
+
+    def __init__(self, folder: str | Path, annotator):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.annotator = annotator
+
+    def write(self, result: FrameResult, image: np.ndarray) -> None:
+        import cv2
+
+        name = Path(result.image or f"{result.frame_id:06d}.jpg")
+        target = self.folder / (name.stem + ".jpg")
+        tmp = _part(target)
+        ok, data = cv2.imencode(".jpg", self.annotator.annotate(image, result))
+        if ok:
+            tmp.write_bytes(data.tobytes())
+            os.replace(tmp, target)
+
+    def close(self) -> Path:
+        return self.folder

@@ -1,0 +1,147 @@
+"""Frame sources for recorded input: video files (PyAV/FFmpeg), single images and image folders.
+
+Every source yields :class:`Frame` objects losslessly, in order, with 1-based frame ids.
+Errors are :class:`SourceError` with one readable line: a missing path, a file FFmpeg cannot
+read, a file without a video stream, or a decode error part-way (raised *after* the frames
+decoded before it were yielded, so the caller keeps them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class SourceError(RuntimeError):
+    """The input cannot be read (or stopped being readable part-way)."""
+
+
+@dataclass
+class Frame:
+    """One decoded frame.
+
+    Attributes:
+        frame_id: 1-based index in the source.
+        pts: presentation time in seconds (images: ``frame_id - 1``).
+        image: (H, W, 3) uint8 BGR.
+        name: file name for image sources, else None.
+    """
+
+    frame_id: int
+    pts: float
+    image: np.ndarray
+    name: str | None = None
+
+
+class VideoFileSource:
+    """A recorded video in any container FFmpeg reads, decoded with PyAV.
+
+    Attributes:
+        path: the file. name: its stem.
+        fps: average frame rate (Fraction; 25 when the container does not say).
+        width, height: frame size in pixels.
+        frame_count: frames the container declares (0 when unknown).
+
+    Raises:
+        SourceError: missing file, not a video, no video stream (at construction), or a decode
+            error during iteration.
+    """
+
+    def __init__(self, path: str | Path):
+        import av
+
+        self.path = Path(path)
+        self.name = self.path.stem
+        if not self.path.is_file():
+            raise SourceError(f"no such file: {self.path}")
+        try:
+            self._container = av.open(str(self.path))
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"{self.path} is not a readable video ({exc.strerror or exc})") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise SourceError(f"{self.path} has no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        ctx = self._stream.codec_context
+        self.width, self.height = ctx.width, ctx.height
+        self.fps = Fraction(self._stream.average_rate or self._stream.guessed_rate or 25)
+        self.frame_count = int(self._stream.frames or 0)
+
+    def __iter__(self) -> Iterator[Frame]:
+        import av
+
+        frame_id = 0
+        time_base = self._stream.time_base
+        try:
+            for frame in self._container.decode(self._stream):
+                frame_id += 1
+                pts = float(frame.pts * time_base) if frame.pts is not None else (frame_id - 1) / float(self.fps)
+                yield Frame(frame_id, pts, frame.to_ndarray(format="bgr24"))
+        except av.error.FFmpegError as exc:
+            raise SourceError(
+                f"{self.path}: decoding failed after frame {frame_id}"
+                f"{f' of {self.frame_count}' if self.frame_count else ''} ({exc.strerror or exc}); "
+                "the file is truncated or corrupt"
+            ) from exc
+        finally:
+            self._container.close()
+        if self.frame_count and frame_id != self.frame_count:
+            log.warning("%s: decoded %d frames, the container declares %d", self.path, frame_id, self.frame_count)
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+
+class ImageSource:
+    """One image file or a folder of images (sorted by name).
+
+    Raises:
+        SourceError: missing path, a folder without images, or an image that cannot be decoded.
+    """
+
+    fps = Fraction(1)
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.name = self.path.stem if self.path.is_file() else self.path.name
+        if self.path.is_dir():
+            self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.files:
+                raise SourceError(f"{self.path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        elif self.path.is_file():
+            self.files = [self.path]
+        else:
+            raise SourceError(f"no such file or folder: {self.path}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, file in enumerate(self.files, start=1):
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceError(f"{file} cannot be decoded as an image")
+            yield Frame(index, float(index - 1), image, name=file.name)
+
+
+def open_source(path: str | Path) -> VideoFileSource | ImageSource:
+    """Open a recorded source: an image (by suffix), a folder of images, or a video file.
+
+    Raises:
+        SourceError: see the source classes.
+    """
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path)
+    return VideoFileSource(path)
