@@ -131,6 +131,9 @@ class OnnxRuntimeBackend:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
+        # Idle worker threads must not spin: the detector's and the pose model's thread pools
+        # take turns on the same cores every frame, and spinning doubled the detector's time.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = providers_for(device, trt_cache_dir)
         try:
             self.session = ort.InferenceSession(model, sess_options=options, providers=providers)

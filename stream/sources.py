@@ -54,7 +54,8 @@ class VideoFileSource:
 
     Raises:
         SourceError: missing file, not a video, no video stream (at construction), or a decode
-            error during iteration.
+            error during iteration — including a file that ends well short of the frame count
+            its container declares (a truncated MP4 often ends without a decoder error).
     """
 
     def __init__(self, path: str | Path):
@@ -96,7 +97,11 @@ class VideoFileSource:
             ) from exc
         finally:
             self._container.close()
-        if self.frame_count and frame_id != self.frame_count:
+        missing = self.frame_count - frame_id
+        if missing > max(2, self.frame_count // 50):  # a few frames' slack for edit lists and codec delay
+            raise SourceError(f"{self.path}: decoding stopped after frame {frame_id} of {self.frame_count}; "
+                              "the file is truncated or corrupt")
+        if self.frame_count and missing:
             log.warning("%s: decoded %d frames, the container declares %d", self.path, frame_id, self.frame_count)
 
     def __len__(self) -> int:

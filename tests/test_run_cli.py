@@ -1,0 +1,171 @@
+"""`posestream run` end to end on real files: the outputs' layout and every bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import MODELS, shared_file
+from stream.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(["run", *map(str, argv), "--quiet"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def wave_run(tmp_path_factory):
+    """One run on the first 40 frames of har-wave/wave.mp4 (in a subprocess: the console command)."""
+    video = shared_file("media/har-wave/wave.mp4")
+    out = tmp_path_factory.mktemp("wave")
+    env_models = {"POSESTREAM_MODEL_DIR": str(MODELS)}
+    done = subprocess.run([sys.executable, "-m", "stream.cli", "run", str(video), "--out", str(out),
+                           "--max-frames", "40", "--quiet"], capture_output=True, text=True,
+                          env={**__import__("os").environ, **env_models})
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+def test_jsonl_has_one_line_per_frame_with_every_field(wave_run):
+    out, stdout = wave_run
+    lines = [json.loads(line) for line in (out / "wave.jsonl").read_text().splitlines()]
+    assert [line["frame_id"] for line in lines] == list(range(1, 41))
+    assert [line["pts"] for line in lines] == pytest.approx([i / 10 for i in range(40)])  # 10 fps
+    assert {(line["width"], line["height"]) for line in lines} == {(420, 420)}
+    people = [inst for line in lines for inst in line["instances"]]
+    assert len(people) >= 40  # the waving man is in every frame
+    for inst in people:
+        assert len(inst["bbox"]) == 4 and len(inst["keypoints"]) == 17 and len(inst["keypoint_scores"]) == 17
+        assert all(0 <= s <= 1 for s in inst["keypoint_scores"])
+        assert len(inst["extra_keypoints"]) == 4  # heels and foot tips
+        for field in ("track_id", "keypoints_3d", "posture", "gesture"):
+            assert inst[field] is None
+    assert "40 frames" in stdout
+
+
+def test_mmpose_predictions_layout(wave_run):
+    out, _ = wave_run
+    data = json.loads((out / "results_wave.json").read_text())
+    assert data["meta_info"]["num_keypoints"] == 17
+    assert data["meta_info"]["keypoint_id2name"]["9"] == "left_wrist"
+    frames = data["instance_info"]
+    assert frames[0]["frame_id"] == 1 and len(frames) == 40
+    inst = frames[0]["instances"][0]
+    assert set(inst) == {"keypoints", "keypoint_scores", "bbox", "bbox_score"}
+    assert len(inst["bbox"]) == 1 and len(inst["bbox"][0]) == 4
+
+
+def test_annotated_video_keeps_rate_and_frame_count(wave_run):
+    out, _ = wave_run
+    with av.open(str(out / "wave.mp4")) as container:
+        stream = container.streams.video[0]
+        assert Fraction(stream.average_rate) == 10
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
+    assert len(frames) == 40
+    assert frames[0].shape == (420, 420, 3)
+    assert not list(out.glob("*.part"))
+
+
+def test_image_folder_input(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("000000000785.jpg", "000000196141.jpg"):
+        shutil.copy(shared_file(f"media/mmpose-testdata/coco/{name}"), folder)
+    code, _, err = _run(capsys, folder, "--out", tmp_path / "out")
+    assert code == 0, err
+    lines = [json.loads(line) for line in (tmp_path / "out" / "images.jsonl").read_text().splitlines()]
+    assert [line["image"] for line in lines] == ["000000000785.jpg", "000000196141.jpg"]
+    assert len(lines[0]["instances"]) >= 1
+    assert sorted(p.name for p in (tmp_path / "out" / "images_annotated").iterdir()) == \
+        ["000000000785.jpg", "000000196141.jpg"]
+
+
+def test_missing_file_is_one_clear_line(tmp_path, capsys):
+    code, _, err = _run(capsys, tmp_path / "nothing.mp4", "--out", tmp_path / "out")
+    assert code == 2
+    assert err.strip().splitlines() == [f"posestream: error: no such file: {tmp_path / 'nothing.mp4'}"]
+
+
+def test_a_file_that_is_not_a_video(tmp_path, capsys):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is text, not video")
+    code, _, err = _run(capsys, fake, "--out", tmp_path / "out")
+    assert code == 2
+    assert "is not a readable video" in err and len(err.strip().splitlines()) == 1
+
+
+def test_truncated_video_keeps_the_frames_before_the_error(tmp_path, capsys):
+    source = shared_file("media/har-stand/stand.mp4")
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(source)) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 420, 420, "yuv420p"
+        for frame in src.decode(video=0):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    code, _, err = _run(capsys, truncated, "--out", tmp_path / "out")
+    assert code == 2
+    assert "truncated or corrupt" in err and len(err.strip().splitlines()) == 1
+    lines = (tmp_path / "out" / "cut.jsonl").read_text().splitlines()
+    assert 10 < len(lines) < 106
+    assert json.loads(lines[-1])["frame_id"] == len(lines)
+    with av.open(str(tmp_path / "out" / "cut.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(lines)
+    assert len(json.loads((tmp_path / "out" / "results_cut.json").read_text())["instance_info"]) == len(lines)
+
+
+def test_unreadable_model(tmp_path, capsys):
+    video = shared_file("media/har-wave/wave.mp4")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00garbage" * 100)
+    code, _, err = _run(capsys, video, "--out", tmp_path / "out", "--det", junk)
+    assert code == 2
+    assert "junk.onnx: not a loadable ONNX model" in err
+
+
+def test_model_with_wrong_hash(tmp_path, capsys, monkeypatch):
+    video = shared_file("media/har-wave/wave.mp4")
+    models = tmp_path / "models"
+    models.mkdir()
+    damaged = bytearray(shared_file("models/yolox_nano.onnx").read_bytes())
+    damaged[-1] ^= 0xFF
+    (models / "yolox_nano.onnx").write_bytes(bytes(damaged))
+    monkeypatch.setenv("POSESTREAM_MODEL_DIR", str(models))
+    code, _, err = _run(capsys, video, "--out", tmp_path / "out", "--det", "yolox-nano")
+    assert code == 2
+    assert "yolox-nano" in err and "sha256" in err
+
+
+def test_model_with_wrong_input_shape(tmp_path, capsys):
+    """The BlazePose model given as the detector: refused, naming what it expected and what it got."""
+    video = shared_file("media/har-wave/wave.mp4")
+    code, _, err = _run(capsys, video, "--out", tmp_path / "out", "--det", shared_file("models/blazepose_landmark_full.onnx"))
+    assert code == 2
+    assert "not a person detector" in err and "input_1[?,256,256,3]" in err
+
+
+def test_config_file_with_a_typo_is_refused(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("pipeline:\n  detecter: yolox-nano\n")
+    code, _, err = _run(capsys, shared_file("media/har-wave/wave.mp4"), "--out", tmp_path / "out", "--config", config)
+    assert code == 2 and "unknown pipeline settings: detecter" in err
+
+
+def test_shipped_config_loads():
+    from pathlib import Path
+
+    from stream.config import PipelineConfig
+
+    config = PipelineConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "run.yaml")
+    assert config == PipelineConfig()

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Speed of ``posestream run`` on a recorded video: per-stage ms, end-to-end fps, and the model-only floor.
+
+    python tools/benchmark.py ../shared/media/opencv-vtest/vtest.avi --frames 200
+
+Stages: decode (PyAV), detect, pose (pre- and post-processing included), write (JSON lines,
+mmpose JSON, annotation and H.264 encode). The floor runs only the two ONNX models on tensors
+prepared beforehand from the same frames (same crops, same batch sizes): no decode,
+no pre/post-processing, no encode — the speed no pipeline around these models can beat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from offline.run import run_source  # noqa: E402
+from stream.config import PipelineConfig  # noqa: E402
+from stream.pipeline import PosePipeline  # noqa: E402
+from stream.sources import VideoFileSource  # noqa: E402
+
+
+def model_floor(pipeline: PosePipeline, video: Path, frames: int) -> dict[str, float]:
+    """Milliseconds per frame of the bare detector and pose-model calls on the first ``frames`` frames."""
+    detector, estimator = pipeline.detector, pipeline.estimator
+    det_inputs, pose_inputs = [], []
+    for frame in VideoFileSource(video):
+        if frame.frame_id > frames:
+            break
+        tensor, _ = detector.preprocess(frame.image)
+        det_inputs.append(tensor)
+        result = pipeline(frame)
+        if len(result):
+            if hasattr(estimator, "preprocess"):  # RTMPose
+                pose_inputs.append(("input", estimator.preprocess(frame.image, result.bboxes)[0], ["simcc_x", "simcc_y"]))
+            else:  # BlazePose: one batch per pass
+                sides = (result.bboxes[:, 2:] - result.bboxes[:, :2]).max(axis=1)
+                batch = np.random.default_rng(0).random((len(sides), 256, 256, 3), np.float32)
+                for _ in range(2 if estimator.refine else 1):
+                    pose_inputs.append(("input_1", batch, ["Identity", "Identity_1"]))
+    det_name = pipeline.detector.backend.inputs[0].name
+    t0 = time.perf_counter()
+    for tensor in det_inputs:
+        pipeline.detector.backend.run({det_name: tensor})
+    t1 = time.perf_counter()
+    for name, tensor, outputs in pose_inputs:
+        estimator.backend.run({name: tensor}, outputs)
+    t2 = time.perf_counter()
+    n = max(len(det_inputs), 1)
+    return {"detect": (t1 - t0) * 1e3 / n, "pose": (t2 - t1) * 1e3 / n}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--det", default="yolox-nano")
+    parser.add_argument("--pose", default="blazepose-full")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
+
+    for refine in (False, True):
+        config = PipelineConfig(detector=args.det, pose=args.pose, device=args.device, refine_crop=refine)
+        pipeline = PosePipeline.from_config(config)
+        run_source(args.video, tempfile.mkdtemp(), pipeline, max_frames=5, progress=False)  # warm-up
+        with tempfile.TemporaryDirectory() as out:
+            summary = run_source(args.video, out, pipeline, max_frames=args.frames, progress=False)
+        floor = model_floor(pipeline, args.video, args.frames)
+        floor_ms = sum(floor.values())
+        print(f"{args.video.name}: {summary.frames} frames, {summary.people / max(summary.frames, 1):.2f} people/frame, "
+              f"{args.det} + {args.pose} ({'aligned second pass' if refine else 'one pass'}), "
+              f"provider {pipeline.detector.backend.provider}, {os.cpu_count()} cores")
+        print("  stage ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms.items())
+              + f"  -> end to end {summary.fps:.1f} fps")
+        print(f"  model-only floor: detect {floor['detect']:.1f} ms, pose {floor['pose']:.1f} ms"
+              f" -> {1e3 / floor_ms:.1f} fps (pipeline reaches {summary.fps * floor_ms / 1e3:.0%} of it)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

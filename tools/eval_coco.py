@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""COCO keypoint AP (OKS, pycocotools) of the posestream pipeline on a COCO-layout folder.
+
+The folder holds ``annotations/person_keypoints_<split>.json`` and ``<split>/`` images (e.g.
+``../shared/media/coco-mini``). Each split is scored with the full pipeline (detector boxes)
+and with ground-truth boxes, for every crop variant asked for, and one table is printed.
+
+    python tools/eval_coco.py ../shared/media/coco-mini --splits val2017 train2017
+
+Instance score (what AP ranks by): "rescored" = box score × pose score × mean keypoint score
+(ground-truth boxes: box score 1), as mmpose's top-down evaluation rescores; "box" = the
+detector's box score alone, for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engines.keypoints import BlazePoseLandmark  # noqa: E402
+from stream.config import PipelineConfig  # noqa: E402
+from stream.pipeline import PosePipeline  # noqa: E402
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR")
+
+
+def predict(pipeline: PosePipeline, coco, image_dir: Path, gt_boxes: bool, rescore: bool = True) -> list[dict]:
+    """COCO keypoint results (``[{image_id, category_id, keypoints, score}]``) for every image."""
+    results = []
+    for image_id in coco.getImgIds():
+        info = coco.loadImgs(image_id)[0]
+        image = cv2.imread(str(image_dir / info["file_name"]))
+        if image is None:
+            raise SystemExit(f"cannot read {image_dir / info['file_name']}")
+        if gt_boxes:
+            anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)) if a["bbox"][2] > 1]
+            boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                              for a in anns], np.float32).reshape(-1, 4)
+            box_scores = np.ones(len(boxes), np.float32)
+        else:
+            detections = pipeline.detector(image)
+            boxes, box_scores = detections.bboxes, detections.scores
+        poses = pipeline.estimator(image, boxes)
+        for i in range(len(poses)):
+            keypoints = np.concatenate([poses.keypoints[i], poses.keypoint_scores[i][:, None]], axis=1)
+            score = float(box_scores[i] * (poses.pose_scores[i] * poses.keypoint_scores[i].mean() if rescore else 1))
+            results.append({"image_id": image_id, "category_id": 1, "keypoints": keypoints.ravel().tolist(),
+                            "score": score})
+    return results
+
+
+def evaluate(coco, results: list[dict]) -> dict[str, float]:
+    """COCOeval keypoint stats: AP, AP50, AP75, APm, APl, AR."""
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return dict.fromkeys(STAT_NAMES, 0.0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        detections = coco.loadRes(results)
+        evaluator = COCOeval(coco, detections, "keypoints")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = evaluator.stats
+    return dict(zip(STAT_NAMES, [stats[0], stats[1], stats[2], stats[3], stats[4], stats[5]]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", type=Path, help="COCO-layout folder")
+    parser.add_argument("--splits", nargs="+", default=["val2017", "train2017"])
+    parser.add_argument("--det", default="yolox-nano")
+    parser.add_argument("--pose", default="blazepose-full")
+    parser.add_argument("--variants", nargs="+", default=["square", "square-1.0", "aligned"],
+                        help="BlazePose crops: square (box-centred, 1.25 × longer side), square-1.0 (no margin), "
+                             "aligned (second body-aligned pass); ignored for RTMPose")
+    parser.add_argument("--out", type=Path, help="write the table as JSON here")
+    args = parser.parse_args()
+    os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
+
+    from pycocotools.coco import COCO
+
+    base = PosePipeline.from_config(PipelineConfig(detector=args.det, pose=args.pose, det_score_threshold=0.05))
+    rows = []
+    for split in args.splits:
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco = COCO(str(args.root / "annotations" / f"person_keypoints_{split}.json"))
+        people = len(coco.getAnnIds(iscrowd=False))
+        variants = args.variants if isinstance(base.estimator, BlazePoseLandmark) else ["default"]
+        for variant in variants:
+            if isinstance(base.estimator, BlazePoseLandmark):
+                base.estimator.refine = variant == "aligned"
+                base.estimator.padding = 1.0 if variant == "square-1.0" else 1.25
+            for gt_boxes, rescore in ((False, False), (False, True), (True, True)):
+                stats = evaluate(coco, predict(base, coco, args.root / split, gt_boxes, rescore))
+                rows.append({"split": split, "images": len(coco.getImgIds()), "people": people, "crop": variant,
+                             "boxes": "ground truth" if gt_boxes else args.det,
+                             "score": "rescored" if rescore else "box", **stats})
+    header = f"{'split':9s} {'imgs':>4s} {'people':>6s} {'crop':11s} {'boxes':13s} {'score':9s}" + " ".join(f"{s:>6s}" for s in STAT_NAMES)
+    print(f"pose model {args.pose}, detector {args.det}")
+    print(header)
+    for r in rows:
+        print(f"{r['split']:9s} {r['images']:4d} {r['people']:6d} {r['crop']:11s} {r['boxes']:13s} {r['score']:9s}"
+              + " ".join(f"{r[s]:6.3f}" for s in STAT_NAMES))
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
