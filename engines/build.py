@@ -48,6 +48,15 @@ def _backend(resolved: ResolvedModel, device: str, threads: int) -> tuple[OnnxRu
     return backend, family
 
 
+def _load(model: str, families: dict, role: str, device: str, threads: int, options: dict):
+    resolved = resolve_model(model)
+    backend, family = _backend(resolved, device, threads)
+    if family not in families:
+        raise ModelSignatureError(f"{backend.name}: not a {role} (looks like {family or 'an unknown model'}; "
+                                  f"inputs {', '.join(s.describe() for s in backend.inputs)})")
+    return families[family](backend, **options)
+
+
 def load_detector(model: str, device: str = "auto", threads: int = 0, **options):
     """Load a person detector by zoo name (``yolox-nano``, ``rtmdet-nano``…) or path.
 
@@ -57,26 +66,24 @@ def load_detector(model: str, device: str = "auto", threads: int = 0, **options)
         threads: ONNX Runtime intra-op threads (0 = default).
         options: passed to the wrapper (``score_threshold``, ``iou_threshold``…).
 
+    Returns:
+        A :class:`~engines.detectors.YOLOX` or :class:`~engines.detectors.RTMDet`.
+
     Raises:
         ModelError and subclasses: missing file, wrong hash, not a detector model.
     """
-    resolved = resolve_model(model)
-    backend, family = _backend(resolved, device, threads)
-    if family not in DETECTOR_FAMILIES:
-        raise ModelSignatureError(f"{backend.name}: not a person detector (looks like {family or 'an unknown model'}; "
-                                  f"inputs {', '.join(s.describe() for s in backend.inputs)})")
-    return DETECTOR_FAMILIES[family](backend, **options)
+    return _load(model, DETECTOR_FAMILIES, "person detector", device, threads, options)
 
 
 def load_pose_estimator(model: str, device: str = "auto", threads: int = 0, **options):
     """Load a top-down keypoint estimator by zoo name (``rtmpose-m``, ``blazepose-full``…) or path.
 
+    Args: as :func:`load_detector`; options go to the wrapper (``refine`` for BlazePose).
+
+    Returns:
+        A :class:`~engines.keypoints.RTMPose` or :class:`~engines.keypoints.BlazePoseLandmark`.
+
     Raises:
         ModelError and subclasses: missing file, wrong hash, not a keypoint model.
     """
-    resolved = resolve_model(model)
-    backend, family = _backend(resolved, device, threads)
-    if family not in POSE_FAMILIES:
-        raise ModelSignatureError(f"{backend.name}: not a keypoint model (looks like {family or 'an unknown model'}; "
-                                  f"inputs {', '.join(s.describe() for s in backend.inputs)})")
-    return POSE_FAMILIES[family](backend, **options)
+    return _load(model, POSE_FAMILIES, "keypoint model", device, threads, options)

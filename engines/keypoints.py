@@ -29,7 +29,7 @@ class PoseEstimates:
             foot tips, :data:`engines.layouts.FOOT_EXTRA_NAMES`), or None.
         extra_keypoint_scores: (N, E) float32 in [0, 1], or None.
         pose_scores: (N,) float32 in [0, 1], the model's "a person is in this crop" score
-            (BlazePose ``Identity_1``; RTMPose: mean keypoint score).
+            (BlazePose ``Identity_1``; RTMPose has no such output and reports 1).
     """
 
     keypoints: np.ndarray
@@ -106,7 +106,7 @@ class RTMPose:
             simcc_x, simcc_y = self.backend.run({"input": tensor}, ["simcc_x", "simcc_y"])
         keypoints, scores = simcc_decode(simcc_x, simcc_y, self.split_ratio)
         keypoints = np.stack([apply_affine(k, cv2.invertAffineTransform(m)) for k, m in zip(keypoints, matrices)])
-        return PoseEstimates(keypoints, scores, scores.mean(axis=1))
+        return PoseEstimates(keypoints, scores, np.ones(len(scores), np.float32))
 
 
 def _empty(k: int) -> PoseEstimates:
