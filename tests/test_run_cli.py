@@ -169,3 +169,38 @@ def test_shipped_config_loads():
 
     config = PipelineConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "run.yaml")
     assert config == PipelineConfig()
+
+
+def test_decoder_error_part_way_is_raised_after_the_good_frames(tmp_path):
+    """A cut inside a frame's data makes the decoder fail (not just end early): frames before it
+    come out, then one SourceError naming the frame."""
+    from stream.sources import SourceError, VideoFileSource
+
+    path = tmp_path / "noise.mp4"
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(60):
+            image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    seen = []
+    with pytest.raises(SourceError, match=r"truncated or corrupt"):
+        for frame in VideoFileSource(path):
+            seen.append(frame.frame_id)
+    assert 5 < len(seen) < 60 and seen == list(range(1, len(seen) + 1))
+
+
+def test_models_lists_the_zoo_and_fetch_finds_a_local_file(capsys):
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("yolox-nano", "rtmdet-nano", "rtmpose-m", "blazepose-full"):
+        assert name in listing
+    shared_file("models/yolox_nano.onnx")
+    assert main(["models", "--fetch", "yolox-nano"]) == 0
+    assert capsys.readouterr().out.strip() == str(MODELS / "yolox_nano.onnx")
