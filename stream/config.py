@@ -6,7 +6,7 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -62,6 +62,3 @@ class PipelineConfig:
         if unknown:
             raise ValueError(f"unknown pipeline settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return cls(**data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)

@@ -58,6 +58,26 @@ def model_floor(pipeline: PosePipeline, video: Path, frames: int) -> dict[str, f
     return {"detect": (t1 - t0) * 1e3 / n, "pose": (t2 - t1) * 1e3 / n}
 
 
+def blazepose_graph_ms(model: Path, repeats: int = 30) -> dict[str, float]:
+    """Per-crop ms of the BlazePose graph as converted (batch 1, all heads) and as posestream
+    rewrites it (dynamic batch, landmark heads only), at batch 1 and 6."""
+    from engines.backend import OnnxRuntimeBackend
+    from engines.keypoints import batched_blazepose_graph
+
+    rng = np.random.default_rng(0)
+    timings = {}
+    for label, backend, batch in (("as converted, batch 1", OnnxRuntimeBackend(model, "cpu"), 1),
+                                  ("rewritten, batch 1", OnnxRuntimeBackend(batched_blazepose_graph(model), "cpu"), 1),
+                                  ("rewritten, batch 6", OnnxRuntimeBackend(batched_blazepose_graph(model), "cpu"), 6)):
+        tensor = rng.random((batch, 256, 256, 3), dtype=np.float32)
+        backend.run({"input_1": tensor}, ["Identity"])
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            backend.run({"input_1": tensor}, ["Identity"])
+        timings[label] = (time.perf_counter() - t0) * 1e3 / repeats / batch
+    return timings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video", type=Path)
@@ -83,6 +103,11 @@ def main() -> int:
               + f"  -> end to end {summary.fps:.1f} fps")
         print(f"  model-only floor: detect {floor['detect']:.1f} ms, pose {floor['pose']:.1f} ms"
               f" -> {1e3 / floor_ms:.1f} fps (pipeline reaches {summary.fps * floor_ms / 1e3:.0%} of it)")
+    if args.pose == "blazepose-full":
+        from engines.zoo import resolve_model
+
+        timings = blazepose_graph_ms(resolve_model(args.pose).onnx_path)
+        print("  BlazePose ms per crop: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return 0
 
 
