@@ -146,7 +146,9 @@ class RTMDet:
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """BGR uint8 (H, W, 3) → normalised (1, 3, h, w) float32 tensor, and the letterbox ratio."""
         canvas, ratio = letterbox(image, self.input_size)
-        tensor = (canvas.astype(np.float32) - self.mean) / self.std
+        tensor = canvas.astype(np.float32)
+        tensor -= self.mean
+        tensor /= self.std
         return np.ascontiguousarray(tensor.transpose(2, 0, 1)[None]), ratio
 
     def __call__(self, image: np.ndarray) -> Detections:

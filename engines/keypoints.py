@@ -90,8 +90,10 @@ class RTMPose:
         centers, scales = bbox_to_center_scale(bboxes, self.padding, self.input_size[0] / self.input_size[1])
         matrices = [crop_warp_matrix(c, s, 0.0, self.input_size) for c, s in zip(centers, scales)]
         crops = np.stack([cv2.warpAffine(image, m, self.input_size, flags=cv2.INTER_LINEAR) for m in matrices])
-        crops = (crops[..., ::-1].astype(np.float32) - self.mean) / self.std
-        return np.ascontiguousarray(crops.transpose(0, 3, 1, 2)), matrices
+        tensor = crops[..., ::-1].astype(np.float32)  # BGR -> RGB and float in one copy
+        tensor -= self.mean
+        tensor /= self.std
+        return np.ascontiguousarray(tensor.transpose(0, 3, 1, 2)), matrices
 
     def __call__(self, image: np.ndarray, bboxes: np.ndarray) -> PoseEstimates:
         """Estimate COCO-17 keypoints for each (N, 4) x1y1x2y2 pixel box of a BGR uint8 image."""
@@ -191,7 +193,8 @@ class BlazePoseLandmark:
         """Crop, run and map back: (N, 39, 2) image-pixel points and (N, 34) scores (33 keypoints + pose flag)."""
         matrices = [crop_warp_matrix(c, (s, s), r, self.input_size) for c, s, r in zip(centers, sides, rotations)]
         crops = np.stack([cv2.warpAffine(image, m, self.input_size, flags=cv2.INTER_LINEAR) for m in matrices])
-        tensor = np.ascontiguousarray(crops[..., ::-1], dtype=np.float32) / 255.0
+        tensor = np.ascontiguousarray(crops[..., ::-1], dtype=np.float32)  # BGR -> RGB, NHWC
+        tensor *= 1.0 / 255.0
         if self.fixed_batch is not None and self.fixed_batch != len(tensor):
             parts = [self.backend.run({"input_1": t[None]}, ["Identity", "Identity_1"]) for t in tensor]
             landmarks, flags = (np.concatenate(p) for p in zip(*parts))

@@ -82,7 +82,9 @@ def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipel
                      else VideoSink(out_dir / f"{source.name}.mp4", source.fps, annotator))
     summary = RunSummary()
     totals = {"decode": 0.0, "detect": 0.0, "pose": 0.0, "write": 0.0}
-    total = min(len(source), max_frames) if max_frames and len(source) else (max_frames or len(source) or None)
+    total = len(source) or None  # frames the progress bar expects; None when the container does not say
+    if max_frames:
+        total = min(total, max_frames) if total else max_frames
     start = time.perf_counter()
     try:
         frames = iter(source)

@@ -11,12 +11,26 @@ import json
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from engines.layouts import coco17_dataset_meta
 
 from .results import FrameResult
+
+
+class Sink(Protocol):
+    """What every sink offers.
+
+    ``write(result, image)`` takes one frame's :class:`FrameResult` and its (H, W, 3) uint8 BGR
+    image, in frame order; ``close()`` finishes the output (also after an error part-way),
+    renames it into place and returns its path (None when nothing was written).
+    """
+
+    def write(self, result: FrameResult, image: np.ndarray) -> None: ...
+
+    def close(self) -> Path | None: ...
 
 
 def _part(path: Path) -> Path:

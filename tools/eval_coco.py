@@ -97,8 +97,7 @@ def evaluate(coco, results: list[dict]) -> dict[str, float]:
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    stats = evaluator.stats
-    return dict(zip(STAT_NAMES, [stats[0], stats[1], stats[2], stats[3], stats[4], stats[5]]))
+    return dict(zip(STAT_NAMES, evaluator.stats[:6]))
 
 
 def main() -> int:
