@@ -17,9 +17,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stream.annotate import SkeletonAnnotator
-from stream.pipeline import PosePipeline
+from stream.classify import ClassifierConfig
+from stream.pipeline import PosePipeline, PoseStream
 from stream.sinks import ImageFolderSink, JsonLinesSink, PredictionsJsonSink, VideoSink
 from stream.sources import ImageSource, open_source
+from stream.track import TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ class RunSummary:
     Attributes:
         frames: frames processed. people: person instances over all frames.
         max_people: most people in one frame. seconds: wall time of the loop.
-        stage_ms: mean milliseconds per frame of each stage (decode, detect, pose, write).
+        stage_ms: mean milliseconds per frame of each stage (decode, detect, pose, track,
+            classify, write).
         outputs: files written. error: the error that ended the run early, or None.
     """
 
@@ -53,14 +56,18 @@ class RunSummary:
                 f"{self.fps:.1f} fps; ms/frame: {stages}")
 
 
-def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipeline, write_video: bool = True,
-               max_frames: int | None = None, progress: bool = True) -> RunSummary:
+def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipeline,
+               tracking: TrackerConfig | None = TrackerConfig(), classify: ClassifierConfig | None = ClassifierConfig(),
+               write_video: bool = True, max_frames: int | None = None, progress: bool = True) -> RunSummary:
     """Process a recorded source with ``pipeline`` and write the result files.
 
     Args:
         source_path: video file, image file or folder of images.
         out_dir: output folder (created).
-        pipeline: the per-frame pipeline.
+        pipeline: the models (:class:`PosePipeline`).
+        tracking: tracker settings, or None for no tracking; never used on images and image
+            folders, whose frames are unrelated.
+        classify: classifier settings, or None for no posture/gesture labels.
         write_video: also write the annotated video (or annotated images).
         max_frames: stop after this many frames.
         progress: tqdm progress bar.
@@ -80,8 +87,9 @@ def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipel
     if write_video:
         sinks.append(ImageFolderSink(out_dir / f"{source.name}_annotated", annotator) if isinstance(source, ImageSource)
                      else VideoSink(out_dir / f"{source.name}.mp4", source.fps, annotator))
+    process = PoseStream(pipeline, None if isinstance(source, ImageSource) else tracking, classify)
     summary = RunSummary()
-    totals = {"decode": 0.0, "detect": 0.0, "pose": 0.0, "write": 0.0}
+    totals = {"decode": 0.0, "detect": 0.0, "pose": 0.0, "track": 0.0, "classify": 0.0, "write": 0.0}
     total = len(source) or None  # frames the progress bar expects; None when the container does not say
     if max_frames:
         total = min(total, max_frames) if total else max_frames
@@ -95,13 +103,13 @@ def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipel
                 if frame is None:
                     break
                 t1 = time.perf_counter()
-                result = pipeline(frame)
+                result = process(frame)
                 t2 = time.perf_counter()
                 for sink in sinks:
                     sink.write(result, frame.image)
                 totals["decode"] += (t1 - t0) * 1e3
                 totals["write"] += (time.perf_counter() - t2) * 1e3
-                for stage in ("detect", "pose"):
+                for stage in ("detect", "pose", "track", "classify"):
                     totals[stage] += result.timings.get(stage, 0.0)
                 summary.frames += 1
                 summary.people += len(result)

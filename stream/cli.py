@@ -1,6 +1,7 @@
 """The ``posestream`` command.
 
-``posestream run SOURCE --out DIR``: the main job on a recorded video, image or image folder.
+``posestream run SOURCE --out DIR``: the main job on a recorded video, image or image folder:
+people, COCO-17 keypoints, track ids, posture and gesture labels.
 ``posestream models``: list the model zoo; ``posestream models fetch NAME``: download one.
 
 Errors print one line, ``posestream: error: …``, and exit with status 2 (bad input or model)
@@ -19,17 +20,17 @@ from stream.sources import SourceError
 
 def _run(args: argparse.Namespace) -> int:
     from offline.run import run_source
-    from stream.config import PipelineConfig
+    from stream.config import RunConfig
     from stream.pipeline import PosePipeline
 
-    overrides = {"detector": args.det, "pose": args.pose, "device": args.device,
-                 "det_score_threshold": args.det_threshold}
-    if args.config:
-        config = PipelineConfig.from_yaml(args.config, **overrides)
-    else:
-        config = PipelineConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-    pipeline = PosePipeline.from_config(config)
-    summary = run_source(args.source, args.out, pipeline, write_video=not args.no_video,
+    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
+                              "det_score_threshold": args.det_threshold},
+                 "tracking": {"detect_interval": args.detect_interval},
+                 "classify": {"rules": args.rules}}
+    config = RunConfig.from_yaml(args.config, overrides)
+    pipeline = PosePipeline.from_config(config.pipeline)
+    summary = run_source(args.source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
+                         classify=config.classify, write_video=not args.no_video,
                          max_frames=args.max_frames, progress=not args.quiet)
     print(f"{args.source}: {summary.describe()}")
     for path in summary.outputs:
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log which execution provider runs each model")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="detect people and estimate COCO-17 keypoints in a recorded video or images")
+    run = sub.add_parser("run", help="detect, track and classify people (COCO-17 keypoints) in a recorded video or images")
     run.add_argument("source", help="video file (any container FFmpeg reads), image, or folder of images")
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--config", help="YAML settings (see configs/run.yaml)")
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pose", help="keypoint model: zoo name or path (default blazepose-full)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "tensorrt"], help="inference device (default auto)")
     run.add_argument("--det-threshold", type=float, help="minimum person score (default 0.3)")
+    run.add_argument("--detect-interval", type=int, metavar="N", help="run the detector every N frames (default 1)")
+    run.add_argument("--no-track", action="store_true", help="no tracking: every frame on its own, no track ids")
+    run.add_argument("--rules", choices=["default", "hafizas"], help="posture/gesture rules (default: default)")
     run.add_argument("--max-frames", type=int, help="stop after this many frames")
     run.add_argument("--no-video", action="store_true", help="skip the annotated video")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,7 +1,9 @@
-"""Settings of the pose pipeline, with a written default for every parameter.
+"""Settings, with a written default for every parameter.
 
-Loaded from YAML (``configs/run.yaml`` shows every key); unknown keys are an error, so a typo
-never silently falls back to a default.
+Loaded from YAML (``configs/run.yaml`` shows every key) in three sections: ``pipeline:``
+(:class:`PipelineConfig`), ``tracking:`` (:class:`stream.track.TrackerConfig`) and
+``classify:`` (:class:`stream.classify.ClassifierConfig`). Unknown keys are an error, so a
+typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
+
+from .classify import ClassifierConfig
+from .track import TrackerConfig
 
 
 @dataclass(frozen=True)
@@ -40,25 +45,52 @@ class PipelineConfig:
     pose_score_threshold: float = 0.5
     refine_crop: bool = True
 
+
+def dataclass_from_dict(cls, data: dict, section: str):
+    """Build the dataclass ``cls`` from a mapping.
+
+    Raises:
+        ValueError: ``data`` is not a mapping, has keys ``cls`` does not know (named with the
+            known ones), or holds a value the dataclass refuses.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{section}: expected a mapping of settings, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {section} settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """All settings of a run: ``pipeline``, ``tracking`` and ``classify`` sections."""
+
+    pipeline: PipelineConfig = PipelineConfig()
+    tracking: TrackerConfig = TrackerConfig()
+    classify: ClassifierConfig = ClassifierConfig()
+
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "PipelineConfig":
-        """Read the ``pipeline:`` mapping of a YAML file (or the whole file), then apply overrides.
+    def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, dict] | None = None) -> "RunConfig":
+        """Read a YAML file (None: all defaults) with its ``pipeline``/``tracking``/``classify``
+        sections, then apply ``overrides`` (section → settings; None values ignored).
 
         Raises:
-            ValueError: unknown keys, or a file that is not a mapping.
+            ValueError: a file that is not a mapping, an unknown section or key, a refused value.
             FileNotFoundError: no such file.
         """
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a YAML mapping")
-        data = data.get("pipeline", data)
-        return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PipelineConfig":
-        """Build from a mapping; raises ValueError naming unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown pipeline settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**data)
+        sections = {"pipeline": PipelineConfig, "tracking": TrackerConfig, "classify": ClassifierConfig}
+        data = {}
+        if path is not None:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: expected a YAML mapping")
+            unknown = sorted(set(data) - set(sections))
+            if unknown:
+                raise ValueError(f"{path}: unknown sections {', '.join(unknown)} (known: {', '.join(sections)})")
+        built = {}
+        for name, section in sections.items():
+            values = dict(data.get(name) or {})
+            values.update({k: v for k, v in (overrides or {}).get(name, {}).items() if v is not None})
+            built[name] = dataclass_from_dict(section, values, name)
+        return cls(**built)

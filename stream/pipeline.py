@@ -1,7 +1,8 @@
-"""The per-frame pose pipeline: detect people, estimate their keypoints, return a FrameResult.
+"""The pose pipeline: detect people, estimate their keypoints, follow and classify them.
 
-Immutable apart from the models it holds (as MMDeploy's PoseTracker): one instance serves any
-number of frames and sources; per-stream state (tracks) lives in later stages.
+:class:`PosePipeline` is immutable apart from the models it holds (as MMDeploy's PoseTracker):
+one instance serves any number of frames and sources. :class:`PoseStream` holds one stream's
+state (tracks, smoothing, label hysteresis) around a shared pipeline.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import time
 import numpy as np
 
 from engines.build import load_detector, load_pose_estimator
-from engines.keypoints import BlazePoseLandmark
+from engines.keypoints import BlazePoseLandmark, PoseEstimates
 
+from .classify import ClassifierConfig, PoseClassifier
 from .config import PipelineConfig
+from .matching import keypoint_bboxes, oks_nms
 from .results import FrameResult
 from .sources import Frame
+from .track import Tracker, TrackerConfig
 
 
 class PosePipeline:
@@ -45,24 +49,112 @@ class PosePipeline:
             estimator.refine = config.refine_crop
         return cls(detector, estimator, config)
 
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person boxes of one (H, W, 3) uint8 BGR image: ``(bboxes, scores)``, (N, 4) float32
+        x1, y1, x2, y2 pixels and (N,) float32, boxes smaller than ``min_bbox_size`` dropped."""
+        detections = self.detector(image)
+        sizes = detections.bboxes[:, 2:] - detections.bboxes[:, :2]
+        keep = (sizes >= self.config.min_bbox_size).all(axis=1)
+        return detections.bboxes[keep], detections.scores[keep]
+
+    def estimate(self, image: np.ndarray, bboxes: np.ndarray) -> tuple[PoseEstimates, np.ndarray]:
+        """Keypoints in each (N, 4) box; returns the estimates and the (N,) bool mask of those
+        whose pose score reaches ``pose_score_threshold``."""
+        poses = self.estimator(image, bboxes)
+        return poses, poses.pose_scores >= self.config.pose_score_threshold
+
     def __call__(self, frame: Frame) -> FrameResult:
         """Process one frame; ``timings`` gets ``detect`` and ``pose`` milliseconds."""
         image = frame.image
         t0 = time.perf_counter()
-        detections = self.detector(image)
-        sizes = detections.bboxes[:, 2:] - detections.bboxes[:, :2]
-        keep = (sizes >= self.config.min_bbox_size).all(axis=1)
-        bboxes, bbox_scores = detections.bboxes[keep], detections.scores[keep]
+        bboxes, bbox_scores = self.detect(image)
         t1 = time.perf_counter()
-        poses = self.estimator(image, bboxes)
-        keep = poses.pose_scores >= self.config.pose_score_threshold
+        poses, keep = self.estimate(image, bboxes)
         t2 = time.perf_counter()
-        extra = poses.extra_keypoints
-        return FrameResult(
-            frame_id=frame.frame_id, pts=frame.pts, width=image.shape[1], height=image.shape[0],
-            bboxes=bboxes[keep], bbox_scores=bbox_scores[keep],
-            keypoints=poses.keypoints[keep], keypoint_scores=poses.keypoint_scores[keep],
-            extra_keypoints=None if extra is None else extra[keep],
-            extra_keypoint_scores=None if extra is None else poses.extra_keypoint_scores[keep],
-            image=frame.name, timings={"detect": (t1 - t0) * 1e3, "pose": (t2 - t1) * 1e3},
-        )
+        return _frame_result(frame, bboxes[keep], bbox_scores[keep], poses, keep,
+                             {"detect": (t1 - t0) * 1e3, "pose": (t2 - t1) * 1e3})
+
+
+def _frame_result(frame: Frame, bboxes: np.ndarray, bbox_scores: np.ndarray, poses: PoseEstimates,
+                  index: np.ndarray, timings: dict[str, float]) -> FrameResult:
+    """A FrameResult with the rows ``index`` (bool mask or int indices) of ``poses``."""
+    extra = poses.extra_keypoints
+    return FrameResult(
+        frame_id=frame.frame_id, pts=frame.pts, width=frame.image.shape[1], height=frame.image.shape[0],
+        bboxes=np.asarray(bboxes, np.float32).reshape(-1, 4), bbox_scores=np.asarray(bbox_scores, np.float32),
+        keypoints=poses.keypoints[index], keypoint_scores=poses.keypoint_scores[index],
+        extra_keypoints=None if extra is None else extra[index],
+        extra_keypoint_scores=None if extra is None else poses.extra_keypoint_scores[index],
+        image=frame.name, timings=timings,
+    )
+
+
+class PoseStream:
+    """Per-stream state around a shared :class:`PosePipeline`: tracking, smoothing, classifier.
+
+    Per frame (MMDeploy PoseTracker's scheme): the tracks predict where each person is now; on
+    detection frames (every ``detect_interval``) the detector's new people join those boxes;
+    the pose model runs on all boxes at once; duplicate poses are removed by OKS-NMS; the
+    tracker matches poses to tracks (ids, One-Euro smoothing); the classifier labels each
+    person with hysteresis per track. Only born tracks are reported.
+
+    Args:
+        pipeline: the models (shared between streams).
+        tracking: :class:`~stream.track.TrackerConfig`, or None for independent frames (images):
+            every frame detected, no ids, no smoothing, labels without hysteresis.
+        classify: :class:`~stream.classify.ClassifierConfig`, or None for no labels.
+    """
+
+    def __init__(self, pipeline: PosePipeline, tracking: TrackerConfig | None = TrackerConfig(),
+                 classify: ClassifierConfig | None = ClassifierConfig()):
+        self.pipeline = pipeline
+        self.tracker = Tracker(tracking) if tracking is not None else None
+        self.classifier = PoseClassifier(classify) if classify is not None else None
+
+    def __call__(self, frame: Frame) -> FrameResult:
+        """Process the next frame of the stream (frames in order; ``pts`` in seconds).
+
+        ``timings`` gets ``detect`` (0 on frames without detection), ``pose``, ``track`` and
+        ``classify`` milliseconds.
+        """
+        if self.tracker is None:
+            result = self.pipeline(frame)
+        else:
+            result = self._tracked(frame)
+        if self.classifier is not None:
+            t0 = time.perf_counter()
+            result.postures, result.gestures, events = self.classifier(
+                result.keypoints, result.keypoint_scores, result.track_ids, result.keypoints_3d,
+                frame.frame_id, frame.pts)
+            result.events = [event.to_json() for event in events]
+            if self.tracker is not None:
+                self.classifier.forget(track.track_id for track in self.tracker.tracks)
+            result.timings["classify"] = (time.perf_counter() - t0) * 1e3
+        return result
+
+    def _tracked(self, frame: Frame) -> FrameResult:
+        tracker, image, cfg = self.tracker, frame.image, self.tracker.config
+        t0 = time.perf_counter()
+        bboxes, bbox_scores = tracker.predict(frame.pts)
+        if tracker.is_detection_frame():
+            detected, detected_scores = self.pipeline.detect(image)
+            bboxes, bbox_scores = tracker.merge(detected, detected_scores, bboxes, bbox_scores)
+        t1 = time.perf_counter()
+        poses, keep = self.pipeline.estimate(image, bboxes)
+        t2 = time.perf_counter()
+        index = np.flatnonzero(keep)
+        if len(index) > 1:
+            visible = poses.keypoint_scores[index] >= cfg.keypoint_threshold
+            boxes = keypoint_bboxes(poses.keypoints[index], visible, 1.0, bboxes[index])
+            areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1, None), axis=1)
+            scores = poses.pose_scores[index] * poses.keypoint_scores[index].mean(axis=1)
+            index = np.sort(index[oks_nms(poses.keypoints[index], scores, areas, cfg.pose_nms_threshold, visible)])
+        people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],
+                                frame.pts, bboxes[index])
+        rows = index[people.index]
+        result = _frame_result(frame, people.bboxes, bbox_scores[rows], poses, rows,
+                               {"detect": (t1 - t0) * 1e3, "pose": (t2 - t1) * 1e3})
+        result.keypoints = people.keypoints
+        result.track_ids = people.track_ids
+        result.timings["track"] = (time.perf_counter() - t2) * 1e3
+        return result

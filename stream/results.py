@@ -37,6 +37,7 @@ class FrameResult:
         track_ids: (N,) int64 persistent ids, or None until a tracker runs.
         keypoints_3d: (N, 17, 3) float32 metres, root-relative, H36M-17, or None until lifted.
         postures, gestures: N labels each, or None until classified.
+        events: label changes of this frame (:meth:`stream.classify.LabelEvent.to_json` dicts).
         image: source image file name (image inputs only).
         timings: stage name → milliseconds spent on this frame.
     """
@@ -55,6 +56,7 @@ class FrameResult:
     keypoints_3d: np.ndarray | None = None
     postures: list[str] | None = None
     gestures: list[str] | None = None
+    events: list[dict] = field(default_factory=list)
     image: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -84,9 +86,11 @@ class FrameResult:
         return out
 
     def to_json(self) -> dict:
-        """The JSON-lines record: ``frame_id``, ``pts``, ``width``, ``height``, [``image``], ``instances``."""
+        """The JSON-lines record: ``frame_id``, ``pts``, ``width``, ``height``, [``image``], ``instances``,
+        ``events`` (label changes: track_id, kind, label, previous, frame_id, pts)."""
         record = {"frame_id": self.frame_id, "pts": round(self.pts, 6), "width": self.width, "height": self.height}
         if self.image is not None:
             record["image"] = self.image
         record["instances"] = self.instances()
+        record["events"] = self.events
         return record

@@ -45,8 +45,15 @@ def test_jsonl_has_one_line_per_frame_with_every_field(wave_run):
         assert len(inst["bbox"]) == 4 and len(inst["keypoints"]) == 17 and len(inst["keypoint_scores"]) == 17
         assert all(0 <= s <= 1 for s in inst["keypoint_scores"])
         assert len(inst["extra_keypoints"]) == 4  # heels and foot tips
-        for field in ("track_id", "keypoints_3d", "posture", "gesture"):
-            assert inst[field] is None
+        assert inst["keypoints_3d"] is None  # no lifter in this run
+    # one man, one track from the first frame; standing and waving one arm in frames 1-44
+    # (tests/data/har-wave.csv), reported once the hysteresis (3 of 5 frames) holds
+    assert [inst["track_id"] for line in lines for inst in line["instances"]] == [1] * len(people)
+    settled = [line["instances"][0] for line in lines[3:]]
+    assert {inst["posture"] for inst in settled} == {"standing"}
+    assert sum(inst["gesture"] == "hello" for inst in settled) >= 0.9 * len(settled)
+    first_events = [(e["track_id"], e["kind"], e["previous"], e["label"]) for line in lines[:3] for e in line["events"]]
+    assert sorted(first_events) == [(1, "gesture", "none", "hello"), (1, "posture", "unknown", "standing")]
     assert "40 frames" in stdout
 
 
@@ -58,7 +65,7 @@ def test_mmpose_predictions_layout(wave_run):
     frames = data["instance_info"]
     assert frames[0]["frame_id"] == 1 and len(frames) == 40
     inst = frames[0]["instances"][0]
-    assert set(inst) == {"keypoints", "keypoint_scores", "bbox", "bbox_score"}
+    assert set(inst) == {"keypoints", "keypoint_scores", "bbox", "bbox_score", "track_id"}
     assert len(inst["bbox"]) == 1 and len(inst["bbox"][0]) == 4
 
 
@@ -165,10 +172,10 @@ def test_config_file_with_a_typo_is_refused(tmp_path, capsys):
 def test_shipped_config_loads():
     from pathlib import Path
 
-    from stream.config import PipelineConfig
+    from stream.config import RunConfig
 
-    config = PipelineConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "run.yaml")
-    assert config == PipelineConfig()
+    config = RunConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "run.yaml")
+    assert config == RunConfig()
 
 
 def test_decoder_error_part_way_is_raised_after_the_good_frames(tmp_path):

@@ -1,0 +1,323 @@
+"""Per-person posture (standing / sitting) and gesture (hello / stop) from keypoints.
+
+Two rule sets over COCO-17 keypoints (pixels, y down):
+
+* ``hafizas`` — the rule-based system this product reproduces (hafizas101's OpenPose BODY_25
+  rules, remade on COCO-17 as DESIGN.md §3 states them), ported as they are: no confidence
+  gating, no smoothing, a reading for every frame. Kept for comparison.
+* ``default`` — the same questions asked robustly: keypoints below a confidence are not used and
+  the answer is ``unknown`` rather than a guess; every threshold is a ratio of the person's own
+  torso length (scale-free); no division by zero; sit/stand from the 3D pose (H36M-17) when the
+  lifter has produced one; and per-track temporal hysteresis (:class:`LabelHysteresis`).
+
+Labels: posture ∈ {standing, sitting, unknown}; gesture ∈ {none, hello, stop} (one raised arm
+is hello, two are stop, as in the reference).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+# COCO-17 indices (engines.layouts.COCO17_NAMES)
+NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 5, 6, 7, 8, 9, 10
+L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 11, 12, 13, 14, 15, 16
+#: (shoulder, elbow, wrist) of the right and left arm; (hip, knee, ankle) of the right and left leg
+ARMS = ((R_SHOULDER, R_ELBOW, R_WRIST), (L_SHOULDER, L_ELBOW, L_WRIST))
+LEGS = ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE))
+# H36M-17 indices (VideoPose3D): root, thorax and each leg's hip, knee, ankle
+H36M_ROOT, H36M_THORAX = 0, 8
+H36M_LEGS = ((1, 2, 3), (4, 5, 6))
+
+POSTURES = ("standing", "sitting", "unknown")
+GESTURES = ("none", "hello", "stop")
+
+
+def _gesture(raised: int) -> str:
+    return ("none", "hello", "stop")[min(raised, 2)]
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle in degrees between 2D/3D vectors ``a`` and ``b``; NaN if either has zero length."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0 or nb == 0:
+        return float("nan")
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0))))
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference rules
+
+def hafizas_arm_raised(elbow: np.ndarray, wrist: np.ndarray) -> bool:
+    """Reference arm rule: the wrist is above the elbow and the forearm's angle from the
+    horizontal is in (30°, 150°). Points are (x, y) pixels, y down."""
+    dx, dy = float(wrist[0] - elbow[0]), float(elbow[1] - wrist[1])  # dy > 0: wrist above
+    angle = float(np.degrees(np.arctan2(dy, dx)))
+    return dy > 0 and 30.0 < angle < 150.0
+
+
+def hafizas_leg_sitting(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray) -> bool:
+    """Reference leg rule: |knee–ankle| / |hip–knee| ≥ 1.5 (thigh foreshortened) or the
+    thigh–shank angle at the knee is in (40°, 120°).
+
+    The reference divides without a guard; a zero-length thigh makes the ratio infinite
+    (→ sitting), as IEEE division would, instead of raising.
+    """
+    thigh, shank = float(np.linalg.norm(hip - knee)), float(np.linalg.norm(ankle - knee))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.float64(shank) / np.float64(thigh)
+    angle = _angle(hip - knee, ankle - knee)
+    return bool(ratio >= 1.5) or 40.0 < angle < 120.0
+
+
+def hafizas_classify(keypoints: np.ndarray) -> tuple[str, str]:
+    """The reference rules on one person's (17, 2) COCO-17 keypoints (pixels), every keypoint
+    used whatever its score.
+
+    Returns:
+        ``(posture, gesture)``: posture ∈ {sitting, standing} (any sitting leg = sitting),
+        gesture ∈ {none, hello, stop}.
+    """
+    raised = sum(hafizas_arm_raised(keypoints[e], keypoints[w]) for _, e, w in ARMS)
+    sitting = any(hafizas_leg_sitting(keypoints[h], keypoints[k], keypoints[a]) for h, k, a in LEGS)
+    return ("sitting" if sitting else "standing"), _gesture(raised)
+
+
+# ---------------------------------------------------------------------------------------------
+# the default rules
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Classifier settings (``classify:`` in the YAML configs).
+
+    Attributes:
+        rules: ``default`` or ``hafizas`` (the reference, for comparison).
+        keypoint_threshold: keypoints scoring below this are not used (``unknown`` if a rule
+            lacks the keypoints it needs).
+        raise_height: an arm is raised when its wrist is above its shoulder by at least this
+            fraction of the torso length (shoulder centre to hip centre) ...
+        elbow_height: ... and its elbow is no lower than this fraction of the torso below the
+            shoulder (hands held at the face with elbows down are not a gesture).
+        stand_thigh: a leg stands when its knee is below its hip by at least this fraction of the
+            torso length (a thigh near vertical) ...
+        stand_knee_angle: ... and its knee angle (hip–knee–ankle) is at least this, degrees.
+        sit_thigh: a leg sits when its knee is less than this fraction of the torso below the hip
+            (thigh level or foreshortened towards the camera) ...
+        sit_knee_angle: ... or its knee is bent below this angle, degrees, with the thigh not
+            vertical (knee less than ``stand_thigh`` below the hip).
+        sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
+            the torso's downward axis (thigh near horizontal when upright) ...
+        stand_thigh_angle_3d: ... and stands when it is within this many degrees.
+        hysteresis_k, hysteresis_n: a reported label changes only after the new reading was
+            seen in ``k`` of the last ``n`` frames of that track.
+    """
+
+    rules: str = "default"
+    keypoint_threshold: float = 0.5
+    raise_height: float = 0.35
+    elbow_height: float = 0.15
+    stand_thigh: float = 0.55
+    stand_knee_angle: float = 140.0
+    sit_thigh: float = 0.35
+    sit_knee_angle: float = 120.0
+    sit_thigh_angle_3d: float = 55.0
+    stand_thigh_angle_3d: float = 30.0
+    hysteresis_k: int = 3
+    hysteresis_n: int = 5
+
+    def __post_init__(self):
+        if self.rules not in ("default", "hafizas"):
+            raise ValueError(f"classify: rules must be 'default' or 'hafizas', not {self.rules!r}")
+        if not 1 <= self.hysteresis_k <= self.hysteresis_n:
+            raise ValueError("classify: need 1 ≤ hysteresis_k ≤ hysteresis_n")
+
+
+def torso_length(keypoints: np.ndarray, ok: np.ndarray) -> float | None:
+    """Distance from the shoulder centre to the hip centre, pixels, using whichever shoulders and
+    hips are confident (None when no shoulder or no hip is, or the length is zero)."""
+    shoulders = [i for i in (L_SHOULDER, R_SHOULDER) if ok[i]]
+    hips = [i for i in (L_HIP, R_HIP) if ok[i]]
+    if not shoulders or not hips:
+        return None
+    length = float(np.linalg.norm(keypoints[shoulders].mean(axis=0) - keypoints[hips].mean(axis=0)))
+    return length if length > 0 else None
+
+
+def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> str:
+    """Gesture from one person's (17, 2) keypoints and (17,) scores: arms whose shoulder, elbow
+    and wrist are all confident are judged; ``none`` when none is raised or none can be judged."""
+    ok = scores >= config.keypoint_threshold
+    torso = torso_length(keypoints, ok)
+    if torso is None:
+        return "none"
+    raised = 0
+    for shoulder, elbow, wrist in ARMS:
+        if not (ok[shoulder] and ok[elbow] and ok[wrist]):
+            continue
+        wrist_above = (keypoints[shoulder, 1] - keypoints[wrist, 1]) / torso
+        elbow_below = (keypoints[elbow, 1] - keypoints[shoulder, 1]) / torso
+        raised += bool(wrist_above >= config.raise_height and elbow_below <= config.elbow_height)
+    return _gesture(raised)
+
+
+def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> str:
+    """Posture from one person's 2D keypoints: a leg stands (thigh near vertical, knee straight)
+    or sits (thigh level or foreshortened, or knee bent with the thigh not vertical); one
+    standing leg is enough to stand (a person on one leg stands); otherwise sitting needs every
+    judged leg to sit; ``unknown`` when no leg, or no torso, can be judged."""
+    ok = scores >= config.keypoint_threshold
+    torso = torso_length(keypoints, ok)
+    if torso is None:
+        return "unknown"
+    readings = []
+    for hip, knee, ankle in LEGS:
+        if not (ok[hip] and ok[knee]):
+            continue
+        drop = (keypoints[knee, 1] - keypoints[hip, 1]) / torso
+        angle = _angle(keypoints[hip] - keypoints[knee], keypoints[ankle] - keypoints[knee]) if ok[ankle] else None
+        if drop >= config.stand_thigh and (angle is None or angle >= config.stand_knee_angle):
+            readings.append("standing" if angle is not None else "unknown")
+        elif drop < config.sit_thigh or (angle is not None and angle < config.sit_knee_angle):
+            readings.append("sitting")
+        else:
+            readings.append("unknown")
+    if "standing" in readings:
+        return "standing"
+    if readings and all(r == "sitting" for r in readings):
+        return "sitting"
+    return "unknown"
+
+
+def default_posture_3d(keypoints_3d: np.ndarray, config: ClassifierConfig) -> str:
+    """Posture from one person's (17, 3) H36M-17 keypoints (metres, any orientation): the angle of
+    each thigh (hip→knee) from the torso's downward axis (thorax→root); near 0° stands, near 90°
+    sits. One standing leg is enough; both must sit to sit; ``unknown`` if degenerate."""
+    down = keypoints_3d[H36M_ROOT] - keypoints_3d[H36M_THORAX]
+    readings = []
+    for hip, knee, ankle in H36M_LEGS:
+        angle = _angle(keypoints_3d[knee] - keypoints_3d[hip], down)
+        knee_angle = _angle(keypoints_3d[hip] - keypoints_3d[knee], keypoints_3d[ankle] - keypoints_3d[knee])
+        if np.isnan(angle):
+            readings.append("unknown")
+        elif angle <= config.stand_thigh_angle_3d and not knee_angle < config.stand_knee_angle:
+            readings.append("standing")
+        elif angle >= config.sit_thigh_angle_3d:
+            readings.append("sitting")
+        else:
+            readings.append("unknown")
+    if "standing" in readings:
+        return "standing"
+    return "sitting" if all(r == "sitting" for r in readings) else "unknown"
+
+
+def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: np.ndarray | None,
+                      config: ClassifierConfig) -> tuple[str, str]:
+    """One frame's reading for one person (no hysteresis): ``(posture, gesture)``.
+
+    Args:
+        keypoints: (17, 2) pixels, COCO-17. scores: (17,) in [0, 1].
+        keypoints_3d: (17, 3) H36M-17 metres, or None; when given (default rules) it decides
+            the posture.
+    """
+    if config.rules == "hafizas":
+        return hafizas_classify(keypoints)
+    if keypoints_3d is not None and np.all(np.isfinite(keypoints_3d)):
+        posture = default_posture_3d(keypoints_3d, config)
+    else:
+        posture = default_posture_2d(keypoints, scores, config)
+    return posture, default_gesture(keypoints, scores, config)
+
+
+class LabelHysteresis:
+    """Holds a label until a different reading has been seen in ``k`` of the last ``n`` frames.
+
+    Args:
+        k, n: see :class:`ClassifierConfig`. initial: label reported before any reading holds.
+    """
+
+    def __init__(self, k: int, n: int, initial: str):
+        self.k, self.label = k, initial
+        self.history: deque[str] = deque(maxlen=n)
+
+    def __call__(self, reading: str) -> str:
+        """Add one frame's reading; return the label to report."""
+        self.history.append(reading)
+        if reading != self.label and self.history.count(reading) >= self.k:
+            self.label = reading
+        return self.label
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """A reported label changed.
+
+    Attributes:
+        track_id: the person. kind: ``posture`` or ``gesture``. label: the new label.
+        previous: the label before. frame_id: 1-based frame. pts: seconds.
+    """
+
+    track_id: int
+    kind: str
+    label: str
+    previous: str
+    frame_id: int
+    pts: float
+
+    def to_json(self) -> dict:
+        return {"track_id": self.track_id, "kind": self.kind, "label": self.label, "previous": self.previous,
+                "frame_id": self.frame_id, "pts": round(self.pts, 6)}
+
+
+class PoseClassifier:
+    """Labels every tracked person of a stream, frame by frame, with hysteresis per track.
+
+    With ``rules: hafizas`` readings are reported as they are (the reference has no smoothing).
+    Untracked input (``track_ids`` None, e.g. unrelated images) is classified frame by frame.
+
+    Args:
+        config: :class:`ClassifierConfig`.
+    """
+
+    def __init__(self, config: ClassifierConfig = ClassifierConfig()):
+        self.config = config
+        self._state: dict[int, tuple[LabelHysteresis, LabelHysteresis]] = {}
+
+    def __call__(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, track_ids: np.ndarray | None,
+                 keypoints_3d: np.ndarray | None, frame_id: int, pts: float
+                 ) -> tuple[list[str], list[str], list[LabelEvent]]:
+        """Classify one frame's people.
+
+        Args:
+            keypoints: (N, 17, 2) pixels. keypoint_scores: (N, 17). track_ids: (N,) or None.
+            keypoints_3d: (N, 17, 3) metres or None. frame_id, pts: of the frame (for events).
+
+        Returns:
+            ``(postures, gestures, events)``: N labels each, and the label changes of this frame.
+        """
+        postures, gestures, events = [], [], []
+        smooth = self.config.rules != "hafizas" and track_ids is not None
+        for i in range(len(keypoints)):
+            posture, gesture = classify_instance(keypoints[i], keypoint_scores[i],
+                                                 None if keypoints_3d is None else keypoints_3d[i], self.config)
+            if smooth:
+                tid = int(track_ids[i])
+                if tid not in self._state:
+                    k, n = self.config.hysteresis_k, self.config.hysteresis_n
+                    self._state[tid] = (LabelHysteresis(k, n, "unknown"), LabelHysteresis(k, n, "none"))
+                hold_posture, hold_gesture = self._state[tid]
+                before = (hold_posture.label, hold_gesture.label)
+                posture, gesture = hold_posture(posture), hold_gesture(gesture)
+                for kind, old, new in (("posture", before[0], posture), ("gesture", before[1], gesture)):
+                    if new != old:
+                        events.append(LabelEvent(tid, kind, new, old, frame_id, pts))
+            postures.append(posture)
+            gestures.append(gesture)
+        return postures, gestures, events
+
+    def forget(self, live_track_ids) -> None:
+        """Drop the state of tracks not in ``live_track_ids`` (tracks that ended)."""
+        live = {int(t) for t in live_track_ids}
+        for tid in [t for t in self._state if t not in live]:
+            del self._state[tid]

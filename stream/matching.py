@@ -1,0 +1,111 @@
+"""Similarities between people: box IoU, keypoint OKS, OKS-NMS, and boxes from keypoints.
+
+OKS follows the COCO keypoint evaluation (``cocoeval.py`` ``computeOks``): per keypoint
+``exp(-d² / (2 · s² · k²))`` with ``s²`` the object area in pixels² and ``k = 2σ`` from
+:data:`engines.layouts.COCO17_SIGMAS`, averaged over the keypoints counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engines.layouts import COCO17_SIGMAS
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over union.
+
+    Args:
+        a: (N, 4) and b: (M, 4) float x1, y1, x2, y2 pixels.
+
+    Returns:
+        (N, M) float64 in [0, 1]; 0 where both boxes are empty.
+    """
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def oks(keypoints_a: np.ndarray, keypoints_b: np.ndarray, areas: np.ndarray, visible_a: np.ndarray | None = None,
+        visible_b: np.ndarray | None = None, sigmas: np.ndarray = COCO17_SIGMAS) -> np.ndarray:
+    """Pairwise object keypoint similarity.
+
+    Args:
+        keypoints_a: (N, K, 2) pixels (the reference side, e.g. ground truth or a track).
+        keypoints_b: (M, K, 2) pixels.
+        areas: (N,) object areas in pixels² of the ``a`` side (COCO uses the segment area; for
+            tracks, the area of the keypoints' box).
+        visible_a, visible_b: (N, K) / (M, K) bool, keypoints to count (default all). A keypoint
+            counts where it is visible on both sides (on ``a`` alone, as COCO, when ``visible_b``
+            is None).
+        sigmas: (K,) per-keypoint sigmas (COCO-17 by default).
+
+    Returns:
+        (N, M) float64 in [0, 1]; 0 for a pair with no keypoint counted.
+    """
+    keypoints_a = np.asarray(keypoints_a, np.float64)
+    keypoints_b = np.asarray(keypoints_b, np.float64)
+    n, k = keypoints_a.shape[:2]
+    m = len(keypoints_b)
+    visible_a = np.ones((n, k), bool) if visible_a is None else np.asarray(visible_a, bool)
+    counted = np.broadcast_to(visible_a[:, None, :], (n, m, k))
+    if visible_b is not None:
+        counted = counted & np.asarray(visible_b, bool)[None, :, :]
+    d2 = np.sum((keypoints_a[:, None] - keypoints_b[None, :]) ** 2, axis=-1)  # (N, M, K)
+    variances = (2 * np.asarray(sigmas, np.float64)) ** 2
+    scale = 2 * np.maximum(np.asarray(areas, np.float64), np.finfo(np.float64).eps)[:, None, None] * variances
+    similarity = np.exp(-d2 / scale)
+    total = np.sum(similarity * counted, axis=-1)
+    count = counted.sum(axis=-1)
+    return np.divide(total, count, out=np.zeros((n, m)), where=count > 0)
+
+
+def keypoint_bboxes(keypoints: np.ndarray, visible: np.ndarray, padding: float = 1.25,
+                    fallback: np.ndarray | None = None) -> np.ndarray:
+    """Boxes around each person's visible keypoints, grown about their centre.
+
+    Args:
+        keypoints: (N, K, 2) pixels. visible: (N, K) bool.
+        padding: scale of the box about its centre (1.25 as MMDeploy's PoseTracker).
+        fallback: (N, 4) boxes used for people with fewer than two visible keypoints.
+
+    Returns:
+        (N, 4) float32 x1, y1, x2, y2 pixels (rows of ``fallback``, or zeros, where too few
+        keypoints are visible).
+    """
+    keypoints = np.asarray(keypoints, np.float32)
+    out = np.zeros((len(keypoints), 4), np.float32) if fallback is None else np.array(fallback, np.float32)
+    for i, (points, mask) in enumerate(zip(keypoints, np.asarray(visible, bool))):
+        if mask.sum() < 2:
+            continue
+        lo, hi = points[mask].min(axis=0), points[mask].max(axis=0)
+        centre, half = (lo + hi) / 2, (hi - lo) / 2 * padding
+        out[i] = np.concatenate([centre - half, centre + half])
+    return out
+
+
+def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float,
+            visible: np.ndarray | None = None) -> np.ndarray:
+    """Greedy non-maximum suppression of duplicate poses by OKS (mmpose ``oks_nms``).
+
+    Args:
+        keypoints: (N, K, 2) pixels. scores: (N,) instance scores (higher kept first).
+        areas: (N,) pixels². threshold: a pose whose OKS with a kept one exceeds this is dropped.
+        visible: (N, K) bool keypoints to compare (default all).
+
+    Returns:
+        (n,) int64 indices kept, best score first.
+    """
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    similarity = oks(keypoints, keypoints, areas, visible, visible)
+    keep: list[int] = []
+    for i in order:
+        if all(similarity[j, i] <= threshold for j in keep):
+            keep.append(int(i))
+    return np.asarray(keep, np.int64)

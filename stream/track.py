@@ -1,0 +1,298 @@
+"""Multi-person tracking: stable ``track_id``s, boxes between detections, One-Euro smoothing.
+
+The scheme of MMDeploy's PoseTracker (DESIGN.md §3): the detector runs every N frames; in
+between, each person's box is the box of their last keypoints (×1.25), carried forward by a
+constant-velocity Kalman filter (OpenCV's ``cv2.KalmanFilter``) over the real time between
+frames. New poses are matched to tracks by the Hungarian algorithm (SciPy's
+``linear_sum_assignment``) on box IoU and keypoint OKS; a track is born after ``min_hits``
+matched frames and dropped after ``max_missing`` frames without a match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .matching import box_iou, keypoint_bboxes, oks
+from .smoothing import OneEuroFilter
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracking and smoothing settings (``tracking:`` in the YAML configs).
+
+    Attributes:
+        detect_interval: run the detector every this many frames (1 = every frame); between
+            detections boxes come from the tracks.
+        iou_threshold: a pose may join a track when the IoU of their boxes is at least this
+            (0.4, MMDeploy PoseTracker) ...
+        oks_threshold: ... or when the OKS of their keypoints is at least this.
+        merge_iou: on detection frames, a detected box overlapping a track's box by more than this
+            IoU is the same person; the track's box (from keypoints) is kept.
+        pose_nms_threshold: poses whose OKS with a better-scored pose of the same frame exceeds
+            this are duplicates and dropped (OKS-NMS; 0.5 as MMDeploy's PoseTracker).
+        birth_score: only poses in boxes scoring at least this start a track; weaker detections
+            can only continue one (ByteTrack starts tracks above its track threshold + 0.1 = 0.6;
+            this keeps an armchair that YOLOX-Nano scores 0.3-0.5 from becoming a person).
+        min_hits: matched frames before a track is born and reported (the first frames of a
+            stream report at once, as SORT does).
+        max_missing: frames a track survives without a match (10, MMDeploy PoseTracker).
+        keypoint_threshold: keypoints with a lower score are not used for boxes or OKS.
+        bbox_padding: scale of the keypoints' box about its centre (1.25).
+        smoothing: One-Euro filter on each track's keypoints.
+        min_cutoff, beta, d_cutoff: One-Euro parameters, Hz / (1/pixel) / Hz (1.0, 0.007, 1.0 as
+            MMDeploy's PoseTracker).
+    """
+
+    detect_interval: int = 1
+    iou_threshold: float = 0.4
+    oks_threshold: float = 0.5
+    merge_iou: float = 0.5
+    pose_nms_threshold: float = 0.5
+    birth_score: float = 0.6
+    min_hits: int = 3
+    max_missing: int = 10
+    keypoint_threshold: float = 0.3
+    bbox_padding: float = 1.25
+    smoothing: bool = True
+    min_cutoff: float = 1.0
+    beta: float = 0.007
+    d_cutoff: float = 1.0
+
+    def __post_init__(self):
+        if self.detect_interval < 1 or self.min_hits < 1 or self.max_missing < 0:
+            raise ValueError("tracking: detect_interval and min_hits must be ≥ 1, max_missing ≥ 0")
+
+
+def _xyxy_to_cxcywh(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1]], np.float32)
+
+
+def _cxcywh_to_xyxy(state: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = (float(v) for v in state[:4])
+    w, h = max(w, 1.0), max(h, 1.0)
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+
+
+class BoxKalman:
+    """Constant-velocity Kalman filter over a box (centre x, y, width, height and their rates).
+
+    Noise scales with the box height as in DeepSORT (position σ = h/20, velocity σ = h/160 per
+    frame at 10 fps, here per 0.1 s), so the filter behaves the same for near and far people.
+
+    Args:
+        box: (4,) x1, y1, x2, y2 pixels, the first measurement.
+    """
+
+    position_std = 1 / 20
+    velocity_std = 1 / 16  # per second (1/160 per 0.1 s step)
+
+    def __init__(self, box: np.ndarray):
+        self.kf = cv2.KalmanFilter(8, 4, 0, cv2.CV_32F)
+        self.kf.measurementMatrix = np.eye(4, 8, dtype=np.float32)
+        z = _xyxy_to_cxcywh(box)
+        self.kf.statePost = np.concatenate([z, np.zeros(4, np.float32)]).reshape(8, 1)
+        h = max(float(z[3]), 1.0)
+        std = np.array([2 * self.position_std * h] * 4 + [10 * self.velocity_std * h] * 4, np.float32)
+        self.kf.errorCovPost = np.diag(std ** 2).astype(np.float32)
+
+    @property
+    def box(self) -> np.ndarray:
+        """(4,) float32 x1, y1, x2, y2 of the current state estimate."""
+        return _cxcywh_to_xyxy(self.kf.statePost.ravel())
+
+    def predict(self, dt: float) -> np.ndarray:
+        """Advance ``dt`` seconds; returns the predicted (4,) box."""
+        dt = max(float(dt), 1e-3)
+        transition = np.eye(8, dtype=np.float32)
+        transition[:4, 4:] = dt * np.eye(4, dtype=np.float32)
+        self.kf.transitionMatrix = transition
+        h = max(float(self.kf.statePost[3, 0]), 1.0)
+        q = np.array([self.position_std * h * dt * 10] * 4 + [self.velocity_std * h * dt] * 4, np.float32)
+        self.kf.processNoiseCov = np.diag(q ** 2).astype(np.float32)
+        state = self.kf.predict()
+        self.kf.statePost = state.copy()
+        self.kf.errorCovPost = self.kf.errorCovPre.copy()
+        return _cxcywh_to_xyxy(state.ravel())
+
+    def correct(self, box: np.ndarray) -> None:
+        """Fold in a measured (4,) box."""
+        z = _xyxy_to_cxcywh(box)
+        r = np.array([self.position_std * max(float(z[3]), 1.0)] * 4, np.float32)
+        self.kf.measurementNoiseCov = np.diag(r ** 2).astype(np.float32)
+        self.kf.correct(z.reshape(4, 1))
+
+
+class Track:
+    """One person followed over time (internal to :class:`Tracker`)."""
+
+    def __init__(self, track_id: int, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                 bbox_score: float, t: float, config: TrackerConfig):
+        self.track_id = track_id
+        self.kalman = BoxKalman(box)
+        self.keypoints, self.keypoint_scores = keypoints, scores
+        self.bbox_score = bbox_score
+        self.t = t
+        self.hits, self.missing, self.confirmed = 1, 0, False
+        self.smoother = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
+        self.smoothed = self._smooth(keypoints, t)
+
+    def _smooth(self, keypoints: np.ndarray, t: float) -> np.ndarray:
+        return keypoints if self.smoother is None else self.smoother(keypoints, t).astype(np.float32)
+
+    def update(self, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, bbox_score: float, t: float) -> None:
+        self.kalman.correct(box)
+        self.keypoints, self.keypoint_scores, self.bbox_score, self.t = keypoints, scores, bbox_score, t
+        self.hits += 1
+        self.missing = 0
+        self.smoothed = self._smooth(keypoints, t)
+
+
+@dataclass
+class TrackedPeople:
+    """People reported for one frame by :meth:`Tracker.update` (only born tracks matched this frame).
+
+    Attributes:
+        index: (n,) int64 rows of the poses passed to ``update``.
+        track_ids: (n,) int64.
+        keypoints: (n, K, 2) float32 pixels, smoothed when smoothing is on.
+        bboxes: (n, 4) float32 pixels, the tracks' corrected boxes.
+    """
+
+    index: np.ndarray
+    track_ids: np.ndarray
+    keypoints: np.ndarray
+    bboxes: np.ndarray
+
+
+class Tracker:
+    """Assigns persistent ``track_id``s to the poses of successive frames of one stream.
+
+    Per frame: :meth:`predict` (boxes where the tracks should be now, to crop the pose model
+    on frames without detection), then :meth:`update` with that frame's poses.
+
+    Args:
+        config: :class:`TrackerConfig`.
+    """
+
+    def __init__(self, config: TrackerConfig = TrackerConfig()):
+        self.config = config
+        self.tracks: list[Track] = []
+        self.frames = 0
+        self._next_id = 1
+        self._t: float | None = None
+
+    def is_detection_frame(self) -> bool:
+        """Whether the frame about to be processed should run the detector."""
+        return self.frames % self.config.detect_interval == 0 or not self.tracks
+
+    def predict(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Advance every track to time ``t`` (seconds).
+
+        Returns:
+            ``(bboxes, scores)``: (T, 4) float32 predicted boxes (pixels) of the tracks seen in
+            the last frame, and (T,) float32 their last box scores — the crops for frames
+            without detection.
+        """
+        dt = 0.0 if self._t is None else t - self._t
+        boxes, scores = [], []
+        for track in self.tracks:
+            box = track.kalman.predict(dt) if dt > 0 else track.kalman.box
+            if track.missing == 0:
+                boxes.append(box)
+                scores.append(track.bbox_score)
+        self._t = t
+        return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32))
+
+    def merge(self, detected: np.ndarray, detected_scores: np.ndarray, tracked: np.ndarray,
+              tracked_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Join detected and tracked boxes: a detection overlapping a tracked box (IoU >
+        ``merge_iou``) is that person, already covered; the others are new people.
+
+        Returns:
+            ``(bboxes, scores)``: (n, 4) float32, (n,) float32 — tracked boxes first.
+        """
+        if len(tracked) and len(detected):
+            new = box_iou(detected, tracked).max(axis=1) <= self.config.merge_iou
+            detected, detected_scores = detected[new], detected_scores[new]
+        return (np.concatenate([tracked, detected]).astype(np.float32),
+                np.concatenate([tracked_scores, detected_scores]).astype(np.float32))
+
+    def update(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, bbox_scores: np.ndarray, t: float,
+               crop_bboxes: np.ndarray | None = None) -> TrackedPeople:
+        """Match this frame's poses to the tracks and return the people to report.
+
+        Args:
+            keypoints: (N, K, 2) pixels. keypoint_scores: (N, K) in [0, 1].
+            bbox_scores: (N,) scores of the boxes the poses were estimated in.
+            t: frame time, seconds (the same as passed to :meth:`predict`).
+            crop_bboxes: (N, 4) the boxes the poses came from (used when a pose has fewer
+                than two confident keypoints).
+
+        Returns:
+            :class:`TrackedPeople` — born tracks matched in this frame, in the order of the poses.
+        """
+        cfg = self.config
+        self.frames += 1
+        if self._t is None or t != self._t:
+            self.predict(t)
+        keypoints = np.asarray(keypoints, np.float32)
+        visible = np.asarray(keypoint_scores) >= cfg.keypoint_threshold
+        boxes = keypoint_bboxes(keypoints, visible, cfg.bbox_padding, crop_bboxes)
+        matches = self._associate(keypoints, visible, boxes)
+        matched = set()
+        for pose_index, track in matches:
+            track.update(boxes[pose_index], keypoints[pose_index], keypoint_scores[pose_index],
+                         float(bbox_scores[pose_index]), t)
+            matched.add(pose_index)
+        for track in self.tracks:
+            if all(track is not m for _, m in matches):
+                track.missing += 1
+        self.tracks = [tr for tr in self.tracks
+                       if tr.missing <= (cfg.max_missing if tr.confirmed else 0)]
+        for i in range(len(keypoints)):
+            if i not in matched and bbox_scores[i] >= cfg.birth_score:
+                track = Track(0, boxes[i], keypoints[i], keypoint_scores[i], float(bbox_scores[i]), t, cfg)
+                self.tracks.append(track)
+                matches.append((i, track))
+        reported = []
+        for pose_index, track in matches:
+            if not track.confirmed and (track.hits >= cfg.min_hits or self.frames <= cfg.min_hits):
+                track.confirmed = True
+                track.track_id = self._next_id
+                self._next_id += 1
+            if track.confirmed:
+                reported.append((pose_index, track))
+        reported.sort(key=lambda item: item[0])
+        return TrackedPeople(
+            index=np.asarray([i for i, _ in reported], np.int64),
+            track_ids=np.asarray([tr.track_id for _, tr in reported], np.int64),
+            keypoints=np.asarray([tr.smoothed for _, tr in reported], np.float32).reshape(-1, *keypoints.shape[1:]),
+            bboxes=np.asarray([tr.kalman.box for _, tr in reported], np.float32).reshape(-1, 4),
+        )
+
+    def _associate(self, keypoints: np.ndarray, visible: np.ndarray, boxes: np.ndarray) -> list[tuple[int, Track]]:
+        """Hungarian matching on the mean of IoU and OKS; pairs below both thresholds never match."""
+        if not self.tracks or not len(keypoints):
+            return []
+        cfg = self.config
+        track_boxes = np.stack([tr.kalman.box for tr in self.tracks])
+        iou = box_iou(boxes, track_boxes)  # (N, T)
+        # compare with each track's last keypoints moved by the Kalman-predicted box shift
+        shift = np.stack([(tr.kalman.box[:2] + tr.kalman.box[2:]) / 2 - self._keypoint_centre(tr) for tr in self.tracks])
+        track_points = np.stack([tr.keypoints for tr in self.tracks]) + shift[:, None, :]
+        track_visible = np.stack([tr.keypoint_scores >= cfg.keypoint_threshold for tr in self.tracks])
+        areas = np.prod(np.clip(track_boxes[:, 2:] - track_boxes[:, :2], 1, None), axis=1) / cfg.bbox_padding ** 2
+        similarity_oks = oks(track_points, keypoints, areas, track_visible, visible).T  # (N, T)
+        allowed = (iou >= cfg.iou_threshold) | (similarity_oks >= cfg.oks_threshold)
+        cost = np.where(allowed, 1.0 - (iou + similarity_oks) / 2, 10.0)
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), self.tracks[c]) for r, c in zip(rows, cols) if allowed[r, c]]
+
+    def _keypoint_centre(self, track: Track) -> np.ndarray:
+        visible = track.keypoint_scores >= self.config.keypoint_threshold
+        box = keypoint_bboxes(track.keypoints[None], visible[None], 1.0, track.kalman.box[None])[0]
+        return (box[:2] + box[2:]) / 2
