@@ -62,8 +62,8 @@ def hafizas_leg_sitting(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray) ->
     """Reference leg rule: |knee–ankle| / |hip–knee| ≥ 1.5 (thigh foreshortened) or the
     thigh–shank angle at the knee is in (40°, 120°).
 
-    The reference divides without a guard; a zero-length thigh makes the ratio infinite
-    (→ sitting), as IEEE division would, instead of raising.
+    The reference divides without a guard; here the division follows IEEE instead of raising:
+    a zero-length thigh makes the ratio infinite (→ sitting), 0/0 is NaN (→ not sitting).
     """
     thigh, shank = float(np.linalg.norm(hip - knee)), float(np.linalg.norm(ankle - knee))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -107,6 +107,8 @@ class ClassifierConfig:
             (thigh level or foreshortened towards the camera) ...
         sit_knee_angle: ... or its knee is bent below this angle, degrees, with the thigh not
             vertical (knee less than ``stand_thigh`` below the hip).
+        max_thigh: a thigh longer than this many torso lengths is implausible (a body guessed
+            from a partial view) and that leg is not judged.
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
         stand_thigh_angle_3d: ... and stands when it is within this many degrees.
@@ -116,16 +118,17 @@ class ClassifierConfig:
 
     rules: str = "default"
     keypoint_threshold: float = 0.5
-    raise_height: float = 0.35
-    elbow_height: float = 0.15
-    stand_thigh: float = 0.55
-    stand_knee_angle: float = 140.0
-    sit_thigh: float = 0.35
+    raise_height: float = 0.2
+    elbow_height: float = 0.1
+    stand_thigh: float = 0.35
+    stand_knee_angle: float = 145.0
+    sit_thigh: float = 0.25
     sit_knee_angle: float = 120.0
+    max_thigh: float = 1.6
     sit_thigh_angle_3d: float = 55.0
     stand_thigh_angle_3d: float = 30.0
-    hysteresis_k: int = 3
-    hysteresis_n: int = 5
+    hysteresis_k: int = 2
+    hysteresis_n: int = 3
 
     def __post_init__(self):
         if self.rules not in ("default", "hafizas"):
@@ -164,8 +167,8 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
 
 def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> str:
     """Posture from one person's 2D keypoints: a leg stands (thigh near vertical, knee straight)
-    or sits (thigh level or foreshortened, or knee bent with the thigh not vertical); one
-    standing leg is enough to stand (a person on one leg stands); otherwise sitting needs every
+    or sits (thigh level or foreshortened, or knee bent with the thigh not vertical); legs with
+    an implausibly long thigh (``max_thigh``) are not judged; one standing leg is enough to stand (a person on one leg stands); otherwise sitting needs every
     judged leg to sit; ``unknown`` when no leg, or no torso, can be judged."""
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
@@ -173,7 +176,7 @@ def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: Classi
         return "unknown"
     readings = []
     for hip, knee, ankle in LEGS:
-        if not (ok[hip] and ok[knee]):
+        if not (ok[hip] and ok[knee]) or np.linalg.norm(keypoints[knee] - keypoints[hip]) > config.max_thigh * torso:
             continue
         drop = (keypoints[knee, 1] - keypoints[hip, 1]) / torso
         angle = _angle(keypoints[hip] - keypoints[knee], keypoints[ankle] - keypoints[knee]) if ok[ankle] else None
@@ -285,19 +288,25 @@ class PoseClassifier:
         self._state: dict[int, tuple[LabelHysteresis, LabelHysteresis]] = {}
 
     def __call__(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, track_ids: np.ndarray | None,
-                 keypoints_3d: np.ndarray | None, frame_id: int, pts: float
-                 ) -> tuple[list[str], list[str], list[LabelEvent]]:
+                 keypoints_3d: np.ndarray | None, frame_id: int, pts: float,
+                 frame_size: tuple[int, int] | None = None) -> tuple[list[str], list[str], list[LabelEvent]]:
         """Classify one frame's people.
 
         Args:
             keypoints: (N, 17, 2) pixels. keypoint_scores: (N, 17). track_ids: (N,) or None.
             keypoints_3d: (N, 17, 3) metres or None. frame_id, pts: of the frame (for events).
+            frame_size: (width, height) pixels; the default rules treat keypoints outside the
+                frame as unseen, whatever their score (a model guessing the body beyond the
+                picture).
 
         Returns:
             ``(postures, gestures, events)``: N labels each, and the label changes of this frame.
         """
         postures, gestures, events = [], [], []
         smooth = self.config.rules != "hafizas" and track_ids is not None
+        if frame_size is not None and self.config.rules != "hafizas" and len(keypoints):
+            inside = ((keypoints >= 0) & (keypoints < np.asarray(frame_size, np.float32))).all(axis=-1)
+            keypoint_scores = np.where(inside, keypoint_scores, 0.0)
         for i in range(len(keypoints)):
             posture, gesture = classify_instance(keypoints[i], keypoint_scores[i],
                                                  None if keypoints_3d is None else keypoints_3d[i], self.config)

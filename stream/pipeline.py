@@ -125,7 +125,7 @@ class PoseStream:
             t0 = time.perf_counter()
             result.postures, result.gestures, events = self.classifier(
                 result.keypoints, result.keypoint_scores, result.track_ids, result.keypoints_3d,
-                frame.frame_id, frame.pts)
+                frame.frame_id, frame.pts, (result.width, result.height))
             result.events = [event.to_json() for event in events]
             if self.tracker is not None:
                 self.classifier.forget(track.track_id for track in self.tracker.tracks)

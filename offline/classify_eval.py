@@ -1,0 +1,137 @@
+"""Scoring posture and gesture labels against hand-made labels of a video.
+
+Labels file (CSV, ``#`` comments allowed): ``person,start,end,posture,gesture`` — ``person`` is
+the 1-based left-to-right rank of the person in the frame (by box centre) or ``track:N``;
+``start``/``end`` are 1-based inclusive frame numbers; ``posture`` ∈ {standing, sitting,
+unknown, ignore}, ``gesture`` ∈ {none, hello, stop, ignore}. ``ignore`` leaves that field of
+those frames out of the scores (transitions, invisible body parts). ``unknown`` means the
+posture cannot be seen and the right answer is to abstain. A labelled person the pipeline did
+not report counts as ``unknown`` / ``none``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stream.classify import GESTURES, POSTURES, ClassifierConfig, PoseClassifier
+from stream.results import FrameResult
+
+KINDS = ("posture", "gesture")
+
+
+@dataclass(frozen=True)
+class LabelSpan:
+    """One row of a labels file: ``person`` (rank, 1-based) or ``track_id``, frames, labels."""
+
+    person: int | None
+    track_id: int | None
+    start: int
+    end: int
+    posture: str
+    gesture: str
+
+
+def load_labels(path: str | Path) -> list[LabelSpan]:
+    """Read a labels CSV.
+
+    Raises:
+        ValueError: a missing column, an unknown label, or ``end < start`` (with the line number).
+    """
+    path = Path(path)
+    rows = [line for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    reader = csv.DictReader(rows)
+    need = {"person", "start", "end", "posture", "gesture"}
+    if reader.fieldnames is None or not need <= set(reader.fieldnames):
+        raise ValueError(f"{path}: the header must name {', '.join(sorted(need))}")
+    spans = []
+    for number, row in enumerate(reader, start=2):
+        person = row["person"].strip()
+        track_id = int(person.split(":", 1)[1]) if person.startswith("track:") else None
+        rank = None if track_id is not None else int(person)
+        posture, gesture = row["posture"].strip(), row["gesture"].strip()
+        if posture not in POSTURES + ("ignore",) or gesture not in GESTURES + ("ignore",):
+            raise ValueError(f"{path}: row {number}: unknown label {posture!r} / {gesture!r}")
+        start, end = int(row["start"]), int(row["end"])
+        if end < start:
+            raise ValueError(f"{path}: row {number}: end {end} before start {start}")
+        spans.append(LabelSpan(rank, track_id, start, end, posture, gesture))
+    return spans
+
+
+def classify_frames(results: list[FrameResult], config: ClassifierConfig) -> list[tuple[list[str], list[str]]]:
+    """Run a fresh :class:`PoseClassifier` over a stream's results (in frame order).
+
+    Returns:
+        Per frame, ``(postures, gestures)`` of its instances.
+    """
+    classifier = PoseClassifier(config)
+    out = []
+    for result in results:
+        postures, gestures, _ = classifier(result.keypoints, result.keypoint_scores, result.track_ids,
+                                           result.keypoints_3d, result.frame_id, result.pts,
+                                           (result.width, result.height))
+        out.append((postures, gestures))
+    return out
+
+
+def pairs(spans: list[LabelSpan], results: list[FrameResult], labels: list[tuple[list[str], list[str]]],
+          kind: str) -> tuple[list[str], list[str]]:
+    """(truth, prediction) of every labelled person-frame for ``kind`` (posture or gesture)."""
+    by_frame = {r.frame_id: (r, lab) for r, lab in zip(results, labels)}
+    column = KINDS.index(kind)
+    absent = "unknown" if kind == "posture" else "none"
+    truth, predicted = [], []
+    for span in spans:
+        wanted = getattr(span, kind)
+        if wanted == "ignore":
+            continue
+        for frame_id in range(span.start, span.end + 1):
+            result, frame_labels = by_frame.get(frame_id, (None, None))
+            guess = absent
+            if result is not None and len(result):
+                if span.track_id is not None:
+                    hits = [] if result.track_ids is None else np.flatnonzero(result.track_ids == span.track_id)
+                    index = int(hits[0]) if len(hits) else None
+                else:
+                    order = np.argsort((result.bboxes[:, 0] + result.bboxes[:, 2]) / 2, kind="stable")
+                    index = int(order[span.person - 1]) if span.person <= len(order) else None
+                if index is not None:
+                    guess = frame_labels[column][index]
+            truth.append(wanted)
+            predicted.append(guess)
+    return truth, predicted
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Precision, recall, F1 of one class and its support (labelled person-frames)."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def score(truth: list[str], predicted: list[str], classes: tuple[str, ...]) -> tuple[dict[str, ClassScores], float]:
+    """Per-class precision/recall/F1 (NaN where undefined) and frame accuracy.
+
+    Returns:
+        ``(per_class, accuracy)``; accuracy is the fraction of person-frames labelled right
+        (NaN with no labelled frames).
+    """
+    truth_a, pred_a = np.asarray(truth), np.asarray(predicted)
+    per_class = {}
+    for cls in classes:
+        tp = int(np.sum((truth_a == cls) & (pred_a == cls)))
+        fp = int(np.sum((truth_a != cls) & (pred_a == cls)))
+        fn = int(np.sum((truth_a == cls) & (pred_a != cls)))
+        precision = tp / (tp + fp) if tp + fp else float("nan")
+        recall = tp / (tp + fn) if tp + fn else float("nan")
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+        per_class[cls] = ClassScores(precision, recall, f1, tp + fn)
+    accuracy = float(np.mean(truth_a == pred_a)) if len(truth_a) else float("nan")
+    return per_class, accuracy

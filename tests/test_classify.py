@@ -1,0 +1,134 @@
+"""Posture and gesture rules on hand-built poses with known angles, gating and hysteresis."""
+
+import math
+
+import numpy as np
+import pytest
+
+from poses import person
+from stream.classify import (ClassifierConfig, LabelHysteresis, PoseClassifier, classify_instance,
+                             default_posture_3d, hafizas_arm_raised, hafizas_classify, hafizas_leg_sitting)
+
+ONES = np.ones(17, np.float32)
+DEFAULT = ClassifierConfig()
+
+
+def _forearm(angle_deg: float, length: float = 50.0):
+    """Elbow at (100, 100); wrist at ``angle_deg`` from the horizontal, counter-clockwise on screen."""
+    a = math.radians(angle_deg)
+    return np.array([100.0, 100.0]), np.array([100 + length * math.cos(a), 100 - length * math.sin(a)])
+
+
+@pytest.mark.parametrize("angle, raised", [(90, True), (31, True), (149, True), (29, False), (151, False),
+                                           (0, False), (-60, False)])
+def test_hafizas_arm_rule_angles(angle, raised):
+    assert hafizas_arm_raised(*_forearm(angle)) is raised
+
+
+def test_hafizas_leg_rule_ratio_and_angle():
+    hip, knee = np.array([0.0, 0.0]), np.array([0.0, 100.0])
+    assert not hafizas_leg_sitting(hip, knee, np.array([0.0, 200.0]))  # straight: 180 degrees, ratio 1
+    assert hafizas_leg_sitting(hip, knee, np.array([100.0, 100.0]))  # 90 degrees at the knee
+    assert hafizas_leg_sitting(np.array([0.0, 0.0]), np.array([0.0, 60.0]), np.array([0.0, 160.0]))  # 100/60 ≥ 1.5
+    assert hafizas_leg_sitting(hip, hip, np.array([0.0, 100.0]))  # zero-length thigh: infinite ratio, no crash
+
+
+def test_hafizas_on_whole_people():
+    assert hafizas_classify(person()) == ("standing", "none")
+    assert hafizas_classify(person(arms_up=1)) == ("standing", "hello")
+    assert hafizas_classify(person(arms_up=2)) == ("standing", "stop")
+    assert hafizas_classify(person(sitting=True))[0] == "sitting"
+    # every keypoint at (0, 0), as OpenPose writes missing ones: 0/0 is NaN, read as not sitting; no crash
+    assert hafizas_classify(np.zeros((17, 2), np.float32)) == ("standing", "none")
+
+
+def test_default_rules_on_whole_people_any_scale():
+    for height in (60, 300, 2000):  # scale-free thresholds
+        assert classify_instance(person(height=height), ONES, None, DEFAULT) == ("standing", "none")
+        assert classify_instance(person(height=height, arms_up=1), ONES, None, DEFAULT) == ("standing", "hello")
+        assert classify_instance(person(height=height, arms_up=2), ONES, None, DEFAULT) == ("standing", "stop")
+        assert classify_instance(person(height=height, sitting=True), ONES, None, DEFAULT) == ("sitting", "none")
+
+
+def test_one_leg_standing_is_standing():
+    k = person()
+    k[13], k[15] = k[11] + [0, 5], k[11] + [0, 60]  # left knee lifted to hip height
+    assert classify_instance(k, ONES, None, DEFAULT)[0] == "standing"
+    assert hafizas_classify(k)[0] == "sitting"  # the reference calls any bent leg sitting
+
+
+def test_gating_answers_unknown_instead_of_guessing():
+    scores = ONES.copy()
+    scores[[13, 14, 15, 16]] = 0.1  # legs not seen
+    assert classify_instance(person(sitting=True), scores, None, DEFAULT)[0] == "unknown"
+    scores = ONES.copy()
+    scores[[5, 6]] = 0.0  # no shoulders: no torso length to measure by
+    assert classify_instance(person(arms_up=2), scores, None, DEFAULT) == ("unknown", "none")
+    degenerate = np.zeros((17, 2), np.float32)  # every keypoint at one spot: zero torso
+    assert classify_instance(degenerate, ONES, None, DEFAULT) == ("unknown", "none")
+
+
+def test_hands_at_the_face_are_not_a_gesture():
+    k = person()
+    k[7], k[8] = k[5] + [0.05 * 300, 0.15 * 300], k[6] + [-0.05 * 300, 0.15 * 300]  # elbows down
+    k[9], k[10] = k[0] + [12, 10], k[0] + [-12, 10]  # hands at the chin
+    assert classify_instance(k, ONES, None, DEFAULT)[1] == "none"
+    assert hafizas_classify(k)[1] == "stop"
+
+
+def test_keypoints_outside_the_frame_are_unseen():
+    k = person(cx=200, cy=100, height=300)  # legs below a 200 px tall frame
+    classifier = PoseClassifier()
+    postures, _, _ = classifier(k[None], ONES[None], None, None, 1, 0.0, frame_size=(400, 200))
+    assert postures == ["unknown"]
+    postures, _, _ = classifier(k[None], ONES[None], None, None, 1, 0.0, frame_size=(400, 400))
+    assert postures == ["standing"]
+
+
+def _skeleton_3d(thigh_deg: float, knee_deg: float) -> np.ndarray:
+    """H36M-17 in metres, y up: torso vertical, both thighs ``thigh_deg`` from straight down
+    (pointing forward, +z), shins making ``knee_deg`` at the knee."""
+    j = np.zeros((17, 3))
+    j[8] = [0, 0.5, 0]  # thorax above the root
+    for hip, knee, ankle, side in ((1, 2, 3, -0.1), (4, 5, 6, 0.1)):
+        j[hip] = [side, 0, 0]
+        a = math.radians(thigh_deg)
+        j[knee] = j[hip] + 0.45 * np.array([0, -math.cos(a), math.sin(a)])
+        b = a - math.radians(180 - knee_deg)  # shin direction
+        j[ankle] = j[knee] + 0.45 * np.array([0, -math.cos(b), math.sin(b)])
+    return j
+
+
+def test_posture_from_the_3d_pose():
+    assert default_posture_3d(_skeleton_3d(0, 180), DEFAULT) == "standing"
+    assert default_posture_3d(_skeleton_3d(90, 90), DEFAULT) == "sitting"
+    assert default_posture_3d(_skeleton_3d(42, 140), DEFAULT) == "unknown"
+    # the 3D pose decides over a 2D pose that looks standing
+    assert classify_instance(person(), ONES, _skeleton_3d(90, 90), DEFAULT)[0] == "sitting"
+    # and the decision does not depend on the camera: rotate the body 70 degrees about x
+    r = np.array([[1, 0, 0], [0, math.cos(1.2), -math.sin(1.2)], [0, math.sin(1.2), math.cos(1.2)]])
+    assert default_posture_3d(_skeleton_3d(90, 90) @ r.T, DEFAULT) == "sitting"
+
+
+def test_hysteresis_k_of_n():
+    hold = LabelHysteresis(k=3, n=5, initial="unknown")
+    seen = [hold(x) for x in ["sitting", "standing", "sitting", "standing", "sitting", "sitting", "standing"]]
+    assert seen == ["unknown", "unknown", "unknown", "unknown", "sitting", "sitting", "sitting"]
+
+
+def test_events_on_every_label_change_per_track():
+    classifier = PoseClassifier(ClassifierConfig(hysteresis_k=2, hysteresis_n=3))
+    sequence = [person(), person(), person(arms_up=1), person(arms_up=1), person(arms_up=1)]
+    events = []
+    for i, k in enumerate(sequence):
+        _, gestures, new = classifier(k[None], ONES[None], np.array([7]), None, i + 1, i / 10)
+        events += [(e.track_id, e.kind, e.previous, e.label, e.frame_id) for e in new]
+    assert events == [(7, "posture", "unknown", "standing", 2), (7, "gesture", "none", "hello", 4)]
+    assert gestures == ["hello"]
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError):
+        ClassifierConfig(rules="mine")
+    with pytest.raises(ValueError):
+        ClassifierConfig(hysteresis_k=4, hysteresis_n=3)

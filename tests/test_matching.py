@@ -1,0 +1,71 @@
+"""Box IoU, OKS and OKS-NMS against hand-computed values and pycocotools."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from stream.matching import box_iou, keypoint_bboxes, oks, oks_nms
+
+
+def test_box_iou_hand_computed():
+    a = np.array([[0, 0, 10, 10]], np.float32)
+    b = np.array([[5, 5, 15, 15], [0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 0, 0]], np.float32)
+    # overlap 5x5 = 25; union 100 + 100 - 25 = 175
+    assert box_iou(a, b)[0] == pytest.approx([25 / 175, 1.0, 0.0, 0.0])
+    assert box_iou(np.zeros((0, 4)), b).shape == (0, 4)
+
+
+def test_oks_equals_pycocotools_compute_oks():
+    """Our OKS on COCO ground truth vs. jittered copies equals COCOeval.computeOks."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    path = shared_file("media/coco-mini/annotations/person_keypoints_val2017.json")
+    gt = COCO(str(path))
+    anns = [a for a in gt.loadAnns(gt.getAnnIds()) if a["num_keypoints"] >= 5]
+    image_id = max({a["image_id"] for a in anns}, key=lambda i: sum(a["image_id"] == i for a in anns))
+    gts = [a for a in anns if a["image_id"] == image_id]
+    rng = np.random.default_rng(0)
+    dets = []
+    for a in gts:
+        k = np.array(a["keypoints"], np.float64).reshape(17, 3).copy()
+        k[:, :2] += rng.normal(0, 6, (17, 2))
+        dets.append({"image_id": image_id, "category_id": 1, "keypoints": k.ravel().tolist(), "score": 1.0})
+    dt = gt.loadRes(dets)
+    evaluator = COCOeval(gt, dt, "keypoints")
+    evaluator.params.imgIds = [image_id]
+    evaluator.evaluate()
+    reference = np.asarray(evaluator.computeOks(image_id, 1))  # (D, G)
+
+    all_gts = evaluator._gts[image_id, 1]  # the ground truth computeOks compared, in its order
+    g = np.array([np.reshape(a["keypoints"], (17, 3)) for a in all_gts], np.float64)
+    d = np.array([np.reshape(x["keypoints"], (17, 3)) for x in evaluator._dts[image_id, 1]], np.float64)
+    ours = oks(g[:, :, :2], d[:, :, :2], np.array([a["area"] for a in all_gts]), visible_a=g[:, :, 2] > 0).T
+    labelled = (g[:, :, 2] > 0).any(axis=1)  # COCO scores unlabelled people by box distance instead
+    assert labelled.sum() >= 5
+    assert ours[:, labelled] == pytest.approx(reference[:, labelled], abs=1e-9)
+
+
+def test_oks_identical_is_one_and_far_is_zero():
+    k = np.random.default_rng(1).uniform(0, 100, (1, 17, 2))
+    assert oks(k, k, np.array([5000.0]))[0, 0] == pytest.approx(1.0)
+    assert oks(k, k + 1000, np.array([5000.0]))[0, 0] == pytest.approx(0.0, abs=1e-12)
+    assert oks(k, k, np.array([5000.0]), np.zeros((1, 17), bool))[0, 0] == 0.0  # nothing counted
+
+
+def test_oks_nms_drops_the_duplicate_keeps_the_other_person():
+    rng = np.random.default_rng(2)
+    person = rng.uniform(0, 100, (17, 2))
+    poses = np.stack([person, person + 1.0, person + 300.0])
+    keep = oks_nms(poses, np.array([0.8, 0.9, 0.5]), np.full(3, 10000.0), threshold=0.5)
+    assert keep.tolist() == [1, 2]  # the better-scored twin and the other person
+
+
+def test_keypoint_bboxes_padding_and_fallback():
+    points = np.array([[[10, 20], [30, 60], [500, 500]]], np.float32)
+    visible = np.array([[True, True, False]])
+    assert keypoint_bboxes(points, visible, 1.25)[0] == pytest.approx([7.5, 15, 32.5, 65])
+    fallback = np.array([[1, 2, 3, 4]], np.float32)
+    assert keypoint_bboxes(points, np.array([[True, False, False]]), 1.25, fallback)[0] == pytest.approx([1, 2, 3, 4])

@@ -1,0 +1,107 @@
+"""The tracker on hand-built scenes with known motion: ids, birth, death, crossing people."""
+
+import numpy as np
+import pytest
+
+from poses import person
+from stream.track import BoxKalman, Tracker, TrackerConfig
+
+SCORES = np.ones(17, np.float32)
+
+
+def _step(tracker, people, t, bbox_scores=None):
+    keypoints = np.array(people, np.float32).reshape(-1, 17, 2)
+    scores = np.ones(keypoints.shape[:2], np.float32)
+    bbox_scores = np.full(len(keypoints), 0.9, np.float32) if bbox_scores is None else np.asarray(bbox_scores)
+    tracker.predict(t)
+    return tracker.update(keypoints, scores, bbox_scores, t)
+
+
+def test_kalman_learns_constant_velocity():
+    """A box moving 100 px/s to the right: after a few updates the prediction leads by v·dt."""
+    kalman = BoxKalman(np.array([0, 0, 50, 100], np.float32))
+    for i in range(1, 20):
+        kalman.predict(0.1)
+        kalman.correct(np.array([10 * i, 0, 10 * i + 50, 100], np.float32))
+    predicted = kalman.predict(0.5)
+    assert (predicted[0] + predicted[2]) / 2 == pytest.approx(25 + 190 + 50, abs=5)  # centre at t + 0.5 s
+
+
+def test_two_people_crossing_keep_their_ids():
+    """Two people walk towards each other at 300 px/s, pass (boxes overlapping), walk on."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1))
+    ids_left, ids_right = [], []
+    for i in range(40):
+        t = i / 10
+        a, b = person(100 + 30 * i, 300, 250), person(1300 - 30 * i, 310, 250)
+        out = _step(tracker, [b, a] if i % 2 else [a, b], t)  # the detector's order changes every frame
+        who = dict(zip(out.index.tolist(), out.track_ids.tolist()))
+        ids_left.append(who[1 if i % 2 else 0])
+        ids_right.append(who[0 if i % 2 else 1])
+    assert set(ids_left) == {1} and set(ids_right) == {2}
+
+
+def test_birth_after_min_hits_and_death_after_max_missing():
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3, max_missing=4))
+    p = person(300, 300, 200)
+    reported = [len(_step(tracker, [], i / 10).track_ids) for i in range(5)]  # empty frames start the stream
+    reported += [len(_step(tracker, [p], (5 + i) / 10).track_ids) for i in range(4)]
+    assert reported == [0] * 5 + [0, 0, 1, 1]  # born on its third hit
+    for i in range(4):  # four missing frames: still alive
+        _step(tracker, [], (9 + i) / 10)
+    assert len(tracker.tracks) == 1
+    assert _step(tracker, [p], 1.3).track_ids.tolist() == [1]  # found again, same id
+    for i in range(5):  # five missing: gone
+        _step(tracker, [], (14 + i) / 10)
+    assert tracker.tracks == []
+    for i in range(3):
+        out = _step(tracker, [p], (19 + i) / 10)
+    assert out.track_ids.tolist() == [2]  # a new person
+
+
+def test_weak_detections_do_not_start_tracks_but_continue_them():
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, birth_score=0.6))
+    p = person(300, 300, 200)
+    assert len(_step(tracker, [p], 0.0, [0.4]).track_ids) == 0
+    assert _step(tracker, [p], 0.1, [0.9]).track_ids.tolist() == [1]
+    assert _step(tracker, [p], 0.2, [0.4]).track_ids.tolist() == [1]
+
+
+def test_first_frames_report_at_once_and_tentative_tracks_die_on_first_miss():
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3))
+    p, q = person(200, 300, 200), person(900, 300, 200)
+    assert _step(tracker, [p], 0.0).track_ids.tolist() == [1]  # stream start: reported at once
+    for i in range(1, 5):
+        _step(tracker, [p], i / 10)
+    _step(tracker, [p, q], 0.5)  # q seen once, tentative
+    _step(tracker, [p], 0.6)  # q missing: dropped
+    assert len(tracker.tracks) == 1
+
+
+def test_smoothing_calms_jitter_and_gaps_do_not_crash():
+    rng = np.random.default_rng(0)
+    smooth, raw = Tracker(TrackerConfig(min_hits=1)), Tracker(TrackerConfig(min_hits=1, smoothing=False))
+    truth = person(400, 300, 300)
+    err_smooth, err_raw = [], []
+    for i in range(60):
+        noisy = truth + rng.normal(0, 3, truth.shape).astype(np.float32)
+        t = i / 30
+        err_smooth.append(np.abs(_step(smooth, [noisy], t).keypoints[0] - truth).mean())
+        err_raw.append(np.abs(_step(raw, [noisy], t).keypoints[0] - truth).mean())
+        if i == 30:
+            for gap in range(3):  # empty frames inside the stream
+                _step(smooth, [], t + (gap + 1) / 300)
+    assert np.mean(err_smooth[10:]) < 0.6 * np.mean(err_raw[10:])
+
+
+def test_merge_keeps_tracked_boxes_and_adds_new_people():
+    tracker = Tracker(TrackerConfig(merge_iou=0.5))
+    tracked = np.array([[0, 0, 100, 200]], np.float32)
+    detected = np.array([[5, 5, 105, 205], [300, 0, 400, 200]], np.float32)
+    boxes, scores = tracker.merge(detected, np.array([0.9, 0.8], np.float32), tracked, np.array([0.7], np.float32))
+    assert boxes.tolist() == [[0, 0, 100, 200], [300, 0, 400, 200]] and scores.tolist() == pytest.approx([0.7, 0.8])
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError):
+        TrackerConfig(detect_interval=0)
