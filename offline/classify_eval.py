@@ -22,6 +22,17 @@ from stream.results import FrameResult
 
 KINDS = ("posture", "gesture")
 
+#: the labelled shared clips: labels file in tests/data → video under $POSESTREAM_SHARED/media
+LABELLED_CLIPS = {
+    "har-wave.csv": "har-wave/wave.mp4",
+    "har-stand.csv": "har-stand/stand.mp4",
+    "falldet-sit.csv": "falldet-sit/sit.mp4",
+    "falldet-walk.csv": "falldet-walk/walk.mp4",
+    "tfjs-pose_squats.csv": "tfjs-pose-testdata/pose_squats.mp4",
+    "tfjs-pose_1.csv": "tfjs-pose-testdata/pose_1.mp4",
+    "mediapipe-hand-reach.csv": "mediapipe-hand-reach/test_video.mp4",
+}
+
 
 @dataclass(frozen=True)
 class LabelSpan:

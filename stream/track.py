@@ -78,7 +78,8 @@ def _cxcywh_to_xyxy(state: np.ndarray) -> np.ndarray:
 
 
 class BoxKalman:
-    """Constant-velocity Kalman filter over a box (centre x, y, width, height and their rates).
+    """Kalman filter over a box: constant velocity for the centre, a random walk for width and
+    height (a size trend carried through missing frames would shrink or blow up the box).
 
     Noise scales with the box height as in DeepSORT (position σ = h/20, velocity σ = h/160 per
     frame at 10 fps, here per 0.1 s), so the filter behaves the same for near and far people.
@@ -95,6 +96,7 @@ class BoxKalman:
         self.kf.measurementMatrix = np.eye(4, 8, dtype=np.float32)
         z = _xyxy_to_cxcywh(box)
         self.kf.statePost = np.concatenate([z, np.zeros(4, np.float32)]).reshape(8, 1)
+        # width/height rates are never used (see predict); keep them at 0
         h = max(float(z[3]), 1.0)
         std = np.array([2 * self.position_std * h] * 4 + [10 * self.velocity_std * h] * 4, np.float32)
         self.kf.errorCovPost = np.diag(std ** 2).astype(np.float32)
@@ -108,7 +110,7 @@ class BoxKalman:
         """Advance ``dt`` seconds; returns the predicted (4,) box."""
         dt = max(float(dt), 1e-3)
         transition = np.eye(8, dtype=np.float32)
-        transition[:4, 4:] = dt * np.eye(4, dtype=np.float32)
+        transition[0, 4] = transition[1, 5] = dt  # centre moves with its velocity; size rates stay 0
         self.kf.transitionMatrix = transition
         h = max(float(self.kf.statePost[3, 0]), 1.0)
         q = np.array([self.position_std * h * dt * 10] * 4 + [self.velocity_std * h * dt] * 4, np.float32)

@@ -18,28 +18,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from offline.classify_eval import KINDS, classify_frames, load_labels, pairs, score  # noqa: E402
+from offline.classify_eval import LABELLED_CLIPS, KINDS, classify_frames, load_labels, pairs, score  # noqa: E402
 from stream.classify import GESTURES, ClassifierConfig  # noqa: E402
 from stream.config import RunConfig  # noqa: E402
 from stream.pipeline import PosePipeline, PoseStream  # noqa: E402
 from stream.sources import open_source  # noqa: E402
 
-#: labels file in tests/data → video under $POSESTREAM_SHARED/media
-SHARED_CLIPS = {
-    "har-wave.csv": "har-wave/wave.mp4",
-    "har-stand.csv": "har-stand/stand.mp4",
-    "falldet-sit.csv": "falldet-sit/sit.mp4",
-    "falldet-walk.csv": "falldet-walk/walk.mp4",
-    "tfjs-pose_squats.csv": "tfjs-pose-testdata/pose_squats.mp4",
-    "tfjs-pose_1.csv": "tfjs-pose-testdata/pose_1.mp4",
-    "mediapipe-hand-reach.csv": "mediapipe-hand-reach/test_video.mp4",
-}
 RULES = ("default", "hafizas")
 
 
 def shared_pairs() -> list[tuple[Path, Path]]:
     media = Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "media"
-    return [(media / video, REPO / "tests" / "data" / labels) for labels, video in SHARED_CLIPS.items()]
+    return [(media / video, REPO / "tests" / "data" / labels) for labels, video in LABELLED_CLIPS.items()]
 
 
 def track_video(stream: PoseStream, video: Path) -> list:

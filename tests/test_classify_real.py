@@ -1,0 +1,73 @@
+"""The classifier on the labelled shared clips (tests/data/*.csv, made by looking at the frames):
+the default rules must be right on most person-frames of every clip and beat the reference."""
+
+import numpy as np
+import pytest
+
+from conftest import REPO, shared_file
+from offline.classify_eval import LABELLED_CLIPS, classify_frames, load_labels, pairs, score
+from stream.classify import ClassifierConfig
+from stream.pipeline import PoseStream
+from stream.sources import open_source
+from stream.track import TrackerConfig
+
+
+@pytest.fixture(scope="module")
+def clip_scores(real_pipeline):
+    """clip → {(rules, kind): (truth, predicted)} over the labelled person-frames."""
+    out = {}
+    for labels_name, video in LABELLED_CLIPS.items():
+        path = shared_file(f"media/{video}")
+        stream = PoseStream(real_pipeline, TrackerConfig(), classify=None)
+        results = [stream(frame) for frame in open_source(path)]
+        spans = load_labels(REPO / "tests" / "data" / labels_name)
+        out[labels_name] = {}
+        for rules in ("default", "hafizas"):
+            labels = classify_frames(results, ClassifierConfig(rules=rules))
+            for kind in ("posture", "gesture"):
+                out[labels_name][rules, kind] = pairs(spans, results, labels, kind)
+    return out
+
+
+@pytest.mark.parametrize("kind, per_clip", [("posture", 0.8), ("gesture", 0.9)])
+def test_default_rules_are_right_on_every_clip(clip_scores, kind, per_clip):
+    for clip, scores in clip_scores.items():
+        truth, predicted = scores["default", kind]
+        _, accuracy = score(truth, predicted, ())
+        assert accuracy >= per_clip, f"{clip}: {kind} accuracy {accuracy:.3f}"
+
+
+@pytest.mark.parametrize("kind, pooled", [("posture", 0.9), ("gesture", 0.95)])
+def test_default_rules_beat_the_reference(clip_scores, kind, pooled):
+    both = {}
+    for rules in ("default", "hafizas"):
+        truth = sum((s[rules, kind][0] for s in clip_scores.values()), [])
+        predicted = sum((s[rules, kind][1] for s in clip_scores.values()), [])
+        both[rules] = score(truth, predicted, ())[1]
+    assert both["default"] >= pooled
+    assert both["default"] > both["hafizas"] + 0.05
+
+
+def test_partial_view_is_unknown_not_guessed(clip_scores):
+    """mediapipe-hand-reach shows no legs: the default abstains where the reference guesses."""
+    truth, predicted = clip_scores["mediapipe-hand-reach.csv"]["default", "posture"]
+    assert np.mean(np.array(predicted) == "unknown") >= 0.85
+    _, guessed = clip_scores["mediapipe-hand-reach.csv"]["hafizas", "posture"]
+    assert "unknown" not in set(guessed) - {"unknown"} and np.mean(np.array(guessed) != "unknown") > 0.5
+
+
+def test_labels_file_errors_name_the_row(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("person,start,end,posture,gesture\n1,1,5,standing,none\n1,9,3,standing,none\n")
+    with pytest.raises(ValueError, match="row 3: end 3 before start 9"):
+        load_labels(bad)
+    bad.write_text("person,start,end,posture,gesture\n1,1,5,lying,none\n")
+    with pytest.raises(ValueError, match="unknown label 'lying'"):
+        load_labels(bad)
+    bad.write_text("who,start,end\n")
+    with pytest.raises(ValueError, match="header"):
+        load_labels(bad)
+    good = tmp_path / "good.csv"
+    good.write_text("# comment\nperson,start,end,posture,gesture\ntrack:4,2,3,ignore,stop\n")
+    span = load_labels(good)[0]
+    assert (span.track_id, span.person, span.start, span.end, span.posture, span.gesture) == (4, None, 2, 3, "ignore", "stop")

@@ -1,0 +1,81 @@
+"""Tracking quality and speed with the detector every 1, 3, 5, 10 frames, on the shared clips.
+
+    python tools/eval_tracking.py [--intervals 1 3 5 10] [--frames N] [--clips vtest openpose intel]
+
+Prints, per clip and detection interval: frames per second of detect+pose+track (this machine),
+people per frame, distinct tracks, interior births (tracks starting away from the border after
+the first frame: fragments or late finds), agreement with the every-frame run (recall,
+precision, mean OKS of matched poses), and on the one-person-at-a-time intel clip the
+fragments, coverage and false frames against its hand-labelled visits (tests/data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from offline.track_eval import agreement, interior_births, load_visits, score_visits  # noqa: E402
+from stream.config import RunConfig  # noqa: E402
+from stream.pipeline import PosePipeline, PoseStream  # noqa: E402
+from stream.sources import open_source  # noqa: E402
+from stream.track import TrackerConfig  # noqa: E402
+
+CLIPS = {
+    "vtest": "opencv-vtest/vtest.avi",
+    "openpose": "openpose-video/video.avi",
+    "intel": "intel-one-by-one-person/one-by-one-person-detection.mp4",
+    "basketball": "mmaction2-basketball/test_video_structuralize.mp4",
+}
+VISITS = {"intel": REPO / "tests" / "data" / "intel-one-by-one-visits.csv"}
+
+
+def run(pipeline: PosePipeline, tracking: TrackerConfig, video: Path, frames: int | None):
+    stream = PoseStream(pipeline, tracking, classify=None)
+    results, seconds = [], 0.0
+    for frame in open_source(video):
+        if frames and len(results) >= frames:
+            break
+        t0 = time.perf_counter()
+        results.append(stream(frame))
+        seconds += time.perf_counter() - t0
+    return results, len(results) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--intervals", type=int, nargs="+", default=[1, 3, 5, 10])
+    parser.add_argument("--frames", type=int, help="first N frames of each clip")
+    parser.add_argument("--clips", nargs="+", default=["vtest", "openpose", "intel"], choices=list(CLIPS))
+    parser.add_argument("--config", help="YAML settings (configs/run.yaml layout)")
+    args = parser.parse_args()
+    media = Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "media"
+    config = RunConfig.from_yaml(args.config)
+    pipeline = PosePipeline.from_config(config.pipeline)
+    intervals = sorted(set([1] + args.intervals))
+    print(f"{'clip':10s} {'N':>3s} {'frames':>6s} {'fps':>6s} {'ppl/fr':>6s} {'tracks':>6s} {'int.births':>10s} "
+          f"{'recall':>6s} {'prec':>6s} {'OKS':>5s}   visits: fragments coverage false_frames")
+    for clip in args.clips:
+        reference = None
+        for n in intervals:
+            tracking = TrackerConfig(**{**config.tracking.__dict__, "detect_interval": n})
+            results, fps = run(pipeline, tracking, media / CLIPS[clip], args.frames)
+            reference = results if n == 1 else reference
+            tracks, births = interior_births(results)
+            agree = agreement(results, reference)
+            people = sum(len(r) for r in results) / max(len(results), 1)
+            line = (f"{clip:10s} {n:3d} {len(results):6d} {fps:6.1f} {people:6.2f} {tracks:6d} {births:10d} "
+                    f"{agree['recall']:6.3f} {agree['precision']:6.3f} {agree['mean_oks']:5.3f}")
+            if clip in VISITS:
+                v = score_visits(results, load_visits(VISITS[clip]))
+                line += f"   {v.visits} visits: {v.fragments} {v.coverage:.3f} {v.false_frames}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
