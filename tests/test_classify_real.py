@@ -53,7 +53,7 @@ def test_partial_view_is_unknown_not_guessed(clip_scores):
     truth, predicted = clip_scores["mediapipe-hand-reach.csv"]["default", "posture"]
     assert np.mean(np.array(predicted) == "unknown") >= 0.85
     _, guessed = clip_scores["mediapipe-hand-reach.csv"]["hafizas", "posture"]
-    assert "unknown" not in set(guessed) - {"unknown"} and np.mean(np.array(guessed) != "unknown") > 0.5
+    assert np.mean(np.array(guessed) != "unknown") > 0.5  # the reference always answers
 
 
 def test_labels_file_errors_name_the_row(tmp_path):

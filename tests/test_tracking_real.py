@@ -1,0 +1,43 @@
+"""Tracking on real video: the intel clip's first two visits (one person at a time, labelled in
+tests/data/intel-one-by-one-visits.csv) must each be one unbroken track, and detection every
+5 frames must keep the poses of detection every frame."""
+
+import pytest
+
+from conftest import REPO, shared_file
+from offline.track_eval import agreement, load_visits, score_visits
+from stream.pipeline import PoseStream
+from stream.sources import open_source
+from stream.track import TrackerConfig
+
+FRAMES = 470  # the empty room, visits 1 and 2, and the empty room again
+
+
+@pytest.fixture(scope="module")
+def intel_runs(real_pipeline):
+    video = shared_file("media/intel-one-by-one-person/one-by-one-person-detection.mp4")
+    runs = {}
+    for interval in (1, 5):
+        stream = PoseStream(real_pipeline, TrackerConfig(detect_interval=interval), classify=None)
+        runs[interval] = [stream(frame) for _, frame in zip(range(FRAMES), open_source(video))]
+    return runs
+
+
+@pytest.mark.parametrize("interval", [1, 5])
+def test_each_visit_is_one_track(intel_runs, interval):
+    visits = load_visits(REPO / "tests" / "data" / "intel-one-by-one-visits.csv")
+    scores = score_visits(intel_runs[interval], visits)
+    assert scores.visits == 2
+    assert scores.fragments == 0
+    assert scores.coverage >= 0.95
+    assert scores.false_frames == 0
+    ids = {int(t) for r in intel_runs[interval] for t in r.track_ids}
+    assert len(ids) == 2  # two people, two ids, never reused
+
+
+def test_detecting_every_fifth_frame_keeps_the_poses(intel_runs):
+    agree = agreement(intel_runs[5], intel_runs[1])
+    assert agree["recall"] >= 0.95 and agree["precision"] >= 0.95
+    assert agree["mean_oks"] >= 0.85
+    detect_calls = sum(r.timings["detect"] > 0 for r in intel_runs[5])
+    assert detect_calls < 0.5 * FRAMES  # the detector really ran less often
