@@ -20,7 +20,7 @@ from stream.annotate import SkeletonAnnotator
 from stream.classify import ClassifierConfig
 from stream.pipeline import PosePipeline, PoseStream
 from stream.sinks import ImageFolderSink, JsonLinesSink, PredictionsJsonSink, VideoSink
-from stream.sources import ImageSource, open_source
+from stream.sources import ImageSource, VideoFileSource, open_source
 from stream.track import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,13 @@ class RunSummary:
                 f"{self.fps:.1f} fps; ms/frame: {stages}")
 
 
-def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipeline,
+def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir: str | Path, pipeline: PosePipeline,
                tracking: TrackerConfig | None = TrackerConfig(), classify: ClassifierConfig | None = ClassifierConfig(),
                write_video: bool = True, max_frames: int | None = None, progress: bool = True) -> RunSummary:
     """Process a recorded source with ``pipeline`` and write the result files.
 
     Args:
-        source_path: video file, image file or folder of images.
+        source_path: video file, image file or folder of images (or such a source, already opened).
         out_dir: output folder (created).
         pipeline: the models (:class:`PosePipeline`).
         tracking: tracker settings, or None for no tracking; never used on images and image
@@ -79,7 +79,7 @@ def run_source(source_path: str | Path, out_dir: str | Path, pipeline: PosePipel
         stream.sources.SourceError: the source cannot be opened, or fails part-way (after the
             results so far were written).
     """
-    source = open_source(source_path)
+    source = source_path if isinstance(source_path, (VideoFileSource, ImageSource)) else open_source(source_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     annotator = SkeletonAnnotator()

@@ -22,14 +22,16 @@ def _run(args: argparse.Namespace) -> int:
     from offline.run import run_source
     from stream.config import RunConfig
     from stream.pipeline import PosePipeline
+    from stream.sources import open_source
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
                               "det_score_threshold": args.det_threshold},
                  "tracking": {"detect_interval": args.detect_interval},
                  "classify": {"rules": args.rules}}
     config = RunConfig.from_yaml(args.config, overrides)
+    source = open_source(args.source)  # a bad source is reported before any model is loaded
     pipeline = PosePipeline.from_config(config.pipeline)
-    summary = run_source(args.source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
+    summary = run_source(source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
                          classify=config.classify, write_video=not args.no_video,
                          max_frames=args.max_frames, progress=not args.quiet)
     print(f"{args.source}: {summary.describe()}")
