@@ -211,3 +211,19 @@ def test_models_lists_the_zoo_and_fetch_finds_a_local_file(capsys):
     shared_file("models/yolox_nano.onnx")
     assert main(["models", "--fetch", "yolox-nano"]) == 0
     assert capsys.readouterr().out.strip() == str(MODELS / "yolox_nano.onnx")
+
+
+def test_config_with_an_unknown_section_or_bad_value_is_refused(tmp_path):
+    from stream.config import RunConfig
+
+    config = tmp_path / "run.yaml"
+    config.write_text("tracker:\n  detect_interval: 3\n")
+    with pytest.raises(ValueError, match="unknown sections tracker"):
+        RunConfig.from_yaml(config)
+    config.write_text("tracking:\n  detect_interval: 0\n")
+    with pytest.raises(ValueError, match="detect_interval"):
+        RunConfig.from_yaml(config)
+    config.write_text("classify:\n  rules: mine\n")
+    with pytest.raises(ValueError, match="rules"):
+        RunConfig.from_yaml(config)
+    assert RunConfig.from_yaml(None, {"tracking": {"detect_interval": 5}}).tracking.detect_interval == 5
