@@ -269,6 +269,7 @@ class LabelEvent:
     pts: float
 
     def to_json(self) -> dict:
+        """The event as written in the JSON-lines ``events`` list (pts rounded to µs)."""
         return {"track_id": self.track_id, "kind": self.kind, "label": self.label, "previous": self.previous,
                 "frame_id": self.frame_id, "pts": round(self.pts, 6)}
 

@@ -134,16 +134,17 @@ class PoseStream:
 
     def _tracked(self, frame: Frame) -> FrameResult:
         tracker, image, cfg = self.tracker, frame.image, self.tracker.config
-        t_start = time.perf_counter()
+        start = time.perf_counter()
         bboxes, bbox_scores = tracker.predict(frame.pts)
-        t0 = t1 = time.perf_counter()
+        detect_ms = 0.0
         if tracker.is_detection_frame():
+            t0 = time.perf_counter()
             detected, detected_scores = self.pipeline.detect(image)
-            t1 = time.perf_counter()
+            detect_ms = (time.perf_counter() - t0) * 1e3
             bboxes, bbox_scores = tracker.merge(detected, detected_scores, bboxes, bbox_scores)
-        t_pose = time.perf_counter()
+        t0 = time.perf_counter()
         poses, keep = self.pipeline.estimate(image, bboxes)
-        t2 = time.perf_counter()
+        pose_ms = (time.perf_counter() - t0) * 1e3
         index = np.flatnonzero(keep)
         if len(index) > 1:
             visible = poses.keypoint_scores[index] >= cfg.keypoint_threshold
@@ -155,8 +156,8 @@ class PoseStream:
                                 frame.pts, bboxes[index])
         rows = index[people.index]
         result = _frame_result(frame, people.bboxes, bbox_scores[rows], poses, rows,
-                               {"detect": (t1 - t0) * 1e3, "pose": (t2 - t_pose) * 1e3})
+                               {"detect": detect_ms, "pose": pose_ms})
         result.keypoints = people.keypoints
         result.track_ids = people.track_ids
-        result.timings["track"] = (time.perf_counter() - t2 + t0 - t_start + t_pose - t1) * 1e3
+        result.timings["track"] = (time.perf_counter() - start) * 1e3 - detect_ms - pose_ms
         return result

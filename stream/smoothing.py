@@ -67,12 +67,11 @@ class OneEuroFilter:
         if dt <= 0:
             return self._x.copy()
         finite = np.isfinite(x)
-        fresh = finite & ~np.isfinite(self._x)  # first finite value of an element: take it as is
-        prev = np.where(fresh | ~finite, np.where(finite, x, self._x), self._x)
-        dx = np.where(finite & ~fresh, (x - prev) / dt, 0.0)
+        update = finite & np.isfinite(self._x)  # elements with a past to filter against
+        dx = np.where(update, (x - self._x) / dt, 0.0)
         dx_hat = self._dx + smoothing_factor(self.d_cutoff, dt) * (dx - self._dx)
         alpha = smoothing_factor(self.min_cutoff + self.beta * np.abs(dx_hat), dt)
-        out = np.where(finite, prev + alpha * (np.where(finite, x, 0.0) - prev), self._x)
-        out = np.where(fresh, x, out)
+        # filtered where possible; a first finite value is taken as is; a missing one keeps the last
+        out = np.where(update, self._x + alpha * (x - self._x), np.where(finite, x, self._x))
         self._t, self._x, self._dx = t, out, dx_hat
         return out.copy()
