@@ -68,3 +68,40 @@ def coco17_dataset_meta() -> dict:
         "skeleton_links": [list(link) for link in COCO17_SKELETON],
         "sigmas": COCO17_SIGMAS.tolist(),
     }
+
+
+#: Human3.6M 17-joint order as VideoPose3D uses it (DESIGN.md §3); "left" is the person's left.
+H36M17_NAMES: tuple[str, ...] = (
+    "hip", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist",
+    "right_shoulder", "right_elbow", "right_wrist",
+)
+
+#: Parent of each H36M-17 joint (-1 for the root), VideoPose3D's ``h36m_skeleton`` reduced to 17.
+H36M17_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+
+#: Index of each H36M-17 joint's mirror image.
+H36M17_FLIP_INDICES: tuple[int, ...] = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
+
+#: COCO-17 index of the H36M-17 joints that exist in COCO (-1: built from several, see
+#: :func:`coco17_to_h36m17`).
+COCO17_TO_H36M17: tuple[int, ...] = (-1, 12, 14, 16, 11, 13, 15, -1, -1, 0, -1, 5, 7, 9, 6, 8, 10)
+
+
+def coco17_to_h36m17(keypoints: np.ndarray) -> np.ndarray:
+    """Map COCO-17 points to H36M-17 (DESIGN.md §3): root = mid-hips, thorax = mid-shoulders,
+    spine = mid(root, thorax), neck/nose = nose, head = mid-eyes; the limbs one to one.
+
+    Args:
+        keypoints: (..., 17, D) float array, COCO-17 order, any units.
+
+    Returns:
+        (..., 17, D) array of the same dtype, H36M-17 order.
+    """
+    keypoints = np.asarray(keypoints)
+    out = keypoints[..., [max(i, 0) for i in COCO17_TO_H36M17], :].copy()
+    out[..., 0, :] = (keypoints[..., 11, :] + keypoints[..., 12, :]) / 2
+    out[..., 8, :] = (keypoints[..., 5, :] + keypoints[..., 6, :]) / 2
+    out[..., 7, :] = (out[..., 0, :] + out[..., 8, :]) / 2
+    out[..., 10, :] = (keypoints[..., 1, :] + keypoints[..., 2, :]) / 2
+    return out

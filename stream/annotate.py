@@ -1,4 +1,4 @@
-"""Drawing results on frames: boxes, COCO-17 skeletons, track ids and labels.
+"""Drawing results on frames: boxes, COCO-17 skeletons, track ids and labels; 3D poses beside them.
 
 Stateless, one call shape (``annotate(image, result) -> image``) as in supervision's annotators.
 """
@@ -62,3 +62,62 @@ class SkeletonAnnotator:
             for k in np.flatnonzero(visible):
                 cv2.circle(canvas, tuple(points[k].round().astype(int)), thick + 1, (0, 0, 255), -1, cv2.LINE_AA)
         return canvas
+
+
+class Pose3DAnnotator:
+    """The annotated frame beside each person's 3D skeleton (as VideoPose3D's ``--viz-output``).
+
+    ``keypoints_3d`` (H36M-17, camera axes x right, y down, z away) is drawn with matplotlib in a
+    panel as tall as the frame, one 3D plot per person (the ``max_people`` largest boxes, by
+    track id), Z up, ±``radius`` metres around the root. People without 3D are skipped.
+
+    Args:
+        radius: half the side of each plot's cube, metres. max_people: plots per frame.
+        azimuth, elevation: matplotlib view angles, degrees.
+    """
+
+    def __init__(self, radius: float = 1.0, max_people: int = 3, azimuth: float = -70.0, elevation: float = 15.0):
+        self.skeleton = SkeletonAnnotator()
+        self.radius, self.max_people, self.azimuth, self.elevation = radius, max_people, azimuth, elevation
+
+    def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
+        """Return the BGR uint8 frame with the 2D drawing, widened by the 3D panel on its right."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        from engines.layouts import H36M17_NAMES, H36M17_PARENTS
+
+        left = self.skeleton.annotate(image, result)
+        height = image.shape[0]
+        rows = [] if result.keypoints_3d is None else [i for i in range(len(result))
+                                                       if np.all(np.isfinite(result.keypoints_3d[i]))]
+        rows = sorted(rows, key=lambda i: -float(np.prod(result.bboxes[i, 2:] - result.bboxes[i, :2])))[: self.max_people]
+        rows = sorted(rows, key=lambda i: int(result.track_ids[i]) if result.track_ids is not None else i)
+        panels = max(len(rows), 1)
+        fig = Figure(figsize=(panels * height / 100, height / 100), dpi=100)
+        for p in range(panels):
+            ax = fig.add_subplot(1, panels, p + 1, projection="3d")
+            ax.view_init(elev=self.elevation, azim=self.azimuth)
+            r = self.radius
+            ax.set_xlim3d(-r, r), ax.set_ylim3d(-r, r), ax.set_zlim3d(-r, r)
+            ax.set_box_aspect((1, 1, 1))
+            ax.set_xticklabels([]), ax.set_yticklabels([]), ax.set_zticklabels([])
+            if p >= len(rows):
+                ax.set_title("no 3D pose")
+                continue
+            i = rows[p]
+            pose = result.keypoints_3d[i]
+            x, y, z = pose[:, 0], pose[:, 2], -pose[:, 1]  # camera → plot: right, away, up
+            for j, parent in enumerate(H36M17_PARENTS):
+                if parent < 0:
+                    continue
+                colour = "tab:orange" if H36M17_NAMES[j].startswith("left") else (
+                    "tab:blue" if H36M17_NAMES[j].startswith("right") else "tab:green")
+                ax.plot([x[j], x[parent]], [y[j], y[parent]], [z[j], z[parent]], color=colour, linewidth=2)
+            if result.track_ids is not None:
+                ax.set_title(f"#{int(result.track_ids[i])}")
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        panel = np.asarray(canvas.buffer_rgba())[..., 2::-1]  # RGBA → BGR
+        panel = cv2.resize(panel, (panel.shape[1] * height // panel.shape[0], height))
+        return np.concatenate([left, panel], axis=1)

@@ -109,6 +109,9 @@ class ClassifierConfig:
             vertical (knee less than ``stand_thigh`` below the hip).
         max_thigh: a thigh longer than this many torso lengths is implausible (a body guessed
             from a partial view) and that leg is not judged.
+        posture_source: ``2d`` (default rules on the 2D keypoints) or ``3d``: the thigh angles of
+            ``keypoints_3d`` decide, for people with at least one hip and knee seen in 2D (a lifter
+            invents legs it cannot see); the 2D rules otherwise.
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
         stand_thigh_angle_3d: ... and stands when it is within this many degrees.
@@ -125,6 +128,7 @@ class ClassifierConfig:
     sit_thigh: float = 0.25
     sit_knee_angle: float = 120.0
     max_thigh: float = 1.6
+    posture_source: str = "2d"
     sit_thigh_angle_3d: float = 55.0
     stand_thigh_angle_3d: float = 30.0
     hysteresis_k: int = 2
@@ -133,6 +137,8 @@ class ClassifierConfig:
     def __post_init__(self):
         if self.rules not in ("default", "hafizas"):
             raise ValueError(f"classify: rules must be 'default' or 'hafizas', not {self.rules!r}")
+        if self.posture_source not in ("2d", "3d"):
+            raise ValueError(f"classify: posture_source must be '2d' or '3d', not {self.posture_source!r}")
         if not 1 <= self.hysteresis_k <= self.hysteresis_n:
             raise ValueError("classify: need 1 ≤ hysteresis_k ≤ hysteresis_n")
 
@@ -221,12 +227,15 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
 
     Args:
         keypoints: (17, 2) pixels, COCO-17. scores: (17,) in [0, 1].
-        keypoints_3d: (17, 3) H36M-17 metres, or None; when given (default rules) it decides
-            the posture.
+        keypoints_3d: (17, 3) H36M-17 metres, or None; with ``posture_source: 3d`` it decides
+            the posture when a leg is seen in 2D.
     """
     if config.rules == "hafizas":
         return hafizas_classify(keypoints)
-    if keypoints_3d is not None and np.all(np.isfinite(keypoints_3d)):
+    ok = scores >= config.keypoint_threshold
+    legs_seen = any(ok[hip] and ok[knee] for hip, knee, _ in LEGS)
+    if (config.posture_source == "3d" and legs_seen and keypoints_3d is not None
+            and np.all(np.isfinite(keypoints_3d))):
         posture = default_posture_3d(keypoints_3d, config)
     else:
         posture = default_posture_2d(keypoints, scores, config)

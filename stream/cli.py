@@ -1,7 +1,8 @@
 """The ``posestream`` command.
 
 ``posestream run SOURCE --out DIR``: the main job on a recorded video, image or image folder:
-people, COCO-17 keypoints, track ids, posture and gesture labels.
+people, COCO-17 keypoints, track ids, 3D keypoints, posture and gesture labels.
+``posestream export-npz RUN.jsonl --out DIR``: one person as VideoPose3D npz datasets (2D, 3D).
 ``posestream models``: list the model zoo; ``posestream models fetch NAME``: download one.
 
 Errors print one line, ``posestream: error: …``, and exit with status 2 (bad input or model)
@@ -27,16 +28,26 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
                               "det_score_threshold": args.det_threshold},
                  "tracking": {"detect_interval": args.detect_interval},
+                 "lift": {"checkpoint": args.lifter, "enabled": False if args.no_lift else None},
                  "classify": {"rules": args.rules}}
     config = RunConfig.from_yaml(args.config, overrides)
     source = open_source(args.source)  # a bad source is reported before any model is loaded
     pipeline = PosePipeline.from_config(config.pipeline)
+    lifter = config.lift.load() if config.lift.enabled else None
     summary = run_source(source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
-                         classify=config.classify, write_video=not args.no_video,
+                         classify=config.classify, lifter=lifter, write_video=not args.no_video, view_3d=args.view_3d,
                          max_frames=args.max_frames, progress=not args.quiet)
     print(f"{args.source}: {summary.describe()}")
     for path in summary.outputs:
         print(f"  wrote {path}")
+    return 0
+
+
+def _export_npz(args: argparse.Namespace) -> int:
+    from offline.export import export_npz
+
+    for path in export_npz(args.jsonl, args.out, name=args.name, track_id=args.track):
+        print(f"wrote {path}")
     return 0
 
 
@@ -67,11 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--det-threshold", type=float, help="minimum person score (default 0.3)")
     run.add_argument("--detect-interval", type=int, metavar="N", help="run the detector every N frames (default 1)")
     run.add_argument("--no-track", action="store_true", help="no tracking: every frame on its own, no track ids")
+    run.add_argument("--lifter", metavar="CKPT", help="3D lifter checkpoint (default: the shipped causal 27-frame one)")
+    run.add_argument("--no-lift", action="store_true", help="no 3D keypoints")
+    run.add_argument("--view-3d", action="store_true", help="also write <name>_3d.mp4: the frame beside its 3D skeletons")
     run.add_argument("--rules", choices=["default", "hafizas"], help="posture/gesture rules (default: default)")
     run.add_argument("--max-frames", type=int, help="stop after this many frames")
     run.add_argument("--no-video", action="store_true", help="skip the annotated video")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
+
+    export = sub.add_parser("export-npz", help="one person of a run's JSON lines → VideoPose3D custom 2D npz (+ 3D npz)")
+    export.add_argument("jsonl", help="the <name>.jsonl that posestream run wrote")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--track", type=int, help="track id of the person (default: best-scoring person of each frame)")
+    export.add_argument("--name", help="video name inside the npz (default: the file's stem)")
+    export.set_defaults(func=_export_npz)
 
     models = sub.add_parser("models", help="list the model zoo, or download a model")
     models.add_argument("--fetch", metavar="NAME", help="resolve (and download if needed) this model")

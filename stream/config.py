@@ -1,8 +1,8 @@
 """Settings, with a written default for every parameter.
 
-Loaded from YAML (``configs/run.yaml`` shows every key) in three sections: ``pipeline:``
-(:class:`PipelineConfig`), ``tracking:`` (:class:`stream.track.TrackerConfig`) and
-``classify:`` (:class:`stream.classify.ClassifierConfig`). Unknown keys are an error, so a
+Loaded from YAML (``configs/run.yaml`` shows every key) in four sections: ``pipeline:``
+(:class:`PipelineConfig`), ``tracking:`` (:class:`stream.track.TrackerConfig`), ``lift:``
+(:class:`stream.lift.LiftConfig`) and ``classify:`` (:class:`stream.classify.ClassifierConfig`). Unknown keys are an error, so a
 typo never silently falls back to a default.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from .classify import ClassifierConfig
+from .lift import LiftConfig
 from .track import TrackerConfig
 
 
@@ -64,22 +65,23 @@ def dataclass_from_dict(cls, data: dict, section: str):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """All settings of a run: ``pipeline``, ``tracking`` and ``classify`` sections."""
+    """All settings of a run: ``pipeline``, ``tracking``, ``lift`` and ``classify`` sections."""
 
     pipeline: PipelineConfig = PipelineConfig()
     tracking: TrackerConfig = TrackerConfig()
+    lift: LiftConfig = LiftConfig()
     classify: ClassifierConfig = ClassifierConfig()
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, dict] | None = None) -> "RunConfig":
-        """Read a YAML file (None: all defaults) with its ``pipeline``/``tracking``/``classify``
+        """Read a YAML file (None: all defaults) with its ``pipeline``/``tracking``/``lift``/``classify``
         sections, then apply ``overrides`` (section → settings; None values ignored).
 
         Raises:
             ValueError: a file that is not a mapping, an unknown section or key, a refused value.
             FileNotFoundError: no such file.
         """
-        sections = {"pipeline": PipelineConfig, "tracking": TrackerConfig, "classify": ClassifierConfig}
+        sections = {"pipeline": PipelineConfig, "tracking": TrackerConfig, "lift": LiftConfig, "classify": ClassifierConfig}
         data = {}
         if path is not None:
             data = yaml.safe_load(Path(path).read_text()) or {}

@@ -1,8 +1,8 @@
-"""The pose pipeline: detect people, estimate their keypoints, follow and classify them.
+"""The pose pipeline: detect people, estimate their keypoints, follow, lift and classify them.
 
 :class:`PosePipeline` is immutable apart from the models it holds (as MMDeploy's PoseTracker):
 one instance serves any number of frames and sources. :class:`PoseStream` holds one stream's
-state (tracks, smoothing, label hysteresis) around a shared pipeline.
+state (tracks, smoothing, 3D lifting buffers, label hysteresis) around a shared pipeline.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import numpy as np
 
 from engines.build import load_detector, load_pose_estimator
 from engines.keypoints import BlazePoseLandmark, PoseEstimates
+from engines.lifter import TemporalModel
 
 from .classify import ClassifierConfig, PoseClassifier
 from .config import PipelineConfig
+from .lift import LiftStage
 from .matching import keypoint_bboxes, oks_nms
 from .results import FrameResult
 from .sources import Frame
@@ -90,46 +92,81 @@ def _frame_result(frame: Frame, bboxes: np.ndarray, bbox_scores: np.ndarray, pos
 
 
 class PoseStream:
-    """Per-stream state around a shared :class:`PosePipeline`: tracking, smoothing, classifier.
+    """Per-stream state around a shared :class:`PosePipeline`: tracking, smoothing, lifting, classifier.
 
     Per frame (MMDeploy PoseTracker's scheme): the tracks predict where each person is now; on
     detection frames (every ``detect_interval``) the detector's new people join those boxes;
     the pose model runs on all boxes at once; duplicate poses are removed by OKS-NMS; the
-    tracker matches poses to tracks (ids, One-Euro smoothing); the classifier labels each
-    person with hysteresis per track. Only born tracks are reported.
+    tracker matches poses to tracks (ids, One-Euro smoothing); the lifter adds each track's 3D
+    pose; the classifier labels each person with hysteresis per track. Only born tracks are
+    reported.
 
     Args:
         pipeline: the models (shared between streams).
         tracking: :class:`~stream.track.TrackerConfig`, or None for independent frames (images):
             every frame detected, no ids, no smoothing, labels without hysteresis.
         classify: :class:`~stream.classify.ClassifierConfig`, or None for no labels.
+        lifter: a COCO-17 → H36M-17 :class:`~engines.lifter.TemporalModel` (shared between
+            streams), or None for no ``keypoints_3d``. A symmetric one delays results by its
+            ``delay`` frames (see :class:`~stream.lift.LiftStage`).
     """
 
     def __init__(self, pipeline: PosePipeline, tracking: TrackerConfig | None = TrackerConfig(),
-                 classify: ClassifierConfig | None = ClassifierConfig()):
+                 classify: ClassifierConfig | None = ClassifierConfig(), lifter: TemporalModel | None = None):
         self.pipeline = pipeline
         self.tracker = Tracker(tracking) if tracking is not None else None
         self.classifier = PoseClassifier(classify) if classify is not None else None
+        self.lift = LiftStage(lifter) if lifter is not None else None
 
-    def __call__(self, frame: Frame) -> FrameResult:
+    @property
+    def delay(self) -> int:
+        """Frames between a frame going in and its result coming out."""
+        return self.lift.delay if self.lift is not None else 0
+
+    def process(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
         """Process the next frame of the stream (frames in order; ``pts`` in seconds).
 
         ``timings`` gets ``detect`` (0 on frames without detection), ``pose``, ``track``
-        (prediction, merging, OKS-NMS, matching, smoothing) and ``classify`` milliseconds.
+        (prediction, merging, OKS-NMS, matching, smoothing), ``lift`` and ``classify`` milliseconds.
+
+        Returns:
+            The frames whose results are complete, oldest first, each with its result: this one
+            alone unless the lifter has a delay.
         """
-        if self.tracker is None:
-            result = self.pipeline(frame)
-        else:
-            result = self._tracked(frame)
-        if self.classifier is not None:
-            t0 = time.perf_counter()
-            result.postures, result.gestures, events = self.classifier(
-                result.keypoints, result.keypoint_scores, result.track_ids, result.keypoints_3d,
-                frame.frame_id, frame.pts, (result.width, result.height))
-            result.events = [event.to_json() for event in events]
-            if self.tracker is not None:
-                self.classifier.forget(track.track_id for track in self.tracker.tracks)
-            result.timings["classify"] = (time.perf_counter() - t0) * 1e3
+        result = self.pipeline(frame) if self.tracker is None else self._tracked(frame)
+        ready = [(result, frame)] if self.lift is None else self.lift.push(result, frame)
+        return [(f, self._classify(r)) for r, f in ready]
+
+    def flush(self) -> list[tuple[Frame, FrameResult]]:
+        """End of stream: the results still held back by a delayed lifter, completed."""
+        if self.lift is None:
+            return []
+        return [(f, self._classify(r)) for r, f in self.lift.flush()]
+
+    def __call__(self, frame: Frame) -> FrameResult:
+        """:meth:`process` for streams without delay: this frame's result.
+
+        Raises:
+            ValueError: the lifter delays results (use :meth:`process` and :meth:`flush`).
+        """
+        if self.delay:
+            raise ValueError(f"this stream's lifter delays results by {self.delay} frames: use process() and flush()")
+        return self.process(frame)[0][1]
+
+    def _classify(self, result: FrameResult) -> FrameResult:
+        if self.classifier is None:
+            return result
+        t0 = time.perf_counter()
+        result.postures, result.gestures, events = self.classifier(
+            result.keypoints, result.keypoint_scores, result.track_ids, result.keypoints_3d,
+            result.frame_id, result.pts, (result.width, result.height))
+        result.events = [event.to_json() for event in events]
+        if self.tracker is not None:
+            live = {track.track_id for track in self.tracker.tracks}
+            if self.lift is not None:  # tracks of results still held back are live too
+                live.update(int(t) for r, _ in self.lift.queue if r.track_ids is not None for t in r.track_ids)
+            self.classifier.forget(live)
+        result.timings["classify"] = (time.perf_counter() - t0) * 1e3
         return result
 
     def _tracked(self, frame: Frame) -> FrameResult:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from engines.files import atomic_output
 from engines.layouts import coco17_dataset_meta
 
 from .results import FrameResult
@@ -40,10 +41,8 @@ def _part(path: Path) -> Path:
 def write_json_atomic(path: str | Path, data) -> Path:
     """Write ``data`` as JSON to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
-    tmp = _part(path)
-    with open(tmp, "w") as handle:
+    with atomic_output(path) as tmp, open(tmp, "w") as handle:
         json.dump(data, handle)
-    os.replace(tmp, path)
     return path
 
 

@@ -27,7 +27,7 @@ def wave_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("wave")
     env_models = {"POSESTREAM_MODEL_DIR": str(MODELS)}
     done = subprocess.run([sys.executable, "-m", "stream.cli", "run", str(video), "--out", str(out),
-                           "--max-frames", "40", "--quiet"], capture_output=True, text=True,
+                           "--max-frames", "40", "--quiet", "--view-3d"], capture_output=True, text=True,
                           env={**__import__("os").environ, **env_models})
     assert done.returncode == 0, done.stderr
     return out, done.stdout
@@ -45,7 +45,7 @@ def test_jsonl_has_one_line_per_frame_with_every_field(wave_run):
         assert len(inst["bbox"]) == 4 and len(inst["keypoints"]) == 17 and len(inst["keypoint_scores"]) == 17
         assert all(0 <= s <= 1 for s in inst["keypoint_scores"])
         assert len(inst["extra_keypoints"]) == 4  # heels and foot tips
-        assert inst["keypoints_3d"] is None  # no lifter in this run
+        assert np.array(inst["keypoints_3d"]).shape == (17, 3)  # the default lifter ran
     # one man, one track from the first frame; standing and waving one arm in frames 1-44
     # (tests/data/har-wave.csv), reported once the hysteresis (3 of 5 frames) holds
     assert [inst["track_id"] for line in lines for inst in line["instances"]] == [1] * len(people)
@@ -55,6 +55,43 @@ def test_jsonl_has_one_line_per_frame_with_every_field(wave_run):
     first_events = [(e["track_id"], e["kind"], e["previous"], e["label"]) for line in lines[:3] for e in line["events"]]
     assert sorted(first_events) == [(1, "gesture", "none", "hello"), (1, "posture", "unknown", "standing")]
     assert "40 frames" in stdout
+
+
+def test_keypoints_3d_agree_with_the_2d_and_a_human_body(wave_run):
+    out, _ = wave_run
+    people = [inst for line in (out / "wave.jsonl").read_text().splitlines() for inst in json.loads(line)["instances"]]
+    k3 = np.array([inst["keypoints_3d"] for inst in people])  # (N, 17, 3) H36M-17, metres, camera axes
+    k2 = np.array([inst["keypoints"] for inst in people])  # (N, 17, 2) COCO-17 pixels
+    np.testing.assert_array_equal(k3[:, 0], 0)  # root-relative
+    # the man faces the camera: his left shoulder is on the image's right in 2D and on camera x+ in 3D
+    assert ((k3[:, 11, 0] > k3[:, 14, 0]) == (k2[:, 5, 0] > k2[:, 6, 0])).mean() > 0.9
+    # head above the hips (y down) and human bone lengths: thigh, shin, upper arm in 0.2-0.6 m
+    assert (k3[:, 10, 1] < k3[:, 0, 1] - 0.3).all()
+    for a, b in ((1, 2), (2, 3), (4, 5), (5, 6), (11, 12), (14, 15)):
+        length = np.linalg.norm(k3[:, a] - k3[:, b], axis=-1).mean()
+        assert 0.2 < length < 0.6, (a, b, length)
+
+
+def test_3d_view_video_is_the_frame_beside_its_skeletons(wave_run):
+    out, _ = wave_run
+    with av.open(str(out / "wave_3d.mp4")) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(frames) == 40
+    assert frames[0].shape[0] == 420 and frames[0].shape[1] > 420 + 300  # a panel as tall as the frame
+    panel = frames[-1][:, 440:]
+    assert (panel.std(axis=(0, 1)) > 5).all()  # something drawn there, not a blank panel
+
+
+def test_export_npz_of_the_run(wave_run, tmp_path, capsys):
+    out, _ = wave_run
+    assert main(["export-npz", str(out / "wave.jsonl"), "--out", str(tmp_path), "--track", "1"]) == 0
+    data = np.load(tmp_path / "data_2d_custom_wave.npz", allow_pickle=True)
+    (keypoints,) = data["positions_2d"].item()["wave"]["custom"]
+    lines = [json.loads(line) for line in (out / "wave.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(keypoints, [line["instances"][0]["keypoints"] for line in lines], atol=1e-3)
+    assert np.load(tmp_path / "wave_3d.npz")["positions_3d"].shape == (40, 17, 3)
+    assert main(["export-npz", str(out / "wave.jsonl"), "--out", str(tmp_path), "--track", "99"]) == 2
+    assert "track 99" in capsys.readouterr().err
 
 
 def test_mmpose_predictions_layout(wave_run):

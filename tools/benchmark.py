@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Speed of ``posestream run`` on a recorded video: per-stage ms, end-to-end fps, and the model-only floor.
+"""Speed of ``posestream run`` on a recorded video: per-stage ms, end-to-end fps, and the model-only floor;
+and of the 3D lifter: streaming vs recomputing the window, and the shipped lifter's MPJPE table.
 
     python tools/benchmark.py ../shared/media/opencv-vtest/vtest.avi --frames 200
+    python tools/benchmark.py --lifter
 
 Stages: decode (PyAV), detect, pose (pre- and post-processing included), write (JSON lines,
 mmpose JSON, annotation and H.264 encode). The floor runs only the two ONNX models on tensors
@@ -78,14 +80,71 @@ def blazepose_graph_ms(model: Path, repeats: int = 30) -> dict[str, float]:
     return timings
 
 
+def lifter_ms(widths: tuple[int, ...], channels: int, people: int, frames: int = 100) -> dict[str, float]:
+    """Milliseconds per frame to lift ``people`` tracks: streaming (one output per layer, batched
+    over the tracks) vs recomputing the whole model over each track's last receptive field."""
+    import torch
+
+    from engines.lifter import LifterArchitecture, StreamingTemporalModel, TemporalModel
+
+    model = TemporalModel(LifterArchitecture(filter_widths=widths, channels=channels, causal=True)).eval()
+    rf = model.receptive_field
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.normal(0, 0.01, (people, frames + rf, 17, 2)), axis=1).astype(np.float32)
+    stream = StreamingTemporalModel(model)
+    states = [stream.start(x[p, 0]) for p in range(people)]
+    for t in range(rf):  # warm the buffers and the allocator
+        stream.step(states, x[:, t])
+    t0 = time.perf_counter()
+    for t in range(rf, rf + frames):
+        stream.step(states, x[:, t])
+    streaming = (time.perf_counter() - t0) * 1e3 / frames
+    with torch.no_grad():
+        windows = torch.from_numpy(x)
+        model(windows[:, :rf])
+        t0 = time.perf_counter()
+        for t in range(rf, rf + frames):
+            model(windows[:, t - rf + 1:t + 1])
+        recompute = (time.perf_counter() - t0) * 1e3 / frames
+    return {"streaming": streaming, "recompute": recompute}
+
+
+def lifter_report() -> None:
+    """Print streaming vs recompute at 27/81/243 frames and the shipped lifter's MPJPE table."""
+    import torch
+
+    from stream.lift import DEFAULT_LIFTER
+
+    print(f"lifter ms/frame, causal, torch {torch.__version__} on {torch.get_num_threads()} threads, {os.cpu_count()} cores")
+    print(f"{'frames':>6s} {'channels':>8s} {'people':>6s} {'streaming':>10s} {'recompute':>10s} {'ratio':>6s}")
+    for widths in ((3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3, 3)):
+        for channels in (256, 1024):
+            for people in (1, 5):
+                ms = lifter_ms(widths, channels, people)
+                print(f"{3 ** len(widths):6d} {channels:8d} {people:6d} {ms['streaming']:10.2f} {ms['recompute']:10.2f} "
+                      f"{ms['recompute'] / ms['streaming']:6.1f}")
+    checkpoint = torch.load(DEFAULT_LIFTER, map_location="cpu", weights_only=True)
+    print(f"\nshipped lifter {DEFAULT_LIFTER.name}: {checkpoint['architecture']}")
+    print(f"made with: {checkpoint.get('command')}")
+    print(f"{'evaluation':36s} {'frames':>7s} {'MPJPE':>7s} {'P-MPJPE':>8s} {'N-MPJPE':>8s}  (mm)")
+    for name, m in checkpoint.get("metrics", {}).items():
+        print(f"{name:36s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", type=Path)
+    parser.add_argument("video", type=Path, nargs="?")
+    parser.add_argument("--lifter", action="store_true", help="benchmark the 3D lifter instead (no video needed)")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--det", default="yolox-nano")
     parser.add_argument("--pose", default="blazepose-full")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
+    if args.lifter:
+        lifter_report()
+        return 0
+    if args.video is None:
+        parser.error("a video is needed (or --lifter)")
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
 
     for refine in (False, True):

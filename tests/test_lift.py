@@ -1,0 +1,149 @@
+"""The lift stage in the stream (per-track states, delay) and the npz export of a run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engines.lifter import LifterArchitecture, TemporalModel, normalize_screen_coordinates
+from offline.export import export_npz, read_person
+from stream.lift import DEFAULT_LIFTER, LiftConfig, LiftStage
+from stream.results import FrameResult
+
+W, H = 640, 480
+
+
+def _model(causal: bool) -> TemporalModel:
+    torch.manual_seed(0)
+    model = TemporalModel(LifterArchitecture(filter_widths=(3, 3), channels=32, causal=causal))
+    with torch.no_grad():
+        for bn in [model.expand_bn, *model.layers_bn]:
+            bn.running_mean.uniform_(-0.3, 0.3)
+            bn.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def _paths(frames: int, people: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(100, 400, (people, 1, 17, 2))
+    return (start + np.cumsum(rng.normal(0, 3, (people, frames, 17, 2)), axis=1)).astype(np.float32)
+
+
+def _result(frame_id: int, keypoints: np.ndarray, track_ids) -> FrameResult:
+    n = len(keypoints)
+    return FrameResult(frame_id=frame_id, pts=frame_id / 30, width=W, height=H,
+                       bboxes=np.tile(np.array([[0, 0, 10, 10]], np.float32), (n, 1)), bbox_scores=np.ones(n, np.float32),
+                       keypoints=keypoints.reshape(n, 17, 2), keypoint_scores=np.ones((n, 17), np.float32),
+                       track_ids=None if track_ids is None else np.asarray(track_ids, np.int64))
+
+
+def _expected(model: TemporalModel, keypoints: np.ndarray) -> np.ndarray:
+    """The whole-sequence reference: VideoPose3D padding, root made 0."""
+    out = model.lift_sequence(normalize_screen_coordinates(keypoints, W, H))
+    return out - out[:, :1]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_tracks_are_lifted_as_their_own_sequences_in_order(causal):
+    model = _model(causal)
+    stage = LiftStage(model)
+    frames = 30
+    paths = _paths(frames, 2)
+    # track 7 is in every frame; track 9 leaves after frame 12 and comes back at frame 20
+    present_9 = [t < 12 or t >= 20 for t in range(frames)]
+    out = []
+    for t in range(frames):
+        ids = [7] + ([9] if present_9[t] else [])
+        keypoints = np.stack([paths[0, t]] + ([paths[1, t]] if present_9[t] else []))
+        out += stage.push(_result(t + 1, keypoints, ids), payload=t)
+        if causal:
+            assert len(out) == t + 1  # no delay
+    out += stage.flush()
+    assert [payload for _, payload in out] == list(range(frames))
+    assert [r.frame_id for r, _ in out] == list(range(1, frames + 1))
+    lifted_7 = np.stack([r.keypoints_3d[0] for r, _ in out])
+    np.testing.assert_allclose(lifted_7, _expected(model, paths[0]), atol=2e-5)
+    # track 9 is two sequences: frames 0-11 (ended, flushed by repeating its last frame) and 20-29
+    first = np.stack([r.keypoints_3d[1] for r, _ in out[:12]])
+    again = np.stack([r.keypoints_3d[1] for r, _ in out[20:]])
+    np.testing.assert_allclose(first, _expected(model, paths[1, :12]), atol=2e-5)
+    np.testing.assert_allclose(again, _expected(model, paths[1, 20:]), atol=2e-5)
+    assert all(np.isfinite(r.keypoints_3d).all() for r, _ in out)
+    assert all((r.keypoints_3d[:, 0] == 0).all() for r, _ in out)
+    assert stage.delay == (0 if causal else 4)
+
+
+def test_untracked_people_are_lifted_as_stills():
+    model = _model(causal=False)
+    stage = LiftStage(model)
+    keypoints = _paths(1, 3)[:, 0]
+    ((result, _),) = stage.push(_result(1, keypoints, None))  # no delay without tracks
+    for i in range(3):
+        still = np.repeat(keypoints[i][None], 5, axis=0)
+        np.testing.assert_allclose(result.keypoints_3d[i], _expected(model, still)[0], atol=2e-5)
+
+
+def test_empty_frames_pass_through():
+    stage = LiftStage(_model(causal=True))
+    ((result, _),) = stage.push(_result(1, np.zeros((0, 17, 2), np.float32), []))
+    assert result.keypoints_3d.shape == (0, 17, 3)
+
+
+def test_stage_refuses_other_joint_sets():
+    model = TemporalModel(LifterArchitecture(joints_in=21, filter_widths=(3,), channels=8))
+    with pytest.raises(ValueError, match="COCO-17"):
+        LiftStage(model)
+
+
+def test_default_lifter_is_shipped_causal_and_loads():
+    assert DEFAULT_LIFTER.is_file()
+    model = LiftConfig().load()
+    assert model.architecture.causal and model.architecture.joints_in == 17 and model.architecture.joints_out == 17
+
+
+def _write_jsonl(path, frames):
+    with open(path, "w") as handle:
+        for record in frames:
+            handle.write(json.dumps(record) + "\n")
+
+
+def _instance(x: float, score: float, track_id=None, lifted=True):
+    return {"keypoints": [[x, 2 * x]] * 17, "keypoint_scores": [score] * 17, "track_id": track_id,
+            "keypoints_3d": [[x / 100, 0, 0]] * 17 if lifted else None}
+
+
+def test_export_npz_interpolates_missing_frames(tmp_path):
+    frames = [{"frame_id": 1, "width": 640, "height": 480, "instances": [_instance(10, 0.9, 1), _instance(500, 0.5, 2)]},
+              {"frame_id": 2, "width": 640, "height": 480, "instances": [_instance(500, 0.5, 2)]},
+              {"frame_id": 3, "width": 640, "height": 480, "instances": [_instance(30, 0.9, 1), _instance(500, 0.95, 2)]}]
+    _write_jsonl(tmp_path / "clip.jsonl", frames)
+    person = read_person(tmp_path / "clip.jsonl", track_id=1)
+    np.testing.assert_array_equal(person.found, [True, False, True])
+    np.testing.assert_allclose(person.keypoints[:, 0], [[10, 20], [20, 40], [30, 60]])  # midpoint filled in
+    np.testing.assert_allclose(person.keypoints_3d[:, 0, 0], [0.1, 0.2, 0.3], atol=1e-6)
+    best = read_person(tmp_path / "clip.jsonl")  # best-scoring person per frame
+    np.testing.assert_allclose(best.keypoints[:, 0, 0], [10, 500, 500])
+    written = export_npz(tmp_path / "clip.jsonl", tmp_path / "out", track_id=1)
+    assert [p.name for p in written] == ["data_2d_custom_clip.npz", "clip_3d.npz"]
+    data = np.load(written[0], allow_pickle=True)  # VideoPose3D's loader reads it this way
+    metadata = data["metadata"].item()
+    assert metadata["layout_name"] == "coco" and metadata["video_metadata"]["clip"] == {"w": 640, "h": 480}
+    assert metadata["keypoints_symmetry"] == [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]
+    (sequence,) = data["positions_2d"].item()["clip"]["custom"]
+    assert sequence.shape == (3, 17, 2) and sequence.dtype == np.float32
+    assert np.load(written[1])["positions_3d"].shape == (3, 17, 3)
+
+
+def test_export_npz_errors(tmp_path):
+    _write_jsonl(tmp_path / "a.jsonl", [{"frame_id": 1, "width": 64, "height": 48, "instances": [_instance(1, 1, 1, lifted=False)]}])
+    with pytest.raises(ValueError, match="track 5"):
+        read_person(tmp_path / "a.jsonl", track_id=5)
+    assert read_person(tmp_path / "a.jsonl").keypoints_3d is None
+    (tmp_path / "b.jsonl").write_text("{not json\n")
+    with pytest.raises(ValueError, match="b.jsonl:1"):
+        read_person(tmp_path / "b.jsonl")
+    with pytest.raises(FileNotFoundError):
+        read_person(tmp_path / "absent.jsonl")

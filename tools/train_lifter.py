@@ -1,0 +1,135 @@
+#!/usr/bin/env python
+"""Train (or fine-tune) the causal 2D→3D lifter and report MPJPE / P-MPJPE / N-MPJPE in mm.
+
+Data: the BVH mocap in ``$POSESTREAM_SHARED/mocap`` seen by random virtual cameras (see
+``offline/lifter_data.py``), and/or a paired VideoPose3D-style npz dataset (``--npz-2d/--npz-3d``).
+Held-out mocap trials (``--holdout``) are never trained on; they are scored through 4 seeded
+cameras each, with exact and with noisy 2D, and so are the Human3.6M samples in
+``media/mmpose-testdata/h36m``. Writes the checkpoint (VideoPose3D layout: ``model_pos``; plus
+``architecture``, ``metrics``, ``command``), ``<checkpoint>.json`` (metrics) and
+``<checkpoint>.png`` (curves).
+
+The shipped default lifter was made with::
+
+    python tools/train_lifter.py --out engines/weights/lifter_coco_h36m_causal27.pt
+
+Fine-tuning (RunningPose-style) from it on your own data, lower learning rate, frozen backbone::
+
+    python tools/train_lifter.py --resume engines/weights/lifter_coco_h36m_causal27.pt \\
+        --npz-2d data_2d_custom_x.npz --npz-3d data_3d_x.npz --no-mocap --lr 1e-4 --freeze backbone \\
+        --steps 500 --out finetuned.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engines.files import atomic_output  # noqa: E402
+from engines.lifter import LifterArchitecture, TemporalModel, load_lifter, save_lifter  # noqa: E402
+from offline.lifter_data import NoiseConfig, MocapSampler, fixed_views, h36m_samples, load_npz_pairs  # noqa: E402
+from offline.lifter_train import TrainConfig, evaluate_lifter, plot_history, sequence_batches, train_lifter  # noqa: E402
+from offline.mocap import load_mocap_cached  # noqa: E402
+
+#: Mocap trials kept out of training: one of each kind of motion.
+HOLDOUT = ("001_14", "002_05", "005_02", "006_10", "007_04", "bvh11_131_03")
+
+
+def main(argv=None) -> int:
+    shared = Path(os.environ.get("POSESTREAM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write")
+    parser.add_argument("--mocap", type=Path, default=shared / "mocap")
+    parser.add_argument("--no-mocap", action="store_true", help="train on the npz dataset only")
+    parser.add_argument("--npz-2d", type=Path, help="VideoPose3D custom 2D dataset (pixels, COCO-17)")
+    parser.add_argument("--npz-3d", type=Path, help="matching positions_3d (camera space, metres, H36M-17)")
+    parser.add_argument("--holdout", default=",".join(HOLDOUT), help="mocap trials to hold out (comma-separated)")
+    parser.add_argument("--h36m", type=Path, default=shared / "media" / "mmpose-testdata" / "h36m")
+    parser.add_argument("--resume", type=Path, help="start from this checkpoint (fine-tuning)")
+    parser.add_argument("--filter-widths", default="3,3,3")
+    parser.add_argument("--channels", type=int, default=256)
+    parser.add_argument("--dropout", type=float, default=0.25)
+    parser.add_argument("--symmetric", action="store_true", help="centred (non-causal) convolutions")
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--lr-decay", type=float, default=TrainConfig.lr_decay)
+    parser.add_argument("--decay-every", type=int, default=TrainConfig.decay_every)
+    parser.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
+    parser.add_argument("--freeze", default="", help="parameter prefixes to keep fixed, comma-separated; 'backbone' = all but shrink")
+    parser.add_argument("--noise", type=float, default=NoiseConfig.sigma, help="max 2D noise, fraction of person height")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "posestream")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.resume:
+        model = load_lifter(args.resume)
+        model.architecture = LifterArchitecture(**{**model.architecture.__dict__, "dropout": args.dropout})
+        model.drop.p = args.dropout
+    else:
+        model = TemporalModel(LifterArchitecture(filter_widths=tuple(int(w) for w in args.filter_widths.split(",")),
+                                                 causal=not args.symmetric, channels=args.channels, dropout=args.dropout))
+    frames = model.receptive_field - 1 + TrainConfig.outputs
+    holdout = {t for t in args.holdout.split(",") if t}
+    sources, evaluations = [], {}
+    if not args.no_mocap:
+        clips = load_mocap_cached(args.mocap, args.cache)
+        train_clips = [c for c in clips if c.name not in holdout]
+        test_clips = [c for c in clips if c.name in holdout]
+        print(f"mocap: {len(train_clips)} training trials ({sum(len(c.joints) for c in train_clips)} frames), "
+              f"{len(test_clips)} held out ({sum(len(c.joints) for c in test_clips)} frames): {', '.join(c.name for c in test_clips)}")
+        sources.append(MocapSampler(train_clips, frames, NoiseConfig(sigma=args.noise)).batch)
+        if test_clips:
+            evaluations["mocap held-out, exact 2D"] = fixed_views(test_clips, 4, seed=1)
+            evaluations["mocap held-out, noisy 2D"] = fixed_views(test_clips, 4, seed=1, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01))
+    if args.npz_2d or args.npz_3d:
+        pairs = load_npz_pairs(args.npz_2d, args.npz_3d)
+        print(f"npz: {len(pairs)} sequences, {sum(len(x) for _, x, _ in pairs)} frames")
+        sources.append(sequence_batches(pairs, frames))
+        evaluations["npz dataset (training data)"] = pairs
+    if not sources:
+        parser.error("no training data: give mocap or --npz-2d/--npz-3d")
+    if args.h36m.is_dir():
+        evaluations["Human3.6M samples (4 frames)"] = h36m_samples(args.h36m)
+
+    def batches(rng, size):
+        return sources[rng.integers(len(sources))](rng, size)
+
+    first = next(iter(evaluations))
+
+    def evaluate(m):
+        return evaluate_lifter(m, evaluations[first])
+
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
+                         decay_every=args.decay_every, eval_every=args.eval_every,
+                         freeze=tuple(p for p in args.freeze.split(",") if p), seed=args.seed, threads=args.threads)
+    history = train_lifter(model, batches, config, evaluate if evaluations else None)
+    table = {name: evaluate_lifter(model, sequences) for name, sequences in evaluations.items()}
+    print(f"\n{model.architecture}, receptive field {model.receptive_field}, "
+          f"{sum(p.numel() for p in model.parameters())} parameters, {history.seconds / 60:.1f} min")
+    print(f"{'evaluation':36s} {'frames':>7s} {'MPJPE':>7s} {'P-MPJPE':>8s} {'N-MPJPE':>8s}  (mm)")
+    for name, m in table.items():
+        print(f"{name:36s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
+    command = "python tools/train_lifter.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    save_lifter(args.out, model, metrics=table, command=command, steps=args.steps,
+                train_curve=[list(p) for p in history.train])
+    with atomic_output(args.out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps({"command": command, "metrics": table, "train": history.train,
+                                   "evals": history.evals, "seconds": history.seconds}, indent=1))
+    plot_history(history, args.out.with_suffix(".png"), title=f"lifter {model.architecture.filter_widths} "
+                 f"{'causal' if model.architecture.causal else 'symmetric'}")
+    print(f"wrote {args.out}, {args.out.with_suffix('.json')}, {args.out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
