@@ -43,7 +43,7 @@ class TrainConfig:
         seed: numpy and torch seed. threads: torch CPU threads (0: torch's default).
     """
 
-    steps: int = 4000
+    steps: int = 6000
     batch_size: int = 128
     outputs: int = 32
     lr: float = 1e-3

@@ -1,10 +1,11 @@
-"""Posture and gesture accuracy of the default rules and the reference (hafizas) rules, side by side.
+"""Posture and gesture accuracy of the default rules (posture from 2D, and from the lifter's 3D) and the
+reference (hafizas) rules, side by side.
 
     python tools/eval_classify.py VIDEO LABELS.csv [VIDEO LABELS.csv ...]
     python tools/eval_classify.py --shared          # the labelled shared clips (tests/data/*.csv)
 
-Runs the tracked pipeline once per video, classifies the same tracked keypoints with both rule
-sets, and prints per-clip frame accuracy and pooled per-class precision / recall / F1
+Runs the tracked and lifted pipeline once per video, classifies the same keypoints with each rule
+variant, and prints per-clip frame accuracy and pooled per-class precision / recall / F1
 (labels format: offline/classify_eval.py).
 """
 
@@ -24,7 +25,11 @@ from stream.config import RunConfig  # noqa: E402
 from stream.pipeline import PosePipeline, PoseStream  # noqa: E402
 from stream.sources import open_source  # noqa: E402
 
-RULES = ("default", "hafizas")
+#: Rule variants compared: name → overrides of the configured classifier settings.
+VARIANTS = {"default": {"rules": "default", "posture_source": "2d"},
+            "default-3d": {"rules": "default", "posture_source": "3d"},
+            "hafizas": {"rules": "hafizas"}}
+RULES = tuple(VARIANTS)
 
 
 def shared_pairs() -> list[tuple[Path, Path]]:
@@ -33,11 +38,11 @@ def shared_pairs() -> list[tuple[Path, Path]]:
 
 
 def track_video(stream: PoseStream, video: Path) -> list:
-    """Tracked results of every frame (no labels, no images kept)."""
+    """Tracked (and lifted) results of every frame (no labels, no images kept)."""
     results = []
     for frame in open_source(video):
-        results.append(stream(frame))
-    return results
+        results += [r for _, r in stream.process(frame)]
+    return results + [r for _, r in stream.flush()]
 
 
 def main() -> None:
@@ -56,13 +61,14 @@ def main() -> None:
         parser.error("nothing to evaluate")
     config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval}})
     pipeline = PosePipeline.from_config(config.pipeline)
-    rule_configs = {rules: ClassifierConfig(**{**config.classify.__dict__, "rules": rules}) for rules in RULES}
+    rule_configs = {name: ClassifierConfig(**{**config.classify.__dict__, **v}) for name, v in VARIANTS.items()}
+    lifter = config.lift.load()
 
     pooled = {(rules, kind): ([], []) for rules in RULES for kind in KINDS}
-    print(f"{'clip':28s} {'frames':>6s}  " + "  ".join(f"{kind} acc {r:8s}" for kind in KINDS for r in RULES))
+    print(f"{'clip':28s} {'frames':>6s}  " + "  ".join(f"{kind} acc {r:10s}" for kind in KINDS for r in RULES))
     for video, labels_path in clips:
         spans = load_labels(labels_path)
-        results = track_video(PoseStream(pipeline, config.tracking, classify=None), video)
+        results = track_video(PoseStream(pipeline, config.tracking, classify=None, lifter=lifter), video)
         cells = []
         for kind in KINDS:
             for rules in RULES:
@@ -71,7 +77,7 @@ def main() -> None:
                 pooled[rules, kind][0].extend(truth)
                 pooled[rules, kind][1].extend(predicted)
                 _, accuracy = score(truth, predicted, ())
-                cells.append(f"{accuracy:20.3f}" if truth else f"{'-':>20s}")
+                cells.append(f"{accuracy:22.3f}" if truth else f"{'-':>22s}")
         print(f"{labels_path.stem:28s} {len(results):6d}  " + "  ".join(cells))
 
     for kind, classes in (("posture", ("standing", "sitting", "unknown")), ("gesture", GESTURES)):

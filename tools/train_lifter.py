@@ -11,7 +11,7 @@ cameras each, with exact and with noisy 2D, and so are the Human3.6M samples in
 
 The shipped default lifter was made with::
 
-    python tools/train_lifter.py --out engines/weights/lifter_coco_h36m_causal27.pt
+    python tools/train_lifter.py --out engines/weights/lifter_coco_h36m_causal27.pt --steps 6000 --threads 2
 
 Fine-tuning (RunningPose-style) from it on your own data, lower learning rate, frozen backbone::
 
