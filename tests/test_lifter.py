@@ -155,3 +155,15 @@ def test_model_refuses_wrong_input():
         model(torch.zeros(1, 9, 16, 2))
     with pytest.raises(ValueError, match="odd"):
         LifterArchitecture(filter_widths=(3, 2))
+
+
+def test_other_joint_sets_stream_too():
+    # RunningPose-style: COCO-17 plus 4 foot points in, 19 joints out
+    model = _randomised(LifterArchitecture(joints_in=21, joints_out=19, filter_widths=(3, 3, 3), channels=32))
+    rng = np.random.default_rng(4)
+    x = np.cumsum(rng.normal(0, 0.02, (30, 21, 2)), axis=0).astype(np.float32)
+    stream = StreamingTemporalModel(model)
+    state = stream.start(x[0])
+    streamed = np.stack([stream.step([state], x[t:t + 1])[0] for t in range(30)])
+    assert streamed.shape == (30, 19, 3)
+    assert np.abs(streamed - model.lift_sequence(x)).max() <= 1e-5
