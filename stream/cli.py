@@ -2,6 +2,7 @@
 
 ``posestream run SOURCE --out DIR``: the main job on a recorded video, image or image folder:
 people, COCO-17 keypoints, track ids, 3D keypoints, posture and gesture labels.
+``posestream live --source 0|rtsp://…|file.mp4 [--source …] --out DIR``: the live ZeroMQ graph.
 ``posestream export-npz RUN.jsonl --out DIR``: one person as VideoPose3D npz datasets (2D, 3D).
 ``posestream models``: list the model zoo; ``posestream models fetch NAME``: download one.
 
@@ -41,6 +42,18 @@ def _run(args: argparse.Namespace) -> int:
     for path in summary.outputs:
         print(f"  wrote {path}")
     return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    from stream.config import RunConfig
+    from stream.graph.supervisor import run_live
+
+    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
+                 "graph": {"realtime": True if args.realtime else None, "detect_workers": args.workers},
+                 "sinks": {"pub": args.pub, "window": True if args.window else None,
+                           "video": False if args.no_video else None}}
+    config = RunConfig.from_yaml(args.config, overrides)
+    return run_live(args.source, config, args.out, max_frames=args.max_frames)
 
 
 def _export_npz(args: argparse.Namespace) -> int:
@@ -86,6 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-video", action="store_true", help="skip the annotated video")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
+
+    live = sub.add_parser("live", help="the live graph: cameras, RTSP or files through ZeroMQ stage processes")
+    live.add_argument("--source", action="append", required=True,
+                      help="camera index (0), device (/dev/video0), rtsp://… URL or video file; repeat for several")
+    live.add_argument("--config", help="YAML settings (see configs/webcam.yaml, rtsp.yaml, file.yaml)")
+    live.add_argument("--out", default="out", help="output folder (default out/)")
+    live.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
+    live.add_argument("--workers", type=int, help="detector processes (default 2)")
+    live.add_argument("--pub", metavar="ENDPOINT", help="publish results on this ZeroMQ endpoint (tcp://127.0.0.1:5560)")
+    live.add_argument("--window", action="store_true", help="show the annotated frames when a display exists")
+    live.add_argument("--no-video", action="store_true", help="skip the annotated videos")
+    live.add_argument("--max-frames", type=int, help="stop each file after this many frames")
+    live.add_argument("--det", help="detector: zoo name or path")
+    live.add_argument("--pose", help="keypoint model: zoo name or path")
+    live.add_argument("--device", choices=["auto", "cpu", "cuda", "tensorrt"])
+    live.set_defaults(func=_live)
 
     export = sub.add_parser("export-npz", help="one person of a run's JSON lines → VideoPose3D custom 2D npz (+ 3D npz)")
     export.add_argument("jsonl", help="the <name>.jsonl that posestream run wrote")

@@ -8,7 +8,7 @@ typo never silently falls back to a default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -64,35 +64,118 @@ def dataclass_from_dict(cls, data: dict, section: str):
 
 
 @dataclass(frozen=True)
+class GraphConfig:
+    """The live graph (``graph:`` section; ``posestream live``).
+
+    Attributes:
+        transport: ``ipc`` (one host, default) or ``tcp`` (across hosts; then ``curve_keys`` is required).
+        host: address tcp endpoints bind to. base_port: first tcp port (one per endpoint).
+        curve_keys: folder of ZeroMQ CURVE certificates from ``tools/curve_keys.py`` (tcp only).
+        detect_workers: parallel detector processes (PUSH/PULL), results put back in frame order.
+        queue: ZeroMQ high-water mark, frames per connection: bounds memory whatever the consumer speed.
+        realtime: pace recorded files at their frame rate (still lossless); live sources always
+            keep only the newest frame.
+        heartbeat_interval: seconds between a stage's heartbeats.
+        heartbeat_timeout: a stage silent this long is restarted.
+        hang_timeout: a stage busy with one message this long is restarted.
+        startup_timeout: seconds a stage may take to load its models.
+        max_restarts: restarts per stage before the run fails.
+        gap_timeout: a missing frame (lost with a crashed worker) is given up after this many seconds.
+        metrics_interval: seconds between printed metrics lines.
+    """
+
+    transport: str = "ipc"
+    host: str = "127.0.0.1"
+    base_port: int = 5550
+    curve_keys: str | None = None
+    detect_workers: int = 2
+    queue: int = 2
+    realtime: bool = False
+    heartbeat_interval: float = 0.5
+    heartbeat_timeout: float = 10.0
+    hang_timeout: float = 60.0
+    startup_timeout: float = 120.0
+    max_restarts: int = 3
+    gap_timeout: float = 2.0
+    metrics_interval: float = 5.0
+
+    def __post_init__(self):
+        if self.transport not in ("ipc", "tcp"):
+            raise ValueError(f"graph: transport must be 'ipc' or 'tcp', not {self.transport!r}")
+        if self.transport == "tcp" and self.host not in ("127.0.0.1", "localhost", "::1") and not self.curve_keys:
+            raise ValueError("graph: tcp across hosts needs curve_keys (make them with tools/curve_keys.py)")
+        if self.detect_workers < 1 or self.queue < 1:
+            raise ValueError("graph: detect_workers and queue must be at least 1")
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """Outputs of the live graph (``sinks:`` section).
+
+    Attributes:
+        jsonl: ``<stream>.jsonl`` and ``results_<stream>.json`` in the output folder.
+        video: annotated ``<stream>.mp4``.
+        window: show annotated frames in a window when a display exists.
+        pub: ZeroMQ PUB endpoint of results for other programs (e.g. ``tcp://127.0.0.1:5560``), or null.
+    """
+
+    jsonl: bool = True
+    video: bool = True
+    window: bool = False
+    pub: str | None = None
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """All settings of a run: ``pipeline``, ``tracking``, ``lift`` and ``classify`` sections."""
+    """All settings: ``pipeline``, ``tracking``, ``lift``, ``classify`` (and, for the live graph,
+    ``graph`` and ``sinks``) sections."""
 
     pipeline: PipelineConfig = PipelineConfig()
     tracking: TrackerConfig = TrackerConfig()
     lift: LiftConfig = LiftConfig()
     classify: ClassifierConfig = ClassifierConfig()
+    graph: GraphConfig = GraphConfig()
+    sinks: SinkConfig = SinkConfig()
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, dict] | None = None) -> "RunConfig":
-        """Read a YAML file (None: all defaults) with its ``pipeline``/``tracking``/``lift``/``classify``
-        sections, then apply ``overrides`` (section → settings; None values ignored).
+        """Read a YAML file (None: all defaults), then apply ``overrides`` (section → settings;
+        None values ignored).
 
         Raises:
             ValueError: a file that is not a mapping, an unknown section or key, a refused value.
             FileNotFoundError: no such file.
         """
-        sections = {"pipeline": PipelineConfig, "tracking": TrackerConfig, "lift": LiftConfig, "classify": ClassifierConfig}
         data = {}
         if path is not None:
             data = yaml.safe_load(Path(path).read_text()) or {}
             if not isinstance(data, dict):
                 raise ValueError(f"{path}: expected a YAML mapping")
-            unknown = sorted(set(data) - set(sections))
-            if unknown:
-                raise ValueError(f"{path}: unknown sections {', '.join(unknown)} (known: {', '.join(sections)})")
+        try:
+            return cls.from_dict(data, overrides)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}" if path is not None else str(exc)) from exc
+
+    @classmethod
+    def from_dict(cls, data: dict, overrides: dict[str, dict] | None = None) -> "RunConfig":
+        """Build from a mapping of sections (as :meth:`to_dict` gives).
+
+        Raises:
+            ValueError: an unknown section or key, a refused value.
+        """
+        sections = {f.name: f.type for f in fields(cls)}
+        types = {"pipeline": PipelineConfig, "tracking": TrackerConfig, "lift": LiftConfig, "classify": ClassifierConfig,
+                 "graph": GraphConfig, "sinks": SinkConfig}
+        unknown = sorted(set(data) - set(sections))
+        if unknown:
+            raise ValueError(f"unknown sections {', '.join(unknown)} (known: {', '.join(sections)})")
         built = {}
-        for name, section in sections.items():
+        for name, section in types.items():
             values = dict(data.get(name) or {})
             values.update({k: v for k, v in (overrides or {}).get(name, {}).items() if v is not None})
             built[name] = dataclass_from_dict(section, values, name)
         return cls(**built)
+
+    def to_dict(self) -> dict:
+        """Plain sections (JSON-serialisable), the inverse of :meth:`from_dict`."""
+        return {f.name: asdict(getattr(self, f.name)) for f in fields(self)}

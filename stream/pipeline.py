@@ -37,19 +37,19 @@ class PosePipeline:
         self.detector, self.estimator, self.config = detector, estimator, config
 
     @classmethod
-    def from_config(cls, config: PipelineConfig) -> "PosePipeline":
-        """Load both models named by ``config``.
+    def from_config(cls, config: PipelineConfig, detector: bool = True, pose: bool = True) -> "PosePipeline":
+        """Load the models named by ``config`` (a live graph's stages load only the one they run).
 
         Raises:
             engines.errors.ModelError: a model cannot be found, verified or loaded.
         """
-        detector = load_detector(config.detector, config.device, config.threads,
-                                 score_threshold=config.det_score_threshold, iou_threshold=config.det_iou_threshold,
-                                 max_detections=config.max_people)
-        estimator = load_pose_estimator(config.pose, config.device, config.threads)
+        detect = load_detector(config.detector, config.device, config.threads,
+                               score_threshold=config.det_score_threshold, iou_threshold=config.det_iou_threshold,
+                               max_detections=config.max_people) if detector else None
+        estimator = load_pose_estimator(config.pose, config.device, config.threads) if pose else None
         if isinstance(estimator, BlazePoseLandmark):
             estimator.refine = config.refine_crop
-        return cls(detector, estimator, config)
+        return cls(detect, estimator, config)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes of one (H, W, 3) uint8 BGR image: ``(bboxes, scores)``, (N, 4) float32
@@ -123,8 +123,12 @@ class PoseStream:
         """Frames between a frame going in and its result coming out."""
         return self.lift.delay if self.lift is not None else 0
 
-    def process(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
+    def process(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> list[tuple[Frame, FrameResult]]:
         """Process the next frame of the stream (frames in order; ``pts`` in seconds).
+
+        ``detections``: this frame's ``(bboxes, scores)`` from :meth:`PosePipeline.detect` run
+        elsewhere (the live graph's detector workers); used where the detector would run.
 
         ``timings`` gets ``detect`` (0 on frames without detection), ``pose``, ``track``
         (prediction, merging, OKS-NMS, matching, smoothing), ``lift`` and ``classify`` milliseconds.
@@ -133,7 +137,7 @@ class PoseStream:
             The frames whose results are complete, oldest first, each with its result: this one
             alone unless the lifter has a delay.
         """
-        result = self.pipeline(frame) if self.tracker is None else self._tracked(frame)
+        result = self.pipeline(frame) if self.tracker is None else self._tracked(frame, detections)
         ready = [(result, frame)] if self.lift is None else self.lift.push(result, frame)
         return [(f, self._classify(r)) for r, f in ready]
 
@@ -169,14 +173,14 @@ class PoseStream:
         result.timings["classify"] = (time.perf_counter() - t0) * 1e3
         return result
 
-    def _tracked(self, frame: Frame) -> FrameResult:
+    def _tracked(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None) -> FrameResult:
         tracker, image, cfg = self.tracker, frame.image, self.tracker.config
         start = time.perf_counter()
         bboxes, bbox_scores = tracker.predict(frame.pts)
         detect_ms = 0.0
         if tracker.is_detection_frame():
             t0 = time.perf_counter()
-            detected, detected_scores = self.pipeline.detect(image)
+            detected, detected_scores = self.pipeline.detect(image) if detections is None else detections
             detect_ms = (time.perf_counter() - t0) * 1e3
             bboxes, bbox_scores = tracker.merge(detected, detected_scores, bboxes, bbox_scores)
         t0 = time.perf_counter()

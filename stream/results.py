@@ -94,3 +94,35 @@ class FrameResult:
         record["instances"] = self.instances()
         record["events"] = self.events
         return record
+
+    @classmethod
+    def from_json(cls, record: dict) -> "FrameResult":
+        """Rebuild a result from its JSON-lines record (:meth:`to_json`), e.g. received by a sink
+        of the live graph or read back from a file. Values keep the record's rounding.
+
+        Raises:
+            KeyError, ValueError, TypeError: not such a record.
+        """
+        instances = record["instances"]
+        n = len(instances)
+
+        def stack(key: str, shape: tuple, optional: bool = False):
+            values = [inst.get(key) for inst in instances]
+            if optional and (not n or any(v is None for v in values)):
+                return None
+            return np.asarray(values, np.float32).reshape((n, *shape))
+
+        def labels(key: str):
+            values = [inst.get(key) for inst in instances]
+            return None if not n or any(v is None for v in values) else values
+
+        track_ids = [inst.get("track_id") for inst in instances]
+        return cls(
+            frame_id=int(record["frame_id"]), pts=float(record["pts"]), width=int(record["width"]),
+            height=int(record["height"]), bboxes=stack("bbox", (4,)), bbox_scores=stack("bbox_score", ()),
+            keypoints=stack("keypoints", (17, 2)), keypoint_scores=stack("keypoint_scores", (17,)),
+            extra_keypoints=stack("extra_keypoints", (-1, 2), True),
+            extra_keypoint_scores=stack("extra_keypoint_scores", (-1,), True),
+            track_ids=None if not n or any(t is None for t in track_ids) else np.asarray(track_ids, np.int64),
+            keypoints_3d=stack("keypoints_3d", (17, 3), True), postures=labels("posture"), gestures=labels("gesture"),
+            events=list(record.get("events", [])), image=record.get("image"))

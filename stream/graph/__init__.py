@@ -1,0 +1,1 @@
+"""The live graph: stages as processes joined by ZeroMQ, started and watched by a supervisor."""

@@ -1,0 +1,229 @@
+"""The supervisor: starts the live graph's stages, watches their heartbeats, restarts a crashed or
+hung stage (up to ``max_restarts`` times each), lets end-of-stream flush every result, and stops
+cleanly on SIGINT/SIGTERM.
+
+Exit status of :meth:`Supervisor.run`: 0 every stream finished; 2 a source could not be opened;
+1 a stage failed more often than allowed; 130 / 143 stopped by SIGINT / SIGTERM (after the
+results so far were flushed and written).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from ..config import RunConfig
+from ..sinks import write_json_atomic
+from ..wire import WireError, decode
+from .endpoints import endpoints, secure, start_authenticator
+from .stages import EXIT_BAD_SOURCE
+
+log = logging.getLogger("posestream.supervisor")
+
+
+@dataclass
+class _Process:
+    spec: dict
+    popen: subprocess.Popen | None = None
+    started: float = 0.0
+    last_beat: float | None = None
+    beat: dict = field(default_factory=dict)
+    restarts: int = 0
+    finished: bool = False
+    exit_code: int | None = None
+
+
+def stream_ids(sources: list[str]) -> list[str]:
+    """A unique, file-name-safe id per source: the file stem, camera index or RTSP host/path."""
+    ids = []
+    for spec in sources:
+        base = Path(spec).stem if "://" not in spec and not spec.isdigit() else spec.split("://", 1)[-1].split("@")[-1]
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"camera{base}" if spec.isdigit() else base).strip("_") or "stream"
+        name, k = base, 2
+        while name in ids:
+            name, k = f"{base}_{k}", k + 1
+        ids.append(name)
+    return ids
+
+
+class Supervisor:
+    """Runs one live graph.
+
+    Args:
+        sources: source specs (camera index or device, RTSP URL, video file), one stream each.
+        config: all settings (``graph``, ``sinks`` and the pipeline sections).
+        out_dir: output folder (one set of files per stream, and ``metrics.json``).
+        max_frames: stop each file source after this many frames.
+    """
+
+    def __init__(self, sources: list[str], config: RunConfig, out_dir: str | Path, max_frames: int | None = None):
+        self.config, self.out_dir = config, Path(out_dir)
+        self.streams = stream_ids(sources)
+        self.run_dir = tempfile.mkdtemp(prefix="posestream-")
+        self.endpoints = endpoints(config.to_dict()["graph"], self.run_dir, self.streams)
+        base = {"config": config.to_dict(), "endpoints": self.endpoints}
+        self.processes = [_Process({**base, "stage": "sink", "name": "sink", "out": str(self.out_dir),
+                                    "streams": self.streams}),
+                          _Process({**base, "stage": "person", "name": "person"})]
+        self.processes += [_Process({**base, "stage": "detect", "name": f"detect{i}"})
+                           for i in range(config.graph.detect_workers)]
+        self.processes += [_Process({**base, "stage": "capture", "name": f"capture-{s}", "stream": s, "source": src,
+                                     "max_frames": max_frames}) for s, src in zip(self.streams, sources)]
+        self.interrupted: int | None = None
+
+    def _start(self, process: _Process) -> None:
+        process.popen = subprocess.Popen([sys.executable, "-m", "stream.graph", json.dumps(process.spec)])
+        process.started, process.last_beat, process.beat = time.monotonic(), None, {}
+
+    def _restart(self, process: _Process, why: str) -> bool:
+        """Kill and start again; False when it has used up its restarts."""
+        if process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait()
+        if process.restarts >= self.config.graph.max_restarts:
+            log.error("%s %s; no restarts left (%d)", process.spec["name"], why, process.restarts)
+            return False
+        process.restarts += 1
+        log.warning("%s %s; restarting (%d of %d)", process.spec["name"], why, process.restarts,
+                    self.config.graph.max_restarts)
+        self._start(process)
+        return True
+
+    def pids(self) -> dict[str, int]:
+        """Process id of each running stage (for tests and operators)."""
+        return {p.spec["name"]: p.popen.pid for p in self.processes if p.popen and p.popen.poll() is None}
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self.interrupted is not None:  # second signal: stop now
+            for p in self.processes:
+                if p.popen and p.popen.poll() is None:
+                    p.popen.kill()
+            raise KeyboardInterrupt
+        self.interrupted = signum
+        log.warning("stopping: the sources end, the results so far are flushed")
+        for p in self.processes:
+            if p.spec["stage"] == "capture" and p.popen and p.popen.poll() is None:
+                p.popen.send_signal(signal.SIGTERM)
+
+    def _check(self, process: _Process, now: float) -> int | None:
+        """Watch one stage; returns an exit status when the run must end because of it."""
+        g, name = self.config.graph, process.spec["name"]
+        code = process.popen.poll()
+        if process.finished:
+            return None
+        if code is not None:
+            if code == 0 and process.spec["stage"] in ("capture", "sink"):
+                process.finished, process.exit_code = True, 0
+                return None
+            if code == EXIT_BAD_SOURCE and process.spec["stage"] == "capture":
+                return 2
+            if self.interrupted is not None and process.spec["stage"] == "capture":
+                process.finished = True
+                return None
+            return None if self._restart(process, f"exited with status {code}") else 1
+        if process.last_beat is None:
+            if now - process.started > g.startup_timeout:
+                return None if self._restart(process, f"sent no heartbeat in {g.startup_timeout:.0f} s") else 1
+            return None
+        if now - process.last_beat > g.heartbeat_timeout:
+            return None if self._restart(process, f"silent for {now - process.last_beat:.1f} s") else 1
+        busy = process.beat.get("busy")
+        if busy is not None and busy > g.hang_timeout:
+            return None if self._restart(process, f"busy with one message for {busy:.0f} s") else 1
+        return None
+
+    def run(self) -> int:
+        """Start everything and supervise until the sink has written every stream's results."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        context = zmq.Context()
+        auth = start_authenticator(context, self.config.graph.curve_keys)
+        control = context.socket(zmq.PULL)
+        secure(control, self.endpoints["control"], True, self.config.graph.curve_keys)
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        status, malformed = None, 0
+        try:
+            for process in self.processes:
+                self._start(process)
+            by_name = {p.spec["name"]: p for p in self.processes}
+            sink = by_name["sink"]
+            deadline = None
+            while status is None:
+                if control.poll(100):
+                    try:
+                        beat = decode(control.recv_multipart()).header
+                    except WireError:
+                        malformed += 1
+                        continue
+                    process = by_name.get(beat.get("stage"))
+                    if process is not None and process.popen and beat.get("pid") == process.popen.pid:
+                        process.last_beat, process.beat = time.monotonic(), beat
+                now = time.monotonic()
+                for process in self.processes:
+                    status = status or self._check(process, now)
+                if sink.finished:
+                    status = 0
+                if self.interrupted is not None:
+                    deadline = deadline or now + 60
+                    if now > deadline:
+                        log.error("the graph did not flush within 60 s of the stop")
+                        status = 1
+            if status == 0 and self.interrupted is not None:
+                status = 128 + int(self.interrupted)
+            return status
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            self._stop_all()
+            self._write_metrics(malformed)
+            if auth is not None:
+                auth.stop()
+            context.destroy(linger=0)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _stop_all(self) -> None:
+        for p in self.processes:
+            if p.popen and p.popen.poll() is None:
+                p.popen.terminate()
+        end = time.monotonic() + 5
+        for p in self.processes:
+            if p.popen:
+                try:
+                    p.popen.wait(max(0.1, end - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.popen.kill()
+                    p.popen.wait()
+
+    def _write_metrics(self, malformed: int) -> None:
+        """Add every stage's counters and restarts to the sink's ``metrics.json``."""
+        path = self.out_dir / "metrics.json"
+        try:
+            metrics = json.loads(path.read_text()) if path.is_file() else {}
+        except ValueError:
+            metrics = {}
+        metrics["stages"] = {p.spec["name"]: {"restarts": p.restarts, "counters": p.beat.get("counters", {})}
+                             for p in self.processes}
+        metrics["control_malformed"] = malformed
+        metrics["exit_interrupted"] = self.interrupted is not None
+        try:
+            write_json_atomic(path, metrics)
+        except OSError:
+            log.exception("could not write %s", path)
+
+
+def run_live(sources: list[str], config: RunConfig, out_dir: str | Path, max_frames: int | None = None) -> int:
+    """Run the live graph on ``sources`` until they end (files) or a signal stops it (cameras)."""
+    return Supervisor(sources, config, out_dir, max_frames).run()
+

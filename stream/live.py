@@ -1,0 +1,159 @@
+"""Live sources: webcams (OpenCV) and RTSP cameras (FFmpeg through PyAV), and opening any source
+by its spec (``0``, ``/dev/video0``, ``rtsp://…``, a file).
+
+Live frames get ``pts`` = seconds since the source opened (wall clock), since a camera's own
+clock restarts with each connection. An RTSP source reconnects by itself, with exponential
+backoff, when the camera drops or stalls; frames after a reconnect may have another size.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .sources import Frame, SourceError, VideoFileSource, open_source
+
+log = logging.getLogger(__name__)
+
+
+def is_live(spec: str) -> bool:
+    """Whether ``spec`` names a camera (index, device or RTSP URL) rather than a file."""
+    return bool(re.fullmatch(r"\d+", spec)) or spec.startswith(("/dev/video", "rtsp://", "rtsps://"))
+
+
+@dataclass(frozen=True)
+class RtspOptions:
+    """FFmpeg options of an RTSP connection.
+
+    Attributes:
+        transport: ``tcp`` (default: no lost packets, works through NAT) or ``udp``.
+        open_timeout, read_timeout: seconds before a connection attempt or a silent stream fails.
+        backoff_start, backoff_max: seconds between reconnection attempts, doubling up to the max.
+    """
+
+    transport: str = "tcp"
+    open_timeout: float = 5.0
+    read_timeout: float = 5.0
+    backoff_start: float = 0.5
+    backoff_max: float = 8.0
+
+
+class LiveSource:
+    """Base of live sources: frame numbering, wall-clock ``pts``, a thread-safe :meth:`stop`."""
+
+    live = True
+
+    def __init__(self, name: str):
+        self.name = name
+        self._stopped = threading.Event()
+        self._start = time.monotonic()
+        self._next_id = 1
+        self.reconnects = 0
+
+    def stop(self) -> None:
+        """Make the iteration end after the current frame."""
+        self._stopped.set()
+
+    def _frame(self, image: np.ndarray) -> Frame:
+        frame = Frame(self._next_id, time.monotonic() - self._start, image)
+        self._next_id += 1
+        return frame
+
+
+class WebcamSource(LiveSource):
+    """A camera opened by OpenCV (V4L2 on Linux), by index (``0``) or device path.
+
+    Raises:
+        SourceError: no camera there, or it gives no frame.
+    """
+
+    def __init__(self, device: str | int):
+        import cv2
+
+        super().__init__(f"camera{device}" if isinstance(device, int) or str(device).isdigit() else Path(str(device)).name)
+        index = int(device) if str(device).isdigit() else str(device)
+        if isinstance(index, str) and not Path(index).exists():
+            raise SourceError(f"no camera at {index}")
+        self._capture = cv2.VideoCapture(index)
+        if not self._capture.isOpened():
+            raise SourceError(f"cannot open camera {device!r} (is one connected, and free?)")
+
+    def __iter__(self) -> Iterator[Frame]:
+        try:
+            while not self._stopped.is_set():
+                ok, image = self._capture.read()
+                if not ok:
+                    raise SourceError(f"camera {self.name} stopped giving frames")
+                yield self._frame(image)
+        finally:
+            self._capture.release()
+
+
+class RtspSource(LiveSource):
+    """An RTSP camera through FFmpeg (PyAV): low-delay flags, read timeouts, reconnection.
+
+    Iteration never ends on its own (only :meth:`stop` ends it): a dropped or silent camera is
+    reopened with exponential backoff, counted in ``reconnects``.
+    """
+
+    def __init__(self, url: str, options: RtspOptions = RtspOptions()):
+        super().__init__(re.sub(r"[^A-Za-z0-9_.-]+", "_", url.split("://", 1)[-1].split("@")[-1]).strip("_") or "rtsp")
+        self.url, self.options = url, options
+
+    def _open(self):
+        import av
+
+        o = self.options
+        return av.open(self.url, options={"rtsp_transport": o.transport, "fflags": "nobuffer", "flags": "low_delay",
+                                          "max_delay": "500000"},
+                       timeout=(o.open_timeout, o.read_timeout))
+
+    def __iter__(self) -> Iterator[Frame]:
+        backoff = self.options.backoff_start
+        connected_once = False
+        while not self._stopped.is_set():
+            try:
+                container = self._open()
+            except Exception as exc:  # PyAV raises OSError subclasses and av.error.*
+                log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name, exc, backoff)
+                self._stopped.wait(backoff)
+                backoff = min(backoff * 2, self.options.backoff_max)
+                continue
+            if connected_once:
+                self.reconnects += 1
+                log.warning("%s: reconnected", self.name)
+            connected_once = True
+            try:
+                for video in container.decode(video=0):
+                    backoff = self.options.backoff_start
+                    yield self._frame(video.to_ndarray(format="bgr24"))
+                    if self._stopped.is_set():
+                        return
+                log.warning("%s: stream ended; reconnecting", self.name)
+            except Exception as exc:
+                log.warning("%s: stream failed (%s); reconnecting", self.name, exc)
+            finally:
+                container.close()
+
+
+def open_any_source(spec: str, rtsp: RtspOptions = RtspOptions()):
+    """Open a camera index or device, an RTSP URL, or a recorded file/images (``open_source``).
+
+    Raises:
+        SourceError: the source cannot be opened (a camera that is not there, a bad file).
+    """
+    if spec.startswith(("rtsp://", "rtsps://")):
+        return RtspSource(spec, rtsp)
+    if is_live(spec):
+        return WebcamSource(spec)
+    source = open_source(spec)
+    if not isinstance(source, VideoFileSource):
+        raise SourceError(f"{spec}: the live graph takes videos, cameras and RTSP URLs, not images")
+    return source
