@@ -36,16 +36,16 @@ def secure(socket: zmq.Socket, endpoint: str, bind: bool, curve_keys: str | None
         FileNotFoundError: a certificate is missing from ``curve_keys``.
     """
     if endpoint.startswith("tcp://") and curve_keys:
-        import zmq.auth
+        from zmq.auth import load_certificate
 
         keys = Path(curve_keys)
         if bind:
-            public, secret = zmq.auth.load_certificate(keys / "server.key_secret")
+            public, secret = load_certificate(keys / "server.key_secret")
             socket.curve_secretkey, socket.curve_publickey = secret, public
             socket.curve_server = True
         else:
-            public, secret = zmq.auth.load_certificate(keys / "client.key_secret")
-            server_public, _ = zmq.auth.load_certificate(keys / "server.key")
+            public, secret = load_certificate(keys / "client.key_secret")
+            server_public, _ = load_certificate(keys / "server.key")
             socket.curve_secretkey, socket.curve_publickey, socket.curve_serverkey = secret, public, server_public
     (socket.bind if bind else socket.connect)(endpoint)
 

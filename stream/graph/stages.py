@@ -151,6 +151,7 @@ def run_capture(spec: dict) -> int:
             head = header("frame", stream, frame.frame_id, pts=frame.pts, capture_ns=time.time_ns(), fps=fps,
                           dropped=stage.counters["dropped"], timings={})
             stage.counters["read"] += 1
+            stage.counters["reconnects"] = getattr(source, "reconnects", 0)
             if live:
                 try:  # newest wins: a frame the graph cannot take now is dropped, the next is newer
                     out.send_multipart(encode(head, frame.image), copy=False, flags=zmq.NOBLOCK)

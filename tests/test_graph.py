@@ -1,0 +1,236 @@
+"""The live graph with real processes, real ZeroMQ sockets, real models and a real RTSP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+import zmq
+
+from conftest import MODELS, REPO, shared_file
+from stream.config import RunConfig
+from stream.graph.supervisor import Supervisor
+from stream.wire import SCHEMA_VERSION
+
+ENV = {**os.environ, "POSESTREAM_MODEL_DIR": str(MODELS), "PYTHONUNBUFFERED": "1"}
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _config(**graph) -> RunConfig:
+    return RunConfig.from_dict({"graph": {"detect_workers": 2, **graph}, "sinks": {"video": False}})
+
+
+def test_file_through_the_graph_equals_the_single_process_run(tmp_path):
+    video = shared_file("media/har-wave/wave.mp4")
+    single = subprocess.run([sys.executable, "-m", "stream.cli", "run", str(video), "--out", str(tmp_path / "run"),
+                             "--max-frames", "30", "--quiet", "--no-video"], env=ENV, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    live = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(video), "--out", str(tmp_path / "live"),
+                           "--max-frames", "30"], env=ENV, capture_output=True, text=True)
+    assert live.returncode == 0, live.stderr
+    # lossless: every frame, in order, each result the same to the last digit (JSON lines and mmpose JSON)
+    assert (tmp_path / "live" / "wave.jsonl").read_text() == (tmp_path / "run" / "wave.jsonl").read_text()
+    assert (tmp_path / "live" / "results_wave.json").read_text() == (tmp_path / "run" / "results_wave.json").read_text()
+    assert (tmp_path / "live" / "wave.mp4").is_file()
+    metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert metrics["frames"] == {"wave": 30} and metrics["dropped"] == {"wave": 0}
+    for stage in ("capture_to_result", "detect", "pose", "track", "lift", "classify"):
+        assert {"p50", "p95", "p99"} <= set(metrics["latency_ms"][stage])
+    assert metrics["stages"]["detect0"]["counters"]["frames"] + metrics["stages"]["detect1"]["counters"]["frames"] == 30
+
+
+def test_a_killed_stage_is_restarted_and_the_run_completes(tmp_path):
+    video = shared_file("media/har-wave/wave.mp4")  # 125 frames
+    supervisor = Supervisor([str(video)], _config(gap_timeout=1.0), tmp_path)
+    killed = []
+
+    def kill_a_worker():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            beat = next(p.beat for p in supervisor.processes if p.spec["name"] == "detect0")
+            if beat.get("counters", {}).get("frames", 0) >= 10:
+                pid = supervisor.pids()["detect0"]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    status = supervisor.run()
+    killer.join()
+    assert killed and status == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["stages"]["detect0"]["restarts"] == 1
+    frame_ids = [line["frame_id"] for line in _lines(tmp_path / "wave.jsonl")]
+    assert frame_ids == sorted(set(frame_ids)) and frame_ids[-1] == 125  # in order, to the end
+    lost = metrics["stages"]["person"]["counters"].get("lost", 0)
+    # lost: only what the dead worker held (its two queues each way and the frame in hand), all counted
+    assert len(frame_ids) == 125 - lost and lost <= 4 * supervisor.config.graph.queue + 1
+
+
+def test_malformed_messages_are_dropped_and_counted(tmp_path):
+    video = shared_file("media/har-wave/wave.mp4")
+    supervisor = Supervisor([str(video)], _config(), tmp_path, max_frames=20)
+    context = zmq.Context()
+    intruder = context.socket(zmq.PUSH)
+    intruder.connect(supervisor.endpoints["detections"])  # straight into the person stage
+    bad = [[b"garbage"], [msgpack.packb({"v": SCHEMA_VERSION + 1, "kind": "frame", "stream": "wave"})],
+           [msgpack.packb({"v": SCHEMA_VERSION, "kind": "frame", "stream": "wave", "frame_id": 1,
+                           "shape": [10, 10, 3], "dtype": "uint8"}), b"short"]]
+    for parts in bad:
+        intruder.send_multipart(parts)
+    status = supervisor.run()
+    context.destroy(linger=0)
+    assert status == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["stages"]["person"]["counters"]["malformed"] == 3
+    assert [line["frame_id"] for line in _lines(tmp_path / "wave.jsonl")] == list(range(1, 21))
+
+
+def test_sigint_flushes_what_was_computed_and_exits_130(tmp_path):
+    video = shared_file("media/har-wave/wave.mp4")
+    process = subprocess.Popen([sys.executable, "-m", "stream.cli", "live", "--source", str(video), "--out", str(tmp_path),
+                                "--realtime", "--no-video"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = tmp_path / "wave.jsonl.part"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (partial.exists() and len(partial.read_text().splitlines()) >= 5):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    lines = _lines(tmp_path / "wave.jsonl")  # renamed into place: complete, nothing half-written
+    assert 5 <= len(lines) < 125
+    assert [line["frame_id"] for line in lines] == list(range(1, len(lines) + 1))
+    assert json.loads((tmp_path / "metrics.json").read_text())["exit_interrupted"] is True
+
+
+def test_a_camera_that_is_not_there(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", "/dev/video97", "--out", str(tmp_path)],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "no camera at /dev/video97" in done.stderr
+
+
+def _rtsp_server(port: int, width: int, height: int) -> subprocess.Popen:
+    server = subprocess.Popen([SYSTEM_PYTHON, str(REPO / "tests" / "rtsp_server.py"), str(port), str(width), str(height)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = server.stdout.readline()
+    if line.strip() != "ready":
+        server.kill()
+        pytest.fail(f"RTSP server did not start: {server.stderr.read()}")
+    return server
+
+
+def _subscribe(endpoint: str, results: list, stop: threading.Event, keys: str | None = None) -> None:
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    if keys:
+        from zmq.auth import load_certificate
+
+        public, secret = load_certificate(Path(keys) / "client.key_secret")
+        sub.curve_secretkey, sub.curve_publickey = secret, public
+        sub.curve_serverkey, _ = load_certificate(Path(keys) / "server.key")
+    sub.connect(endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    while not stop.is_set():
+        if sub.poll(100):
+            topic, head, *_ = sub.recv_multipart()
+            results.append((topic.decode(), msgpack.unpackb(head)))
+    context.destroy(linger=0)
+
+
+def _gst_rtsp_available() -> bool:
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+                            "from gi.repository import GstRtspServer"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _gst_rtsp_available(), reason="GStreamer's RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0) "
+                    "is not installed; .ci/run installs it")
+def test_rtsp_camera_drops_and_comes_back_with_another_size(tmp_path):
+    port, pub_port = _free_port(), _free_port()
+    server = _rtsp_server(port, 320, 240)
+    url = f"rtsp://127.0.0.1:{port}/test"
+    graph = subprocess.Popen([sys.executable, "-m", "stream.cli", "live", "--source", url, "--out", str(tmp_path),
+                              "--pub", f"tcp://127.0.0.1:{pub_port}", "--no-video"], env=ENV,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    results, stop = [], threading.Event()
+    listener = threading.Thread(target=_subscribe, args=(f"tcp://127.0.0.1:{pub_port}", results, stop))
+    listener.start()
+    try:
+        def wait_for(condition, seconds=90):
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not condition():
+                time.sleep(0.1)
+            return condition()
+
+        assert wait_for(lambda: sum(r["kind"] == "result" for _, r in results) >= 10), "no frames from the camera"
+        server.kill()  # the camera drops ...
+        server.wait()
+        time.sleep(2)
+        before = len(results)
+        server = _rtsp_server(port, 240, 180)  # ... and comes back, at another size
+        assert wait_for(lambda: sum(r["result"]["width"] == 240 for _, r in results[before:] if r["kind"] == "result") >= 10)
+        assert graph.poll() is None  # the graph itself never restarted
+    finally:
+        graph.send_signal(signal.SIGINT)
+        _, err = graph.communicate(timeout=120)
+        stop.set()
+        listener.join()
+        server.kill()
+    assert graph.returncode == 130, err
+    lines = _lines(tmp_path / f"127.0.0.1_{port}_test.jsonl")
+    assert {(line["width"], line["height"]) for line in lines} == {(320, 240), (240, 180)}
+    ids = [line["frame_id"] for line in lines]
+    assert ids == sorted(ids)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["stages"][f"capture-127.0.0.1_{port}_test"]["counters"]["reconnects"] >= 1
+
+
+def test_tcp_graph_with_curve_keys_and_the_example_subscriber(tmp_path):
+    video = shared_file("media/har-wave/wave.mp4")
+    keys = tmp_path / "keys"
+    assert subprocess.run([sys.executable, str(REPO / "tools" / "curve_keys.py"), str(keys)], env=ENV).returncode == 0
+    base, pub = _free_port() + 10, f"tcp://127.0.0.1:{_free_port()}"
+    config = tmp_path / "tcp.yaml"
+    config.write_text(f"graph:\n  transport: tcp\n  base_port: {base}\n  curve_keys: {keys}\n  realtime: true\n"
+                      f"sinks:\n  video: false\n  pub: {pub}\n")
+    subscriber = subprocess.Popen([sys.executable, str(REPO / "tools" / "subscribe.py"), pub, "--curve-keys", str(keys),
+                                   "--count", "5", "--timeout", "90"], env=ENV, stdout=subprocess.PIPE, text=True)
+    stranger, stop = [], threading.Event()  # no keys: must receive nothing
+    listener = threading.Thread(target=_subscribe, args=(pub, stranger, stop))
+    listener.start()
+    graph = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(video), "--config", str(config),
+                            "--out", str(tmp_path / "out"), "--max-frames", "40"], env=ENV, capture_output=True, text=True,
+                           timeout=300)
+    stop.set()
+    listener.join()
+    out, _ = subscriber.communicate(timeout=60)
+    assert graph.returncode == 0, graph.stderr
+    printed = [line for line in out.splitlines() if line.startswith("wave frame")]
+    assert len(printed) == 5 and "#1 standing" in printed[-1]
+    assert stranger == []
+    assert len(_lines(tmp_path / "out" / "wave.jsonl")) == 40
