@@ -17,7 +17,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engines.lifter import TemporalModel
 from stream.annotate import Pose3DAnnotator, SkeletonAnnotator
 from stream.classify import ClassifierConfig
 from stream.pipeline import PosePipeline, PoseStream
@@ -60,7 +59,7 @@ class RunSummary:
 
 def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir: str | Path, pipeline: PosePipeline,
                tracking: TrackerConfig | None = TrackerConfig(), classify: ClassifierConfig | None = ClassifierConfig(),
-               lifter: TemporalModel | None = None, write_video: bool = True, view_3d: bool = False, max_frames: int | None = None, progress: bool = True) -> RunSummary:
+               lifter=None, write_video: bool = True, view_3d: bool = False, max_frames: int | None = None, progress: bool = True) -> RunSummary:
     """Process a recorded source with ``pipeline`` and write the result files.
 
     Args:
@@ -70,7 +69,7 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
         tracking: tracker settings, or None for no tracking; never used on images and image
             folders, whose frames are unrelated.
         classify: classifier settings, or None for no posture/gesture labels.
-        lifter: COCO-17 → H36M-17 lifter for ``keypoints_3d``, or None.
+        lifter: COCO-17 → H36M-17 :class:`~engines.lifter.TemporalModel` for ``keypoints_3d``, or None.
         write_video: also write the annotated video (or annotated images).
         view_3d: also write ``<name>_3d.mp4``, each frame beside its people's 3D skeletons
             (needs ``lifter``; videos only).

@@ -75,6 +75,10 @@ class GraphConfig:
         queue: ZeroMQ high-water mark, frames per connection: bounds memory whatever the consumer speed.
         realtime: pace recorded files at their frame rate (still lossless); live sources always
             keep only the newest frame.
+        drop_late: with ``realtime``, treat a file as a camera: frames the graph cannot take at
+            once are dropped (newest wins), as a live source's would be.
+        loop: start recorded files again at their end (frame ids and times go on), for soak
+            tests and benchmarks; stop with SIGINT.
         heartbeat_interval: seconds between a stage's heartbeats.
         heartbeat_timeout: a stage silent this long is restarted.
         hang_timeout: a stage busy with one message this long is restarted.
@@ -91,6 +95,8 @@ class GraphConfig:
     detect_workers: int = 2
     queue: int = 2
     realtime: bool = False
+    drop_late: bool = False
+    loop: bool = False
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 10.0
     hang_timeout: float = 60.0

@@ -17,13 +17,14 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engines.lifter import StreamingTemporalModel, TemporalModel, load_lifter, normalize_screen_coordinates
-
 from .results import FrameResult
+
+if TYPE_CHECKING:  # torch is imported only where a lifter is used (detector processes stay small)
+    from engines.lifter import TemporalModel
 
 #: The lifter shipped with posestream (trained by tools/train_lifter.py on the free mocap).
 DEFAULT_LIFTER = Path(__file__).resolve().parents[1] / "engines" / "weights" / "lifter_coco_h36m_causal27.pt"
@@ -45,12 +46,14 @@ class LiftConfig:
     checkpoint: str = "default"
     causal: bool = False
 
-    def load(self) -> TemporalModel:
+    def load(self) -> "TemporalModel":
         """The model this config names.
 
         Raises:
             engines.errors.ModelError: missing, unreadable or mismatched checkpoint.
         """
+        from engines.lifter import load_lifter
+
         path = DEFAULT_LIFTER if self.checkpoint == "default" else Path(self.checkpoint)
         return load_lifter(path, causal=self.causal)
 
@@ -72,7 +75,10 @@ class LiftStage:
         ValueError: the model's joint counts are not 17 in and 17 out.
     """
 
-    def __init__(self, model: TemporalModel):
+    def __init__(self, model: "TemporalModel"):
+        from engines.lifter import StreamingTemporalModel, normalize_screen_coordinates
+
+        self._normalize = normalize_screen_coordinates
         a = model.architecture
         if (a.joints_in, a.joints_out, a.in_features) != (17, 17, 2):
             raise ValueError(f"the lift stage needs a COCO-17 → H36M-17 lifter, got {a.joints_in} → {a.joints_out} joints")
@@ -105,7 +111,7 @@ class LiftStage:
         start = time.perf_counter()
         n = len(result)
         result.keypoints_3d = np.full((n, 17, 3), np.nan, np.float32)
-        x = normalize_screen_coordinates(result.keypoints, result.width, result.height) if n else np.zeros((0, 17, 2), np.float32)
+        x = self._normalize(result.keypoints, result.width, result.height) if n else np.zeros((0, 17, 2), np.float32)
         if result.track_ids is None:  # stills: nothing to wait for
             for row in range(n):
                 track = _Track(self.stream.start(x[row]), x[row])

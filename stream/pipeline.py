@@ -8,12 +8,12 @@ state (tracks, smoothing, 3D lifting buffers, label hysteresis) around a shared 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engines.build import load_detector, load_pose_estimator
 from engines.keypoints import BlazePoseLandmark, PoseEstimates
-from engines.lifter import TemporalModel
 
 from .classify import ClassifierConfig, PoseClassifier
 from .config import PipelineConfig
@@ -22,6 +22,9 @@ from .matching import keypoint_bboxes, oks_nms
 from .results import FrameResult
 from .sources import Frame
 from .track import Tracker, TrackerConfig
+
+if TYPE_CHECKING:
+    from engines.lifter import TemporalModel
 
 
 class PosePipeline:
@@ -112,7 +115,7 @@ class PoseStream:
     """
 
     def __init__(self, pipeline: PosePipeline, tracking: TrackerConfig | None = TrackerConfig(),
-                 classify: ClassifierConfig | None = ClassifierConfig(), lifter: TemporalModel | None = None):
+                 classify: ClassifierConfig | None = ClassifierConfig(), lifter: "TemporalModel | None" = None):
         self.pipeline = pipeline
         self.tracker = Tracker(tracking) if tracking is not None else None
         self.classifier = PoseClassifier(classify) if classify is not None else None

@@ -4,6 +4,7 @@ and of the 3D lifter: streaming vs recomputing the window, and the shipped lifte
 
     python tools/benchmark.py ../shared/media/opencv-vtest/vtest.avi --frames 200
     python tools/benchmark.py --lifter
+    python tools/benchmark.py --graph ../shared/media/opencv-vtest/vtest.avi --frames 300 --soak 600
 
 Stages: decode (PyAV), detect, pose (pre- and post-processing included), write (JSON lines,
 mmpose JSON, annotation and H.264 encode). The floor runs only the two ONNX models on tensors
@@ -14,6 +15,7 @@ no pre/post-processing, no encode — the speed no pipeline around these models 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -131,10 +133,62 @@ def lifter_report() -> None:
         print(f"{name:36s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
 
 
+def graph_report(video: Path, frames: int, soak: float) -> None:
+    """The live graph vs the single-process main job on the same file and frames (throughput
+    ratio), the graph paced at the file's frame rate like a camera (latency, drops), and a soak
+    run of ``soak`` seconds looping the file (peak memory of every process)."""
+    import signal
+    import threading
+
+    from stream.config import RunConfig
+    from stream.graph.supervisor import Supervisor
+
+    config = RunConfig.from_yaml(None)
+    pipeline = PosePipeline.from_config(config.pipeline)
+    lifter = config.lift.load()
+    run_source(video, tempfile.mkdtemp(), pipeline, max_frames=5, progress=False, lifter=lifter)  # warm-up
+    with tempfile.TemporaryDirectory() as out:
+        single = run_source(video, out, pipeline, max_frames=frames, progress=False, lifter=lifter)
+    del pipeline
+
+    def graph_run(seconds: float | None = None, **graph) -> dict:
+        cfg = RunConfig.from_dict({"graph": graph})
+        with tempfile.TemporaryDirectory() as out:
+            supervisor = Supervisor([str(video)], cfg, out, max_frames=None if seconds else frames)
+            if seconds:
+                timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+                timer.start()
+            supervisor.run()
+            return json.loads((Path(out) / "metrics.json").read_text())
+
+    stream = video.stem
+    lossless = graph_run()
+    print(f"{video.name}, {frames} frames, {single.people / max(single.frames, 1):.2f} people/frame, {os.cpu_count()} cores, "
+          f"default models, tracking, lifting, labels, JSON lines + annotated video")
+    print(f"  single process: {single.fps:.1f} fps;  graph (2 detector workers): {lossless['steady_fps'][stream]:.1f} fps "
+          f"(first to last result) -> ratio {lossless['steady_fps'][stream] / single.fps:.2f}")
+    paced = graph_run(realtime=True, drop_late=True)
+    c2r = paced["latency_ms"]["capture_to_result"]
+    print(f"  paced at the file's rate, newest frame wins: {paced['frames'][stream]} results, dropped {paced['dropped'][stream]}; "
+          f"capture->result ms p50 {c2r['p50']} p95 {c2r['p95']} p99 {c2r['p99']}")
+    print("  per stage ms p50/p95/p99: " + "; ".join(f"{k} {v['p50']}/{v['p95']}/{v['p99']}"
+                                                     for k, v in paced["latency_ms"].items() if k != "capture_to_result"))
+    if soak:
+        long = graph_run(seconds=soak, realtime=True, drop_late=True, loop=True)
+        c2r = long["latency_ms"]["capture_to_result"]
+        print(f"  soak {soak:.0f} s (file looped, paced, newest wins): {long['frames'][stream]} results, "
+              f"dropped {long['dropped'][stream]}, capture->result ms p50 {c2r['p50']} p95 {c2r['p95']} p99 {c2r['p99']} "
+              f"(last {c2r['n']} results)")
+        print(f"  peak memory: {long['peak_rss_mb_total']:.0f} MiB in all; "
+              + ", ".join(f"{k} {v['peak_rss_mb']:.0f}" for k, v in long["stages"].items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video", type=Path, nargs="?")
     parser.add_argument("--lifter", action="store_true", help="benchmark the 3D lifter instead (no video needed)")
+    parser.add_argument("--graph", action="store_true", help="benchmark the live graph against the single process")
+    parser.add_argument("--soak", type=float, default=0, help="--graph: also a looping run of this many seconds")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--det", default="yolox-nano")
     parser.add_argument("--pose", default="blazepose-full")
@@ -145,6 +199,10 @@ def main() -> int:
         return 0
     if args.video is None:
         parser.error("a video is needed (or --lifter)")
+    os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
+    if args.graph:
+        graph_report(args.video, args.frames, args.soak)
+        return 0
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
 
     for refine in (False, True):

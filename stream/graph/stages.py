@@ -135,38 +135,49 @@ def run_capture(spec: dict) -> int:
                 live_source.stop()
 
         signal.signal(signal.SIGTERM, on_term)
-        out = stage.socket(zmq.PUSH, spec["endpoints"]["frames"][stream], bind=True, hwm=1 if live else stage.graph["queue"])
-        fps = float(getattr(source, "fps", 0) or 0)
         realtime = stage.graph["realtime"] and not live
+        newest_wins = live or (realtime and stage.graph["drop_late"])
+        out = stage.socket(zmq.PUSH, spec["endpoints"]["frames"][stream], bind=True,
+                           hwm=1 if newest_wins else stage.graph["queue"])
+        fps = float(getattr(source, "fps", 0) or 0)
         max_frames = spec.get("max_frames")
         stage.state = "running"
-        start, last_id = time.monotonic(), 0
-        for frame in source:
-            if stopping.is_set() or (max_frames and frame.frame_id > max_frames):
-                break
-            if realtime:
-                delay = start + frame.pts - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            head = header("frame", stream, frame.frame_id, pts=frame.pts, capture_ns=time.time_ns(), fps=fps,
-                          dropped=stage.counters["dropped"], timings={})
-            stage.counters["read"] += 1
-            stage.counters["reconnects"] = getattr(source, "reconnects", 0)
-            if live:
-                try:  # newest wins: a frame the graph cannot take now is dropped, the next is newer
-                    out.send_multipart(encode(head, frame.image), copy=False, flags=zmq.NOBLOCK)
-                except zmq.Again:
-                    stage.counters["dropped"] += 1
-                    continue
-            else:
-                while not stopping.is_set():
-                    if out.poll(200, zmq.POLLOUT):
-                        out.send_multipart(encode(head, frame.image), copy=False)
-                        break
-                if stopping.is_set():
+        start, last_id, last_pts = time.monotonic(), 0, 0.0
+        id_offset, pts_offset = 0, 0.0
+        while not stopping.is_set():
+            for frame in source:
+                frame.frame_id += id_offset
+                frame.pts += pts_offset
+                if stopping.is_set() or (max_frames and frame.frame_id > max_frames):
+                    stopping.set()
                     break
-            stage.counters["sent"] += 1
-            last_id = frame.frame_id
+                if realtime:
+                    delay = start + frame.pts - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                head = header("frame", stream, frame.frame_id, pts=frame.pts, capture_ns=time.time_ns(), fps=fps,
+                              dropped=stage.counters["dropped"], timings={})
+                stage.counters["read"] += 1
+                stage.counters["reconnects"] = getattr(source, "reconnects", 0)
+                if newest_wins:
+                    try:  # a frame the graph cannot take now is dropped: the next one is newer
+                        out.send_multipart(encode(head, frame.image), copy=False, flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        stage.counters["dropped"] += 1
+                        continue
+                else:
+                    while not stopping.is_set():
+                        if out.poll(200, zmq.POLLOUT):
+                            out.send_multipart(encode(head, frame.image), copy=False)
+                            break
+                    if stopping.is_set():
+                        break
+                stage.counters["sent"] += 1
+                last_id, last_pts = frame.frame_id, frame.pts
+            if live or not stage.graph["loop"]:
+                break
+            id_offset, pts_offset = last_id, last_pts + 1.0 / (fps or 25.0)
+            source = open_any_source(spec["source"], RtspOptions())
         for _ in range(stage.graph["detect_workers"]):  # PUSH deals round-robin: one EOS per worker
             out.send_multipart(encode(header("eos", stream, last_frame_id=last_id)))
         stage.state = "done"
@@ -338,6 +349,7 @@ def run_sink(spec: dict) -> int:
     latency = defaultdict(_Percentiles)  # "capture_to_result" and per stage
     frames = defaultdict(int)
     dropped = defaultdict(int)
+    first_last: dict[str, list[float]] = {}
     started = time.monotonic()
     window = sinks_config["window"]
     try:
@@ -350,8 +362,10 @@ def run_sink(spec: dict) -> int:
 
         def metrics() -> dict:
             seconds = time.monotonic() - started
+            steady = {s: round((frames[s] - 1) / (t[1] - t[0]), 2) for s, t in first_last.items() if t[1] > t[0]}
             return {"seconds": round(seconds, 2), "frames": dict(frames),
                     "fps": {s: round(n / seconds, 2) for s, n in frames.items()} if seconds else {},
+                    "steady_fps": steady,
                     "dropped": dict(dropped), "latency_ms": {k: v.summary() for k, v in latency.items()},
                     "malformed": stage.counters["malformed"]}
 
@@ -385,6 +399,8 @@ def run_sink(spec: dict) -> int:
                         if pub is not None:  # topic = stream id; no image for subscribers
                             pub.send_multipart([stream.encode()] + encode(h))
                         frames[stream] += 1
+                        now = time.monotonic()
+                        first_last.setdefault(stream, [now, now])[1] = now
                         dropped[stream] = h.get("dropped", 0)
                         latency["capture_to_result"].add((time.time_ns() - h["capture_ns"]) / 1e6)
                         for name, ms in h.get("timings", {}).items():

@@ -40,8 +40,20 @@ class _Process:
     last_beat: float | None = None
     beat: dict = field(default_factory=dict)
     restarts: int = 0
+    peak_rss_mb: float = 0.0
     finished: bool = False
     exit_code: int | None = None
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory so far (Linux ``VmHWM``), MiB; 0 where unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def stream_ids(sources: list[str]) -> list[str]:
@@ -81,6 +93,7 @@ class Supervisor:
         self.processes += [_Process({**base, "stage": "capture", "name": f"capture-{s}", "stream": s, "source": src,
                                      "max_frames": max_frames}) for s, src in zip(self.streams, sources)]
         self.interrupted: int | None = None
+        self.malformed = 0  # malformed heartbeats
 
     def _start(self, process: _Process) -> None:
         process.popen = subprocess.Popen([sys.executable, "-m", "stream.graph", json.dumps(process.spec)])
@@ -115,6 +128,22 @@ class Supervisor:
         for p in self.processes:
             if p.spec["stage"] == "capture" and p.popen and p.popen.poll() is None:
                 p.popen.send_signal(signal.SIGTERM)
+
+    def _poll_control(self, control: zmq.Socket, by_name: dict[str, _Process]) -> None:
+        """Take the heartbeats that arrive within 0.1 s (malformed ones counted)."""
+        if not control.poll(100):
+            return
+        while True:
+            try:
+                beat = decode(control.recv_multipart(zmq.NOBLOCK)).header
+            except zmq.Again:
+                return
+            except WireError:
+                self.malformed += 1
+                continue
+            process = by_name.get(beat.get("stage"))
+            if process is not None and process.popen and beat.get("pid") == process.popen.pid:
+                process.last_beat, process.beat = time.monotonic(), beat
 
     def _check(self, process: _Process, now: float) -> int | None:
         """Watch one stage; returns an exit status when the run must end because of it."""
@@ -151,26 +180,33 @@ class Supervisor:
         control = context.socket(zmq.PULL)
         secure(control, self.endpoints["control"], True, self.config.graph.curve_keys)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        status, malformed = None, 0
+        status = None
         try:
-            for process in self.processes:
-                self._start(process)
             by_name = {p.spec["name"]: p for p in self.processes}
+            # the sources start once every other stage has loaded its models: no stale backlog
+            for process in self.processes:
+                if process.spec["stage"] != "capture":
+                    self._start(process)
+            waiting = [p for p in self.processes if p.spec["stage"] != "capture"]
+            started = time.monotonic()
+            while any(p.beat.get("state") != "running" for p in waiting) and self.interrupted is None:
+                if time.monotonic() - started > self.config.graph.startup_timeout or \
+                        any(p.popen.poll() is not None for p in waiting):
+                    break  # the watch loop below restarts or fails whatever is wrong
+                self._poll_control(control, by_name)
+            for process in self.processes:
+                if process.spec["stage"] == "capture":
+                    self._start(process)
             sink = by_name["sink"]
-            deadline = None
+            deadline, last_memory = None, 0.0
             while status is None:
-                if control.poll(100):
-                    try:
-                        beat = decode(control.recv_multipart()).header
-                    except WireError:
-                        malformed += 1
-                        continue
-                    process = by_name.get(beat.get("stage"))
-                    if process is not None and process.popen and beat.get("pid") == process.popen.pid:
-                        process.last_beat, process.beat = time.monotonic(), beat
+                self._poll_control(control, by_name)
                 now = time.monotonic()
                 for process in self.processes:
                     status = status or self._check(process, now)
+                    if process.popen and process.popen.poll() is None and now - last_memory > 1.0:
+                        process.peak_rss_mb = max(process.peak_rss_mb, peak_rss_mb(process.popen.pid))
+                last_memory = last_memory if now - last_memory <= 1.0 else now
                 if sink.finished:
                     status = 0
                 if self.interrupted is not None:
@@ -187,7 +223,7 @@ class Supervisor:
             for s, handler in old.items():
                 signal.signal(s, handler)
             self._stop_all()
-            self._write_metrics(malformed)
+            self._write_metrics()
             if auth is not None:
                 auth.stop()
             context.destroy(linger=0)
@@ -206,16 +242,17 @@ class Supervisor:
                     p.popen.kill()
                     p.popen.wait()
 
-    def _write_metrics(self, malformed: int) -> None:
+    def _write_metrics(self) -> None:
         """Add every stage's counters and restarts to the sink's ``metrics.json``."""
         path = self.out_dir / "metrics.json"
         try:
             metrics = json.loads(path.read_text()) if path.is_file() else {}
         except ValueError:
             metrics = {}
-        metrics["stages"] = {p.spec["name"]: {"restarts": p.restarts, "counters": p.beat.get("counters", {})}
-                             for p in self.processes}
-        metrics["control_malformed"] = malformed
+        metrics["stages"] = {p.spec["name"]: {"restarts": p.restarts, "counters": p.beat.get("counters", {}),
+                                              "peak_rss_mb": round(p.peak_rss_mb, 1)} for p in self.processes}
+        metrics["peak_rss_mb_total"] = round(sum(p.peak_rss_mb for p in self.processes), 1)
+        metrics["control_malformed"] = self.malformed
         metrics["exit_interrupted"] = self.interrupted is not None
         try:
             write_json_atomic(path, metrics)
