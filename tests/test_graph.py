@@ -18,6 +18,7 @@ import pytest
 import zmq
 
 from conftest import MODELS, REPO, shared_file
+from media import truncated_copy
 from stream.config import RunConfig
 from stream.graph.supervisor import Supervisor
 from stream.wire import SCHEMA_VERSION
@@ -59,9 +60,11 @@ def test_file_through_the_graph_equals_the_single_process_run(tmp_path):
     assert metrics["stages"]["detect0"]["counters"]["frames"] + metrics["stages"]["detect1"]["counters"]["frames"] == 30
 
 
-def test_a_killed_stage_is_restarted_and_the_run_completes(tmp_path):
+@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["crashed", "hung"])
+def test_a_crashed_or_hung_stage_is_restarted_and_the_run_completes(tmp_path, fault):
     video = shared_file("media/har-wave/wave.mp4")  # 125 frames
-    supervisor = Supervisor([str(video)], _config(gap_timeout=1.0), tmp_path)
+    # a frozen process sends no heartbeat: after heartbeat_timeout it is killed and started again
+    supervisor = Supervisor([str(video)], _config(gap_timeout=1.0, heartbeat_timeout=3.0), tmp_path)
     killed = []
 
     def kill_a_worker():
@@ -70,7 +73,7 @@ def test_a_killed_stage_is_restarted_and_the_run_completes(tmp_path):
             beat = next(p.beat for p in supervisor.processes if p.spec["name"] == "detect0")
             if beat.get("counters", {}).get("frames", 0) >= 10:
                 pid = supervisor.pids()["detect0"]
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, fault)
                 killed.append(pid)
                 return
             time.sleep(0.05)
@@ -234,3 +237,30 @@ def test_tcp_graph_with_curve_keys_and_the_example_subscriber(tmp_path):
     assert len(printed) == 5 and "#1 standing" in printed[-1]
     assert stranger == []
     assert len(_lines(tmp_path / "out" / "wave.jsonl")) == 40
+
+
+def test_several_sources_at_once_each_its_own_stream(tmp_path):
+    wave, stand = shared_file("media/har-wave/wave.mp4"), shared_file("media/har-stand/stand.mp4")
+    single = subprocess.run([sys.executable, "-m", "stream.cli", "run", str(stand), "--out", str(tmp_path / "run"),
+                             "--max-frames", "20", "--quiet", "--no-video"], env=ENV, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    live = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(wave), "--source", str(stand),
+                           "--out", str(tmp_path / "live"), "--max-frames", "20", "--no-video"],
+                          env=ENV, capture_output=True, text=True)
+    assert live.returncode == 0, live.stderr
+    for name in ("wave", "stand"):
+        assert [line["frame_id"] for line in _lines(tmp_path / "live" / f"{name}.jsonl")] == list(range(1, 21))
+    # streams do not share tracker or lifter state: each equals its own single-process run
+    assert (tmp_path / "live" / "stand.jsonl").read_text() == (tmp_path / "run" / "stand.jsonl").read_text()
+
+
+def test_a_source_that_breaks_part_way_keeps_its_results_and_the_other_stream_goes_on(tmp_path):
+    truncated = truncated_copy(shared_file("media/har-stand/stand.mp4"), tmp_path)
+    wave = shared_file("media/har-wave/wave.mp4")  # 125 frames
+    done = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(truncated), "--source", str(wave),
+                           "--out", str(tmp_path / "out"), "--no-video"], env=ENV, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "cut:" in done.stderr and "results so far are kept" in done.stderr
+    cut = [line["frame_id"] for line in _lines(tmp_path / "out" / "cut.jsonl")]
+    assert 10 < len(cut) < 106 and cut == list(range(1, len(cut) + 1))
+    assert len(_lines(tmp_path / "out" / "wave.jsonl")) == 125

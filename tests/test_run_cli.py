@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import MODELS, shared_file
+from media import truncated_copy
 from stream.cli import main
 
 
@@ -146,18 +147,7 @@ def test_a_file_that_is_not_a_video(tmp_path, capsys):
 
 
 def test_truncated_video_keeps_the_frames_before_the_error(tmp_path, capsys):
-    source = shared_file("media/har-stand/stand.mp4")
-    whole = tmp_path / "whole.mp4"
-    with av.open(str(source)) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
-        stream = dst.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 420, 420, "yuv420p"
-        for frame in src.decode(video=0):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")):
-                dst.mux(packet)
-        for packet in stream.encode():
-            dst.mux(packet)
-    truncated = tmp_path / "cut.mp4"
-    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    truncated = truncated_copy(shared_file("media/har-stand/stand.mp4"), tmp_path)
     code, _, err = _run(capsys, truncated, "--out", tmp_path / "out")
     assert code == 2
     assert "truncated or corrupt" in err and len(err.strip().splitlines()) == 1

@@ -133,7 +133,7 @@ def lifter_report() -> None:
         print(f"{name:36s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
 
 
-def graph_report(video: Path, frames: int, soak: float) -> None:
+def graph_report(video: Path, frames: int, soak: float, queue: int = 2) -> None:
     """The live graph vs the single-process main job on the same file and frames (throughput
     ratio), the graph paced at the file's frame rate like a camera (latency, drops), and a soak
     run of ``soak`` seconds looping the file (peak memory of every process)."""
@@ -167,20 +167,21 @@ def graph_report(video: Path, frames: int, soak: float) -> None:
           f"default models, tracking, lifting, labels, JSON lines + annotated video")
     print(f"  single process: {single.fps:.1f} fps;  graph (2 detector workers): {lossless['steady_fps'][stream]:.1f} fps "
           f"(first to last result) -> ratio {lossless['steady_fps'][stream] / single.fps:.2f}")
-    paced = graph_run(realtime=True, drop_late=True)
+    paced = graph_run(realtime=True, drop_late=True, queue=queue)
     c2r = paced["latency_ms"]["capture_to_result"]
-    print(f"  paced at the file's rate, newest frame wins: {paced['frames'][stream]} results, dropped {paced['dropped'][stream]}; "
+    print(f"  paced at the file's rate, newest frame wins, queue {queue}: {paced['frames'][stream]} results, dropped {paced['dropped'][stream]}; "
           f"capture->result ms p50 {c2r['p50']} p95 {c2r['p95']} p99 {c2r['p99']}")
     print("  per stage ms p50/p95/p99: " + "; ".join(f"{k} {v['p50']}/{v['p95']}/{v['p99']}"
                                                      for k, v in paced["latency_ms"].items() if k != "capture_to_result"))
     if soak:
-        long = graph_run(seconds=soak, realtime=True, drop_late=True, loop=True)
+        long = graph_run(seconds=soak, realtime=True, drop_late=True, loop=True, queue=queue)
         c2r = long["latency_ms"]["capture_to_result"]
-        print(f"  soak {soak:.0f} s (file looped, paced, newest wins): {long['frames'][stream]} results, "
+        print(f"  soak {soak:.0f} s (file looped, paced, newest wins, queue {queue}): {long['frames'][stream]} results, "
               f"dropped {long['dropped'][stream]}, capture->result ms p50 {c2r['p50']} p95 {c2r['p95']} p99 {c2r['p99']} "
               f"(last {c2r['n']} results)")
         print(f"  peak memory: {long['peak_rss_mb_total']:.0f} MiB in all; "
               + ", ".join(f"{k} {v['peak_rss_mb']:.0f}" for k, v in long["stages"].items()))
+        print(f"  resident memory of all stages, MiB, minute by minute: {long['rss_mb_per_minute']}")
 
 
 def main() -> int:
@@ -189,6 +190,7 @@ def main() -> int:
     parser.add_argument("--lifter", action="store_true", help="benchmark the 3D lifter instead (no video needed)")
     parser.add_argument("--graph", action="store_true", help="benchmark the live graph against the single process")
     parser.add_argument("--soak", type=float, default=0, help="--graph: also a looping run of this many seconds")
+    parser.add_argument("--queue", type=int, default=2, help="--graph: frames per ZeroMQ connection in the paced runs")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--det", default="yolox-nano")
     parser.add_argument("--pose", default="blazepose-full")
@@ -201,7 +203,7 @@ def main() -> int:
         parser.error("a video is needed (or --lifter)")
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
     if args.graph:
-        graph_report(args.video, args.frames, args.soak)
+        graph_report(args.video, args.frames, args.soak, args.queue)
         return 0
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
 

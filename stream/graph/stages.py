@@ -40,6 +40,8 @@ log = logging.getLogger("posestream.graph")
 
 #: Exit status of a capture stage whose source cannot be opened (not worth restarting).
 EXIT_BAD_SOURCE = 2
+#: Exit status of a capture stage whose source failed part-way (its stream was ended with EOS).
+EXIT_SOURCE_FAILED = 3
 
 
 class Stage:
@@ -144,8 +146,17 @@ def run_capture(spec: dict) -> int:
         stage.state = "running"
         start, last_id, last_pts = time.monotonic(), 0, 0.0
         id_offset, pts_offset = 0, 0.0
+        failed = None
         while not stopping.is_set():
-            for frame in source:
+            frames = iter(source)
+            while True:
+                try:
+                    frame = next(frames, None)
+                except SourceError as exc:  # the file or camera broke part-way: end this stream cleanly
+                    failed = exc
+                    frame = None
+                if frame is None:
+                    break
                 frame.frame_id += id_offset
                 frame.pts += pts_offset
                 if stopping.is_set() or (max_frames and frame.frame_id > max_frames):
@@ -174,17 +185,18 @@ def run_capture(spec: dict) -> int:
                         break
                 stage.counters["sent"] += 1
                 last_id, last_pts = frame.frame_id, frame.pts
-            if live or not stage.graph["loop"]:
+            if live or not stage.graph["loop"] or failed is not None:
                 break
             id_offset, pts_offset = last_id, last_pts + 1.0 / (fps or 25.0)
             source = open_any_source(spec["source"], RtspOptions())
         for _ in range(stage.graph["detect_workers"]):  # PUSH deals round-robin: one EOS per worker
             out.send_multipart(encode(header("eos", stream, last_frame_id=last_id)))
         stage.state = "done"
+        if failed is not None:
+            print(f"posestream: error: {stream}: {failed} (after frame {last_id}; its results so far are kept)",
+                  file=sys.stderr)
+            return EXIT_SOURCE_FAILED
         return 0
-    except SourceError as exc:
-        print(f"posestream: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_SOURCE
     finally:
         stage.close()
 
@@ -352,6 +364,11 @@ def run_sink(spec: dict) -> int:
     first_last: dict[str, list[float]] = {}
     started = time.monotonic()
     window = sinks_config["window"]
+
+    def on_term(*_):
+        raise SystemExit(143)  # the finally below closes (renames) every file written so far
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         inp = stage.socket(zmq.PULL, spec["endpoints"]["results"], bind=True, hwm=stage.graph["queue"])
         pub = None

@@ -2,7 +2,8 @@
 hung stage (up to ``max_restarts`` times each), lets end-of-stream flush every result, and stops
 cleanly on SIGINT/SIGTERM.
 
-Exit status of :meth:`Supervisor.run`: 0 every stream finished; 2 a source could not be opened;
+Exit status of :meth:`Supervisor.run`: 0 every stream finished; 2 a source could not be opened,
+or failed part-way (its results so far are written, the other streams go on to their end);
 1 a stage failed more often than allowed; 130 / 143 stopped by SIGINT / SIGTERM (after the
 results so far were flushed and written).
 """
@@ -27,7 +28,7 @@ from ..config import RunConfig
 from ..sinks import write_json_atomic
 from ..wire import WireError, decode
 from .endpoints import endpoints, secure, start_authenticator
-from .stages import EXIT_BAD_SOURCE
+from .stages import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED
 
 log = logging.getLogger("posestream.supervisor")
 
@@ -45,11 +46,11 @@ class _Process:
     exit_code: int | None = None
 
 
-def peak_rss_mb(pid: int) -> float:
-    """A process's peak resident memory so far (Linux ``VmHWM``), MiB; 0 where unknown."""
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """A process's peak (``VmHWM``) or current (``VmRSS``) resident memory on Linux, MiB; 0 where unknown."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError):
         pass
@@ -94,6 +95,8 @@ class Supervisor:
                                      "max_frames": max_frames}) for s, src in zip(self.streams, sources)]
         self.interrupted: int | None = None
         self.malformed = 0  # malformed heartbeats
+        self.source_failed = False
+        self.rss_timeline: list[float] = []  # MiB of all stages, once a minute
 
     def _start(self, process: _Process) -> None:
         process.popen = subprocess.Popen([sys.executable, "-m", "stream.graph", json.dumps(process.spec)])
@@ -157,6 +160,9 @@ class Supervisor:
                 return None
             if code == EXIT_BAD_SOURCE and process.spec["stage"] == "capture":
                 return 2
+            if code == EXIT_SOURCE_FAILED and process.spec["stage"] == "capture":
+                process.finished, process.exit_code, self.source_failed = True, code, True  # its EOS is on its way
+                return None
             if self.interrupted is not None and process.spec["stage"] == "capture":
                 process.finished = True
                 return None
@@ -198,14 +204,18 @@ class Supervisor:
                 if process.spec["stage"] == "capture":
                     self._start(process)
             sink = by_name["sink"]
-            deadline, last_memory = None, 0.0
+            deadline, last_memory, last_timeline = None, 0.0, time.monotonic()
             while status is None:
                 self._poll_control(control, by_name)
                 now = time.monotonic()
                 for process in self.processes:
                     status = status or self._check(process, now)
                     if process.popen and process.popen.poll() is None and now - last_memory > 1.0:
-                        process.peak_rss_mb = max(process.peak_rss_mb, peak_rss_mb(process.popen.pid))
+                        process.peak_rss_mb = max(process.peak_rss_mb, rss_mb(process.popen.pid))
+                if now - last_timeline >= 60:  # memory over time: bounded or growing?
+                    last_timeline = now
+                    self.rss_timeline.append(round(sum(rss_mb(p.popen.pid, "VmRSS") for p in self.processes
+                                                       if p.popen and p.popen.poll() is None), 1))
                 last_memory = last_memory if now - last_memory <= 1.0 else now
                 if sink.finished:
                     status = 0
@@ -216,6 +226,8 @@ class Supervisor:
                         status = 1
             if status == 0 and self.interrupted is not None:
                 status = 128 + int(self.interrupted)
+            elif status == 0 and self.source_failed:
+                status = 2
             return status
         except KeyboardInterrupt:
             return 130
@@ -252,6 +264,7 @@ class Supervisor:
         metrics["stages"] = {p.spec["name"]: {"restarts": p.restarts, "counters": p.beat.get("counters", {}),
                                               "peak_rss_mb": round(p.peak_rss_mb, 1)} for p in self.processes}
         metrics["peak_rss_mb_total"] = round(sum(p.peak_rss_mb for p in self.processes), 1)
+        metrics["rss_mb_per_minute"] = self.rss_timeline
         metrics["control_malformed"] = self.malformed
         metrics["exit_interrupted"] = self.interrupted is not None
         try:
