@@ -84,7 +84,8 @@ class GraphConfig:
         hang_timeout: a stage busy with one message this long is restarted.
         startup_timeout: seconds a stage may take to load its models.
         max_restarts: restarts per stage before the run fails.
-        gap_timeout: a missing frame (lost with a crashed worker) is given up after this many seconds.
+        gap_timeout: a missing frame (lost with a crashed worker) is given up after this many
+            seconds; in the meantime later frames wait, so keep it well above a worker's slowest frame.
         metrics_interval: seconds between printed metrics lines.
     """
 
@@ -102,7 +103,7 @@ class GraphConfig:
     hang_timeout: float = 60.0
     startup_timeout: float = 120.0
     max_restarts: int = 3
-    gap_timeout: float = 2.0
+    gap_timeout: float = 10.0
     metrics_interval: float = 5.0
 
     def __post_init__(self):

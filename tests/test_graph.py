@@ -57,21 +57,21 @@ def test_file_through_the_graph_equals_the_single_process_run(tmp_path):
     assert metrics["frames"] == {"wave": 30} and metrics["dropped"] == {"wave": 0}
     for stage in ("capture_to_result", "detect", "pose", "track", "lift", "classify"):
         assert {"p50", "p95", "p99"} <= set(metrics["latency_ms"][stage])
-    assert metrics["stages"]["detect0"]["counters"]["frames"] + metrics["stages"]["detect1"]["counters"]["frames"] == 30
+    assert metrics["stages"]["person"]["counters"].get("lost", 0) == 0
 
 
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["crashed", "hung"])
 def test_a_crashed_or_hung_stage_is_restarted_and_the_run_completes(tmp_path, fault):
     video = shared_file("media/har-wave/wave.mp4")  # 125 frames
     # a frozen process sends no heartbeat: after heartbeat_timeout it is killed and started again
-    supervisor = Supervisor([str(video)], _config(gap_timeout=1.0, heartbeat_timeout=3.0), tmp_path)
+    supervisor = Supervisor([str(video)], _config(gap_timeout=1.0, heartbeat_timeout=1.5), tmp_path)
     killed = []
 
     def kill_a_worker():
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             beat = next(p.beat for p in supervisor.processes if p.spec["name"] == "detect0")
-            if beat.get("counters", {}).get("frames", 0) >= 10:
+            if beat.get("counters", {}).get("frames", 0) >= 5:
                 pid = supervisor.pids()["detect0"]
                 os.kill(pid, fault)
                 killed.append(pid)
@@ -88,8 +88,8 @@ def test_a_crashed_or_hung_stage_is_restarted_and_the_run_completes(tmp_path, fa
     frame_ids = [line["frame_id"] for line in _lines(tmp_path / "wave.jsonl")]
     assert frame_ids == sorted(set(frame_ids)) and frame_ids[-1] == 125  # in order, to the end
     lost = metrics["stages"]["person"]["counters"].get("lost", 0)
-    # lost: only what the dead worker held (its two queues each way and the frame in hand), all counted
-    assert len(frame_ids) == 125 - lost and lost <= 4 * supervisor.config.graph.queue + 1
+    # lost: only what the dead worker held (the queues into and out of it, the frame in hand), all counted
+    assert len(frame_ids) == 125 - lost and lost <= 6 * supervisor.config.graph.queue
 
 
 def test_malformed_messages_are_dropped_and_counted(tmp_path):

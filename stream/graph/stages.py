@@ -44,6 +44,10 @@ EXIT_BAD_SOURCE = 2
 EXIT_SOURCE_FAILED = 3
 
 
+def _exit_on_term(*_) -> None:
+    raise SystemExit(143)
+
+
 class Stage:
     """What every stage shares: ZeroMQ context, heartbeat thread, counters.
 
@@ -61,6 +65,7 @@ class Stage:
         self.busy_since: float | None = None
         self._stop = threading.Event()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _exit_on_term)  # capture replaces this; close() still sends a last heartbeat
         self._beat = threading.Thread(target=self._heartbeats, daemon=True)
         self._beat.start()
 
@@ -209,6 +214,7 @@ def run_detect(spec: dict) -> int:
     stage = Stage(spec)
     try:
         pipeline = PosePipeline.from_config(PipelineConfig(**spec["config"]["pipeline"]), pose=False)
+        pipeline.detect(np.zeros((480, 640, 3), np.uint8))  # warm up before frames come (first runs are slow)
         inp = stage.context.socket(zmq.PULL)
         inp.rcvhwm = stage.graph["queue"]
         for endpoint in spec["endpoints"]["frames"].values():
@@ -255,6 +261,7 @@ def run_person(spec: dict) -> int:
     try:
         config = RunConfig.from_dict(spec["config"])
         pipeline = PosePipeline.from_config(config.pipeline, detector=False)
+        pipeline.estimate(np.zeros((480, 640, 3), np.uint8), np.array([[200, 100, 400, 460]], np.float32))  # warm up
         lifter = config.lift.load() if config.lift.enabled else None
         inp = stage.socket(zmq.PULL, spec["endpoints"]["detections"], bind=True, hwm=stage.graph["queue"])
         out = stage.socket(zmq.PUSH, spec["endpoints"]["results"], bind=False, hwm=stage.graph["queue"])
@@ -365,11 +372,7 @@ def run_sink(spec: dict) -> int:
     started = time.monotonic()
     window = sinks_config["window"]
 
-    def on_term(*_):
-        raise SystemExit(143)  # the finally below closes (renames) every file written so far
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
+    try:  # on SIGTERM (SystemExit) the finally below closes (renames) every file written so far
         inp = stage.socket(zmq.PULL, spec["endpoints"]["results"], bind=True, hwm=stage.graph["queue"])
         pub = None
         if sinks_config.get("pub"):

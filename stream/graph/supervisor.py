@@ -187,8 +187,8 @@ class Supervisor:
         secure(control, self.endpoints["control"], True, self.config.graph.curve_keys)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         status = None
+        by_name = {p.spec["name"]: p for p in self.processes}
         try:
-            by_name = {p.spec["name"]: p for p in self.processes}
             # the sources start once every other stage has loaded its models: no stale backlog
             for process in self.processes:
                 if process.spec["stage"] != "capture":
@@ -235,11 +235,18 @@ class Supervisor:
             for s, handler in old.items():
                 signal.signal(s, handler)
             self._stop_all()
+            self._drain(control, by_name)
             self._write_metrics()
             if auth is not None:
                 auth.stop()
             context.destroy(linger=0)
             shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _drain(self, control: zmq.Socket, by_name: dict[str, _Process]) -> None:
+        """Take the last heartbeats the stages sent as they stopped (their final counters)."""
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            self._poll_control(control, by_name)
 
     def _stop_all(self) -> None:
         for p in self.processes:
