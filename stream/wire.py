@@ -11,6 +11,8 @@ Every message is a ZeroMQ multipart message whose first part is a msgpack map, t
   as a second part for the sinks that draw on it;
 * ``eos``: ``last_frame_id`` of the stream.
 
+Frames and results must carry ``frame_id`` (≥ 1), ``pts``, ``capture_ns`` and ``timings``.
+
 A message that does not decode, has the wrong version, or whose buffer does not match its
 shape raises :class:`WireError`; stages count and drop such messages.
 """
@@ -98,6 +100,12 @@ def decode(parts: list) -> Message:
         raise WireError(f"schema version {head.get('v')!r}, expected {SCHEMA_VERSION}")
     if head.get("kind") not in KINDS or not isinstance(head.get("stream"), str):
         raise WireError(f"bad kind {head.get('kind')!r} or stream {head.get('stream')!r}")
+    if head["kind"] in ("frame", "result"):
+        require(head, frame_id=int, pts=(int, float), capture_ns=int, timings=dict)
+        if head["frame_id"] < 1:
+            raise WireError(f"frame_id {head['frame_id']} < 1")
+    elif head["kind"] == "eos":
+        require(head, last_frame_id=int)
     image = None
     if len(parts) == 2:
         shape = head.get("shape")
@@ -111,6 +119,17 @@ def decode(parts: list) -> Message:
     elif head["kind"] == "frame":
         raise WireError("a frame message without its buffer")
     return Message(head, image)
+
+
+def require(head: dict, **types) -> None:
+    """Check that ``head`` has each named field, of the given type(s) (e.g. ``pts=(int, float)``).
+
+    Raises:
+        WireError: a field is missing or of another type.
+    """
+    for name, kind in types.items():
+        if not isinstance(head.get(name), kind) or isinstance(head.get(name), bool):
+            raise WireError(f"{head.get('kind')} message: field {name!r} missing or not {kind}")
 
 
 def _buffer(part) -> memoryview:

@@ -99,15 +99,18 @@ def test_malformed_messages_are_dropped_and_counted(tmp_path):
     intruder = context.socket(zmq.PUSH)
     intruder.connect(supervisor.endpoints["detections"])  # straight into the person stage
     bad = [[b"garbage"], [msgpack.packb({"v": SCHEMA_VERSION + 1, "kind": "frame", "stream": "wave"})],
-           [msgpack.packb({"v": SCHEMA_VERSION, "kind": "frame", "stream": "wave", "frame_id": 1,
-                           "shape": [10, 10, 3], "dtype": "uint8"}), b"short"]]
+           [msgpack.packb({"v": SCHEMA_VERSION, "kind": "frame", "stream": "wave", "frame_id": 1, "pts": 0.0,
+                           "capture_ns": 1, "timings": {}, "shape": [10, 10, 3], "dtype": "uint8"}), b"short"],
+           # well formed, but no detections: a detector never sends that to the person stage
+           [msgpack.packb({"v": SCHEMA_VERSION, "kind": "frame", "stream": "wave", "frame_id": 1, "pts": 0.0, "epoch": 1,
+                           "seq": 1, "capture_ns": 1, "timings": {}, "shape": [2, 2, 3], "dtype": "uint8"}), bytes(12)]]
     for parts in bad:
         intruder.send_multipart(parts)
     status = supervisor.run()
     context.destroy(linger=0)
     assert status == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["stages"]["person"]["counters"]["malformed"] == 3
+    assert metrics["stages"]["person"]["counters"]["malformed"] == 4
     assert [line["frame_id"] for line in _lines(tmp_path / "wave.jsonl")] == list(range(1, 21))
 
 
@@ -264,3 +267,19 @@ def test_a_source_that_breaks_part_way_keeps_its_results_and_the_other_stream_go
     cut = [line["frame_id"] for line in _lines(tmp_path / "out" / "cut.jsonl")]
     assert 10 < len(cut) < 106 and cut == list(range(1, len(cut) + 1))
     assert len(_lines(tmp_path / "out" / "wave.jsonl")) == 125
+
+
+def test_a_camera_faster_than_the_graph_drops_frames_without_stalling_it(tmp_path):
+    # openpose-video is 50 fps, 1280x720, several people: paced like a camera it outruns the graph here
+    video = shared_file("media/openpose-video/video.avi")
+    supervisor = Supervisor([str(video)], _config(realtime=True, drop_late=True, queue=1, gap_timeout=30.0), tmp_path,
+                            max_frames=100)
+    assert supervisor.run() == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    capture = metrics["stages"]["capture-video"]["counters"]
+    assert capture["dropped"] > 0 and capture["sent"] + capture["dropped"] == capture["read"]
+    # every frame sent became a result; dropped frames left no gap for the person stage to wait on
+    frame_ids = [line["frame_id"] for line in _lines(tmp_path / "video.jsonl")]
+    assert len(frame_ids) == capture["sent"] and frame_ids == sorted(frame_ids) and frame_ids[-1] <= 100
+    assert metrics["stages"]["person"]["counters"].get("lost", 0) == 0
+    assert metrics["latency_ms"]["capture_to_result"]["p99"] < 30_000  # never waited out the 30 s gap timeout

@@ -25,16 +25,21 @@ def test_control_messages_have_no_buffer():
     assert message.kind == "eos" and message.image is None and message.header["last_frame_id"] == 12
 
 
+BASE = {"v": SCHEMA_VERSION, "kind": "frame", "stream": "a", "frame_id": 1, "pts": 0.0, "capture_ns": 1, "timings": {}}
+
+
 @pytest.mark.parametrize("parts, match", [
     ([b"\xc1 not msgpack"], "not msgpack"),
     ([msgpack.packb([1, 2])], "not a map"),
     ([msgpack.packb({"v": 99, "kind": "eos", "stream": "a"})], "schema version 99"),
     ([msgpack.packb({"v": SCHEMA_VERSION, "kind": "pickle", "stream": "a"})], "bad kind"),
-    ([msgpack.packb({"v": SCHEMA_VERSION, "kind": "frame", "stream": "a"})], "without its buffer"),
-    ([msgpack.packb({"v": SCHEMA_VERSION, "kind": "frame", "stream": "a", "shape": [2, 2, 3], "dtype": "uint8"}),
-      b"\x00" * 11], "holds 11 bytes"),
-    ([msgpack.packb({"v": SCHEMA_VERSION, "kind": "frame", "stream": "a", "shape": [2, 2], "dtype": "uint8"}),
-      b"\x00" * 4], "bad frame shape"),
+    ([msgpack.packb(BASE)], "without its buffer"),
+    ([msgpack.packb({**BASE, "shape": [2, 2, 3], "dtype": "uint8"}), b"\x00" * 11], "holds 11 bytes"),
+    ([msgpack.packb({**BASE, "shape": [2, 2], "dtype": "uint8"}), b"\x00" * 4], "bad frame shape"),
+    ([msgpack.packb({**BASE, "pts": "soon"})], "'pts' missing"),
+    ([msgpack.packb({**BASE, "frame_id": True})], "'frame_id' missing"),
+    ([msgpack.packb({**BASE, "frame_id": 0})], "frame_id 0 < 1"),
+    ([msgpack.packb({"v": SCHEMA_VERSION, "kind": "eos", "stream": "a"})], "'last_frame_id' missing"),
     ([b"a", b"b", b"c"], "1 or 2 parts"),
     ([], "1 or 2 parts"),
 ])

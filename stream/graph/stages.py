@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from ..wire import Timer, WireError, decode, encode, header
+from ..wire import Timer, WireError, decode, encode, header, require
 from .endpoints import secure, start_authenticator
 
 log = logging.getLogger("posestream.graph")
@@ -150,6 +150,7 @@ def run_capture(spec: dict) -> int:
         max_frames = spec.get("max_frames")
         stage.state = "running"
         start, last_id, last_pts = time.monotonic(), 0, 0.0
+        epoch = time.time_ns()  # this capture process's run: a restarted capture starts a new sequence
         id_offset, pts_offset = 0, 0.0
         failed = None
         while not stopping.is_set():
@@ -172,7 +173,8 @@ def run_capture(spec: dict) -> int:
                     if delay > 0:
                         time.sleep(delay)
                 head = header("frame", stream, frame.frame_id, pts=frame.pts, capture_ns=time.time_ns(), fps=fps,
-                              dropped=stage.counters["dropped"], timings={})
+                              dropped=stage.counters["dropped"], timings={}, epoch=epoch,
+                              seq=stage.counters["sent"] + 1)  # consecutive over the frames sent
                 stage.counters["read"] += 1
                 stage.counters["reconnects"] = getattr(source, "reconnects", 0)
                 if newest_wins:
@@ -195,7 +197,8 @@ def run_capture(spec: dict) -> int:
             id_offset, pts_offset = last_id, last_pts + 1.0 / (fps or 25.0)
             source = open_any_source(spec["source"], RtspOptions())
         for _ in range(stage.graph["detect_workers"]):  # PUSH deals round-robin: one EOS per worker
-            out.send_multipart(encode(header("eos", stream, last_frame_id=last_id)))
+            out.send_multipart(encode(header("eos", stream, last_frame_id=last_id, epoch=epoch,
+                                             last_seq=stage.counters["sent"])))
         stage.state = "done"
         if failed is not None:
             print(f"posestream: error: {stream}: {failed} (after frame {last_id}; its results so far are kept)",
@@ -240,13 +243,34 @@ def run_detect(spec: dict) -> int:
         stage.close()
 
 
+def _detections_ok(head: dict) -> bool:
+    """A frame message from a detector: boxes as [x1, y1, x2, y2] lists with one score each."""
+    try:
+        require(head, bboxes=list, bbox_scores=list)
+        boxes = np.asarray(head["bboxes"], np.float32).reshape(-1, 4)
+        scores = np.asarray(head["bbox_scores"], np.float32)
+        return scores.ndim == 1 and len(scores) == len(boxes) and bool(np.isfinite(boxes).all())
+    except (WireError, ValueError, TypeError):
+        return False
+
+
 class _StreamState:
+    """One stream in the person stage: frames put back in the order their capture sent them.
+
+    Frames carry ``seq``, consecutive over the frames a capture process sent (dropped camera
+    frames leave no gap), and ``epoch``, which changes when the capture is restarted.
+    """
+
     def __init__(self, name: str, stream):
         self.name, self.stream = name, stream  # stream id, PoseStream
-        self.pending: dict[int, tuple] = {}  # frame_id → (message, arrival time)
+        self.epoch: int | None = None
+        self.old_epochs: set[int] = set()
+        self.pending: dict[int, tuple] = {}  # seq → (message, arrival time)
         self.headers: dict[int, dict] = {}  # frame_id → header, until its result leaves
-        self.next_id = 1
-        self.last_id: int | None = None
+        self.next_seq = 1
+        self.last_frame_id = 0  # of the last frame processed
+        self.last_seq: int | None = None
+        self.final_frame_id = 0
         self.eos_at = 0.0
         self.done = False
 
@@ -279,35 +303,47 @@ def run_person(spec: dict) -> int:
                 out.send_multipart(encode(head, frame.image), copy=False)
                 stage.counters["results"] += 1
 
+        def process(state: _StreamState, message) -> None:
+            h = message.header
+            state.next_seq = h["seq"] + 1
+            if h["frame_id"] <= state.last_frame_id:  # a restarted file capture replaying frames
+                stage.counters["duplicates"] += 1
+                return
+            frame = Frame(h["frame_id"], h["pts"], message.image)
+            detections = (np.asarray(h["bboxes"], np.float32).reshape(-1, 4), np.asarray(h["bbox_scores"], np.float32))
+            state.headers[frame.frame_id] = h
+            state.last_frame_id = frame.frame_id
+            stage.busy_since = time.monotonic()
+            emit(state, state.stream.process(frame, detections))
+            stage.busy_since = None
+
         def advance(state: _StreamState) -> None:
             while True:
-                if state.next_id in state.pending:
-                    message, _ = state.pending.pop(state.next_id)
-                    h = message.header
-                    frame = Frame(h["frame_id"], h["pts"], message.image)
-                    detections = (np.asarray(h["bboxes"], np.float32).reshape(-1, 4),
-                                  np.asarray(h["bbox_scores"], np.float32))
-                    state.headers[frame.frame_id] = h
-                    stage.busy_since = time.monotonic()
-                    emit(state, state.stream.process(frame, detections))
-                    stage.busy_since = None
-                    state.next_id += 1
+                if state.next_seq in state.pending:
+                    process(state, state.pending.pop(state.next_seq)[0])
                 elif state.pending and time.monotonic() - min(t for _, t in state.pending.values()) > gap:
-                    skipped = min(state.pending) - state.next_id  # lost with a crashed worker
-                    stage.counters["lost"] += skipped
-                    log.warning("%s: %d frame(s) of %s lost; going on", stage.name, skipped, state.name)
-                    state.next_id = min(state.pending)
-                elif state.last_id is not None and not state.done and state.next_id > state.last_id:
+                    first = min(state.pending)
+                    stage.counters["lost"] += first - state.next_seq  # lost with a crashed worker
+                    log.warning("%s: %d frame(s) of %s lost; going on", stage.name, first - state.next_seq, state.name)
+                    state.next_seq = first
+                elif state.last_seq is not None and state.next_seq > state.last_seq:
                     emit(state, state.stream.flush())
-                    out.send_multipart(encode(header("eos", state.name, last_frame_id=state.last_id)))
+                    out.send_multipart(encode(header("eos", state.name, last_frame_id=state.final_frame_id)))
                     state.done = True
                     return
-                elif state.last_id is not None and not state.done and not state.pending and \
-                        time.monotonic() - state.eos_at > gap:  # the last frames were lost
-                    stage.counters["lost"] += state.last_id - state.next_id + 1
-                    state.next_id = state.last_id + 1
+                elif state.last_seq is not None and not state.pending and time.monotonic() - state.eos_at > gap:
+                    stage.counters["lost"] += state.last_seq - state.next_seq + 1  # the last frames were lost
+                    state.next_seq = state.last_seq + 1
                 else:
                     return
+
+        def new_epoch(state: _StreamState, epoch: int) -> None:
+            """The stream's capture was (re)started: finish what the old one sent, then follow the new one."""
+            for seq in sorted(state.pending):
+                process(state, state.pending[seq][0])
+            if state.epoch is not None:
+                state.old_epochs.add(state.epoch)
+            state.epoch, state.pending, state.next_seq, state.last_seq = epoch, {}, 1, None
 
         def get(stream_id: str) -> _StreamState:
             if stream_id not in streams:
@@ -318,16 +354,27 @@ def run_person(spec: dict) -> int:
             if inp.poll(100):
                 message = stage.receive(inp)
                 if message is not None:
-                    state = get(message.header["stream"])
-                    frame_id = message.header["frame_id"]
-                    if message.kind == "frame":
-                        if frame_id >= state.next_id and frame_id not in state.pending and not state.done:
-                            state.pending[frame_id] = (message, time.monotonic())
-                        else:  # a restarted capture replaying frames already processed
-                            stage.counters["duplicates"] += 1
-                    elif message.kind == "eos" and state.last_id is None:
-                        state.last_id = int(message.header["last_frame_id"])
-                        state.eos_at = time.monotonic()
+                    h = message.header
+                    state = get(h["stream"])
+                    try:
+                        require(h, epoch=int, **({"seq": int} if message.kind == "frame" else {"last_seq": int}))
+                    except WireError:
+                        message = None
+                    if message is None or (message.kind == "frame" and not _detections_ok(h)):
+                        stage.counters["malformed"] += 1
+                    elif state.done or h["epoch"] in state.old_epochs:
+                        stage.counters["duplicates"] += 1  # from a capture that was replaced, or after the end
+                    else:
+                        if h["epoch"] != state.epoch:
+                            new_epoch(state, h["epoch"])
+                        if message.kind == "frame":
+                            if h["seq"] >= state.next_seq and h["seq"] not in state.pending:
+                                state.pending[h["seq"]] = (message, time.monotonic())
+                            else:
+                                stage.counters["duplicates"] += 1
+                        elif message.kind == "eos" and state.last_seq is None:
+                            state.last_seq, state.final_frame_id = h["last_seq"], h["last_frame_id"]
+                            state.eos_at = time.monotonic()
             for state in list(streams.values()):
                 if not state.done:
                     advance(state)
@@ -390,10 +437,12 @@ def run_sink(spec: dict) -> int:
                     "malformed": stage.counters["malformed"]}
 
         stage.extra = metrics
-        while finished < expected:
+        while not expected <= finished:
             if inp.poll(200):
                 message = stage.receive(inp)
-                if message is not None:
+                if message is not None and message.header["stream"] not in expected:
+                    stage.counters["malformed"] += 1  # not a stream of this graph
+                elif message is not None:
                     h, stream = message.header, message.header["stream"]
                     if message.kind == "eos":
                         for sink in files.pop(stream, []):
@@ -403,7 +452,13 @@ def run_sink(spec: dict) -> int:
                             pub.send_multipart([stream.encode()] + encode(h))
                     elif message.kind == "result":
                         stage.busy_since = time.monotonic()
-                        result = FrameResult.from_json(h["result"])
+                        try:
+                            result = FrameResult.from_json(h["result"])
+                        except (KeyError, ValueError, TypeError) as exc:
+                            stage.counters["malformed"] += 1
+                            log.warning("sink: dropped a result that is not a frame record (%r)", exc)
+                            stage.busy_since = None
+                            continue
                         if stream not in files:
                             files[stream] = []
                             if sinks_config["jsonl"]:
