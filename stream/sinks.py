@@ -68,11 +68,16 @@ class PredictionsJsonSink:
 
     Instances carry ``keypoints`` [[x, y]×17], ``keypoint_scores`` [17], ``bbox`` [[x1, y1, x2, y2]]
     and ``bbox_score`` (plus ``track_id`` once tracking runs), as mmpose's demo writes them.
+    Frames are streamed to ``<file>.part`` as they come (memory stays flat on endless live
+    streams); :meth:`close` ends the document and renames it. The bytes are those of
+    ``json.dump`` of the whole document.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.frames: list[dict] = []
+        self._handle = open(_part(self.path), "w")
+        self._handle.write('{"meta_info": ' + json.dumps(coco17_dataset_meta()) + ', "instance_info": [')
+        self._first = True
 
     def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
         instances = []
@@ -82,10 +87,15 @@ class PredictionsJsonSink:
             if inst["track_id"] is not None:
                 item["track_id"] = inst["track_id"]
             instances.append(item)
-        self.frames.append({"frame_id": result.frame_id, "instances": instances})
+        self._handle.write(("" if self._first else ", ") + json.dumps({"frame_id": result.frame_id, "instances": instances}))
+        self._first = False
 
     def close(self) -> Path:
-        return write_json_atomic(self.path, {"meta_info": coco17_dataset_meta(), "instance_info": self.frames})
+        if not self._handle.closed:
+            self._handle.write("]}")
+            self._handle.close()
+            os.replace(_part(self.path), self.path)
+        return self.path
 
 
 class VideoSink:

@@ -5,11 +5,13 @@ Every message is a ZeroMQ multipart message whose first part is a msgpack map, t
 * ``v`` schema version (:data:`SCHEMA_VERSION`), ``kind``: ``frame`` | ``result`` | ``eos`` | ``heartbeat``;
 * ``stream`` stream id (str), ``frame_id`` (1-based), ``pts`` (s), ``capture_ns`` (``time.time_ns()``
   when the frame was read), ``timings`` (stage → ms so far);
-* frames: ``shape`` [H, W, 3], ``dtype`` ``uint8``, and a second part, the raw BGR pixels, sent
-  and received without copies; detections travel in the header (``bboxes``, ``bbox_scores``);
+* frames: ``seq`` (consecutive over the frames one capture process sent), ``epoch`` (that
+  process's start), ``shape`` [H, W, 3], ``dtype`` ``uint8``, and a second part, the raw BGR
+  pixels, sent and received without copies; detections travel in the header (``bboxes``,
+  ``bbox_scores``);
 * results: ``result``, the JSON-lines record of the frame (README), and optionally the frame
   as a second part for the sinks that draw on it;
-* ``eos``: ``last_frame_id`` of the stream.
+* ``eos``: ``last_frame_id`` of the stream (and, from a capture, its ``epoch`` and ``last_seq``).
 
 Frames and results must carry ``frame_id`` (≥ 1), ``pts``, ``capture_ns`` and ``timings``.
 
