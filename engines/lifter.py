@@ -114,6 +114,7 @@ class TemporalModel(nn.Module):
 
     @property
     def receptive_field(self) -> int:
+        """Input frames one output sees (the product of the filter widths)."""
         return self.architecture.receptive_field
 
     def set_bn_momentum(self, momentum: float) -> None:

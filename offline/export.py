@@ -21,6 +21,13 @@ from engines.files import write_npz_atomic
 COCO_SYMMETRY = [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]
 
 
+def custom_2d_metadata(sizes: dict[str, tuple[int, int]]) -> dict:
+    """The ``metadata`` of a VideoPose3D custom 2D dataset (COCO layout) for videos of the given
+    (width, height) pixel sizes, as its ``prepare_data_2d_custom.py`` writes it."""
+    return {"layout_name": "coco", "num_joints": 17, "keypoints_symmetry": COCO_SYMMETRY,
+            "video_metadata": {name: {"w": int(w), "h": int(h)} for name, (w, h) in sizes.items()}}
+
+
 @dataclass
 class PersonSequence:
     """One person over a whole video.
@@ -108,10 +115,8 @@ def export_npz(jsonl: str | Path, out_dir: str | Path, name: str | None = None,
     name = name or jsonl.stem
     person = read_person(jsonl, track_id)
     out_dir = Path(out_dir)
-    metadata = {"layout_name": "coco", "num_joints": 17, "keypoints_symmetry": COCO_SYMMETRY,
-                "video_metadata": {name: {"w": person.width, "h": person.height}}}
-    written = [write_npz_atomic(out_dir / f"data_2d_custom_{name}.npz",
-                                positions_2d={name: {"custom": [person.keypoints]}}, metadata=metadata)]
+    written = [write_npz_atomic(out_dir / f"data_2d_custom_{name}.npz", positions_2d={name: {"custom": [person.keypoints]}},
+                                metadata=custom_2d_metadata({name: (person.width, person.height)}))]
     if person.keypoints_3d is not None:
         written.append(write_npz_atomic(out_dir / f"{name}_3d.npz", positions_3d=person.keypoints_3d,
                                         found=person.found))

@@ -22,6 +22,7 @@ from engines.layouts import COCO17_FLIP_INDICES, COCO17_SIGMAS, H36M17_FLIP_INDI
 from engines.files import write_npz_atomic
 from engines.lifter import normalize_screen_coordinates
 
+from .export import custom_2d_metadata
 from .mocap import MocapClip, coco17_points, face_points
 
 #: Image sizes the virtual cameras use (width, height), pixels.
@@ -228,10 +229,7 @@ def save_npz_pairs(path_2d: str | Path, path_3d: str | Path, sequences: dict[str
     """
     positions_2d = {v: {"custom": [np.asarray(k2, np.float32) for k2, _ in seqs]} for v, seqs in sequences.items()}
     positions_3d = {v: [np.asarray(k3, np.float32) for _, k3 in seqs] for v, seqs in sequences.items()}
-    metadata = {"layout_name": "coco", "num_joints": 17,
-                "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]],
-                "video_metadata": {v: {"w": int(w), "h": int(h)} for v, (w, h) in sizes.items()}}
-    write_npz_atomic(path_2d, positions_2d=positions_2d, metadata=metadata)
+    write_npz_atomic(path_2d, positions_2d=positions_2d, metadata=custom_2d_metadata(sizes))
     write_npz_atomic(path_3d, positions_3d=positions_3d)
 
 

@@ -202,14 +202,13 @@ def evaluate_lifter(model: TemporalModel, sequences: list[tuple[str, np.ndarray,
 
 def plot_history(history: History, path: str | Path, title: str = "lifter training") -> Path:
     """Save the training loss and evaluation MPJPE curves as a PNG (matplotlib, no display)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from engines.files import atomic_output
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
     if history.train:
         steps, values = zip(*history.train)
         ax.plot(steps, values, label="train MPJPE (noisy 2D, augmented)")
@@ -225,6 +224,5 @@ def plot_history(history: History, path: str | Path, title: str = "lifter traini
     ax.legend()
     path = Path(path)
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+        FigureCanvasAgg(fig).print_png(str(tmp))
     return path

@@ -170,14 +170,13 @@ class RunConfig:
         Raises:
             ValueError: an unknown section or key, a refused value.
         """
-        sections = {f.name: f.type for f in fields(cls)}
-        types = {"pipeline": PipelineConfig, "tracking": TrackerConfig, "lift": LiftConfig, "classify": ClassifierConfig,
-                 "graph": GraphConfig, "sinks": SinkConfig}
+        sections = {"pipeline": PipelineConfig, "tracking": TrackerConfig, "lift": LiftConfig,
+                    "classify": ClassifierConfig, "graph": GraphConfig, "sinks": SinkConfig}
         unknown = sorted(set(data) - set(sections))
         if unknown:
             raise ValueError(f"unknown sections {', '.join(unknown)} (known: {', '.join(sections)})")
         built = {}
-        for name, section in types.items():
+        for name, section in sections.items():
             values = dict(data.get(name) or {})
             values.update({k: v for k, v in (overrides or {}).get(name, {}).items() if v is not None})
             built[name] = dataclass_from_dict(section, values, name)

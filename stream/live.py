@@ -23,6 +23,15 @@ from .sources import Frame, SourceError, VideoFileSource, open_source
 log = logging.getLogger(__name__)
 
 
+def source_name(spec: str) -> str:
+    """A file-name-safe name for a source spec: ``camera0`` for an index, the device or file stem,
+    or an RTSP URL's host and path (credentials left out)."""
+    if spec.isdigit():
+        return f"camera{spec}"
+    base = spec.split("://", 1)[1].split("@")[-1] if "://" in spec else Path(spec).stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("_") or "stream"
+
+
 def is_live(spec: str) -> bool:
     """Whether ``spec`` names a camera (index, device or RTSP URL) rather than a file."""
     return bool(re.fullmatch(r"\d+", spec)) or spec.startswith(("/dev/video", "rtsp://", "rtsps://"))
@@ -77,7 +86,7 @@ class WebcamSource(LiveSource):
     def __init__(self, device: str | int):
         import cv2
 
-        super().__init__(f"camera{device}" if isinstance(device, int) or str(device).isdigit() else Path(str(device)).name)
+        super().__init__(source_name(str(device)))
         index = int(device) if str(device).isdigit() else str(device)
         if isinstance(index, str) and not Path(index).exists():
             raise SourceError(f"no camera at {index}")
@@ -104,7 +113,7 @@ class RtspSource(LiveSource):
     """
 
     def __init__(self, url: str, options: RtspOptions = RtspOptions()):
-        super().__init__(re.sub(r"[^A-Za-z0-9_.-]+", "_", url.split("://", 1)[-1].split("@")[-1]).strip("_") or "rtsp")
+        super().__init__(source_name(url))
         self.url, self.options = url, options
 
     def _open(self):

@@ -54,7 +54,12 @@ class JsonLinesSink:
         self._handle = open(_part(self.path), "w")
 
     def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
-        self._handle.write(json.dumps(result.to_json(), separators=(",", ":")) + "\n")
+        self.write_record(result.to_json())
+
+    def write_record(self, record: dict) -> None:
+        """Write a record already in :meth:`FrameResult.to_json` form (the live graph's sink
+        receives it so: no second encoding)."""
+        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._handle.flush()
 
     def close(self) -> Path:

@@ -38,14 +38,17 @@ class WireError(ValueError):
 
 @dataclass
 class Message:
-    """A decoded message: the header map and, for frames, the (H, W, 3) uint8 image (a view on
-    the received buffer, not a copy; read-only)."""
+    """A decoded message: the header map, its packed bytes as received (to forward it without
+    packing it again) and, for frames, the (H, W, 3) uint8 image (a view on the received buffer,
+    not a copy; read-only)."""
 
     header: dict
     image: np.ndarray | None = None
+    packed: bytes = b""
 
     @property
     def kind(self) -> str:
+        """``frame``, ``result``, ``eos`` or ``heartbeat``."""
         return self.header["kind"]
 
 
@@ -58,6 +61,7 @@ class Timer:
     start: float = field(default_factory=time.perf_counter)
 
     def stop(self) -> None:
+        """Record the milliseconds since the timer was made under ``timings[stage]``."""
         self.header.setdefault("timings", {})[self.stage] = round((time.perf_counter() - self.start) * 1e3, 3)
 
 
@@ -92,8 +96,9 @@ def decode(parts: list) -> Message:
     """
     if not parts or len(parts) > 2:
         raise WireError(f"expected 1 or 2 parts, got {len(parts)}")
+    packed = bytes(_buffer(parts[0]))
     try:
-        head = msgpack.unpackb(bytes(_buffer(parts[0])), raw=False, strict_map_key=True)
+        head = msgpack.unpackb(packed, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several types
         raise WireError(f"header is not msgpack ({type(exc).__name__})") from exc
     if not isinstance(head, dict):
@@ -120,7 +125,7 @@ def decode(parts: list) -> Message:
         image = np.frombuffer(buffer, np.uint8).reshape(shape)
     elif head["kind"] == "frame":
         raise WireError("a frame message without its buffer")
-    return Message(head, image)
+    return Message(head, image, packed)
 
 
 def require(head: dict, **types) -> None:

@@ -70,6 +70,8 @@ class Stage:
         self._beat.start()
 
     def socket(self, kind: int, endpoint: str, bind: bool, hwm: int | None = None) -> zmq.Socket:
+        """A socket of ``kind`` bound or connected to ``endpoint`` (CURVE over tcp with keys),
+        its high-water mark ``hwm`` messages each way, lingering 2 s at close."""
         sock = self.context.socket(kind)
         if hwm is not None:
             sock.sndhwm = sock.rcvhwm = hwm
@@ -89,6 +91,7 @@ class Stage:
         sock.close()
 
     def send_heartbeat(self, sock) -> None:
+        """Send state, counters, busy seconds and :meth:`extra` on the control socket (never blocks)."""
         busy = None if self.busy_since is None else time.monotonic() - self.busy_since
         try:
             sock.send_multipart(encode(header("heartbeat", "", stage=self.name, pid=os.getpid(), state=self.state,
@@ -112,6 +115,7 @@ class Stage:
             return None
 
     def close(self) -> None:
+        """Stop the heartbeats (a last one goes out) and close every socket."""
         self._stop.set()
         self._beat.join(timeout=2)
         if self.auth is not None:
@@ -291,6 +295,8 @@ def run_person(spec: dict) -> int:
         out = stage.socket(zmq.PUSH, spec["endpoints"]["results"], bind=False, hwm=stage.graph["queue"])
         streams: dict[str, _StreamState] = {}
         gap = stage.graph["gap_timeout"]
+        sinks = spec["config"]["sinks"]
+        draw = sinks["video"] or sinks["window"]  # the sink needs the pixels only to draw on them
         stage.state = "running"
 
         def emit(state: _StreamState, ready) -> None:
@@ -300,7 +306,7 @@ def run_person(spec: dict) -> int:
                 head.update(kind="result", result=result.to_json(), result_ns=time.time_ns())
                 for key in ("bboxes", "bbox_scores", "shape", "dtype"):
                     head.pop(key, None)
-                out.send_multipart(encode(head, frame.image), copy=False)
+                out.send_multipart(encode(head, frame.image if draw else None), copy=False)
                 stage.counters["results"] += 1
 
         def process(state: _StreamState, message) -> None:
@@ -409,7 +415,8 @@ def run_sink(spec: dict) -> int:
     out_dir = Path(spec["out"])
     out_dir.mkdir(parents=True, exist_ok=True)
     annotator = SkeletonAnnotator()
-    files: dict[str, list] = {}
+    files: dict[str, list] = {}  # stream → sinks taking a FrameResult
+    records: dict[str, JsonLinesSink] = {}  # stream → JSON lines, written from the record as received
     expected = set(spec["streams"])
     finished: set[str] = set()
     latency = defaultdict(_Percentiles)  # "capture_to_result" and per stage
@@ -445,11 +452,11 @@ def run_sink(spec: dict) -> int:
                 elif message is not None:
                     h, stream = message.header, message.header["stream"]
                     if message.kind == "eos":
-                        for sink in files.pop(stream, []):
+                        for sink in files.pop(stream, []) + [s for s in [records.pop(stream, None)] if s]:
                             sink.close()
                         finished.add(stream)
                         if pub is not None:
-                            pub.send_multipart([stream.encode()] + encode(h))
+                            pub.send_multipart([stream.encode(), message.packed])
                     elif message.kind == "result":
                         stage.busy_since = time.monotonic()
                         try:
@@ -462,17 +469,19 @@ def run_sink(spec: dict) -> int:
                         if stream not in files:
                             files[stream] = []
                             if sinks_config["jsonl"]:
-                                files[stream] += [JsonLinesSink(out_dir / f"{stream}.jsonl"),
-                                                  PredictionsJsonSink(out_dir / f"results_{stream}.json")]
+                                records[stream] = JsonLinesSink(out_dir / f"{stream}.jsonl")
+                                files[stream].append(PredictionsJsonSink(out_dir / f"results_{stream}.json"))
                             if sinks_config["video"] and message.image is not None:
                                 fps = Fraction(h.get("fps") or 25).limit_denominator(1001)
                                 files[stream].append(VideoSink(out_dir / f"{stream}.mp4", fps, annotator))
+                        if stream in records:
+                            records[stream].write_record(h["result"])
                         for sink in files[stream]:
                             sink.write(result, message.image)
                         if window and message.image is not None:
                             window = _show(stream, annotator.annotate(message.image, result))
-                        if pub is not None:  # topic = stream id; no image for subscribers
-                            pub.send_multipart([stream.encode()] + encode(h))
+                        if pub is not None:  # topic = stream id; the header as received, no image
+                            pub.send_multipart([stream.encode(), message.packed])
                         frames[stream] += 1
                         now = time.monotonic()
                         first_last.setdefault(stream, [now, now])[1] = now
@@ -493,7 +502,7 @@ def run_sink(spec: dict) -> int:
         stage.state = "done"
         return 0
     finally:
-        for stream_files in files.values():  # an error or a stop: keep what was written
+        for stream_files in [*files.values(), list(records.values())]:  # an error or a stop: keep what was written
             for sink in stream_files:
                 try:
                     sink.close()

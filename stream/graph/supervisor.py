@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 import zmq
 
 from ..config import RunConfig
+from ..live import source_name
 from ..sinks import write_json_atomic
 from ..wire import WireError, decode
 from .endpoints import endpoints, secure, start_authenticator
@@ -58,11 +58,10 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
 
 
 def stream_ids(sources: list[str]) -> list[str]:
-    """A unique, file-name-safe id per source: the file stem, camera index or RTSP host/path."""
+    """A unique id per source: :func:`stream.live.source_name`, numbered when two are alike."""
     ids = []
     for spec in sources:
-        base = Path(spec).stem if "://" not in spec and not spec.isdigit() else spec.split("://", 1)[-1].split("@")[-1]
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"camera{base}" if spec.isdigit() else base).strip("_") or "stream"
+        base = source_name(spec)
         name, k = base, 2
         while name in ids:
             name, k = f"{base}_{k}", k + 1
