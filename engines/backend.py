@@ -1,4 +1,5 @@
-"""Inference backends: one interface, ONNX Runtime behind it (CPU, CUDA or TensorRT providers).
+"""Inference backends: one interface, ONNX Runtime behind it (CPU, CUDA or TensorRT providers),
+and LiteRT for ``.tflite`` files (:mod:`posestream.engines.litert`, CPU only; :func:`open_backend`).
 
 TensorRT runs through ONNX Runtime's TensorRT execution provider, which builds an engine from
 the same ONNX file and caches it on disk (``trt_engine_cache_path``), so one model file serves
@@ -15,12 +16,16 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
-from .errors import ModelError, ModelSignatureError
+from posestream.engines.errors import ModelError, ModelSignatureError
 
 log = logging.getLogger(__name__)
 
 #: Devices a user may ask for, and the ONNX Runtime providers each one tries, in order.
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+
+#: Runtimes a model file can be opened on: ONNX Runtime (``.onnx``) and LiteRT (``.tflite``,
+#: :mod:`posestream.engines.litert`, needs the ``ai-edge-litert`` package).
+RUNTIMES = ("onnxruntime", "litert")
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32,
@@ -50,11 +55,16 @@ class TensorSpec:
 
 
 class InferenceBackend(Protocol):
-    """What every backend offers: its tensor signatures and a run call."""
+    """What every backend offers: its tensor signatures and a run call.
+
+    ``provider`` says what really runs the model (``CPUExecutionProvider``,
+    ``CUDAExecutionProvider``, ``LiteRT-CPU``…); ``name`` labels it in log lines and errors.
+    """
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     provider: str
+    name: str
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> list[np.ndarray]:
         """Run the model on ``feeds`` and return the outputs in ``output_names`` order."""
@@ -151,29 +161,13 @@ class OnnxRuntimeBackend:
         self.outputs = tuple(_spec(o) for o in self.session.get_outputs())
 
     def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> None:
-        """Check ``feeds`` against the model's inputs; raise one message naming every mismatch.
+        """Check ``feeds`` against the model's inputs (:func:`check_feeds`).
 
         Raises:
             ModelSignatureError: a missing or unknown input name, wrong rank, a fixed dimension
                 that differs, or a wrong dtype.
         """
-        problems = []
-        expected = {s.name: s for s in self.inputs}
-        for name in feeds.keys() - expected.keys():
-            problems.append(f"unknown input {name!r}")
-        for name, spec in expected.items():
-            if name not in feeds:
-                problems.append(f"missing input {spec.describe()}")
-                continue
-            array = feeds[name]
-            if array.dtype != spec.dtype:
-                problems.append(f"{name}: dtype {array.dtype} but the model wants {np.dtype(spec.dtype).name}")
-            if array.ndim != len(spec.shape) or any(
-                d is not None and d != a for d, a in zip(spec.shape, array.shape)
-            ):
-                problems.append(f"{name}: shape {list(array.shape)} but the model wants {spec.describe()}")
-        if problems:
-            raise ModelSignatureError(f"{self.name}: " + "; ".join(problems))
+        check_feeds(self.name, self.inputs, feeds)
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> list[np.ndarray]:
         """Validate ``feeds`` and run the model.
@@ -186,6 +180,66 @@ class OnnxRuntimeBackend:
         """
         self.check_feeds(feeds)
         return self.session.run(list(output_names) if output_names else None, dict(feeds))
+
+
+def check_feeds(name: str, inputs: Sequence[TensorSpec], feeds: Mapping[str, np.ndarray]) -> None:
+    """Check ``feeds`` against a model's ``inputs``; raise one message naming every mismatch.
+
+    Args:
+        name: the model's label, for the message.
+        inputs: the model's input signatures (``None`` dimensions match any size).
+        feeds: input name -> array.
+
+    Raises:
+        ModelSignatureError: a missing or unknown input name, wrong rank, a fixed dimension
+            that differs, or a wrong dtype.
+    """
+    problems = []
+    expected = {s.name: s for s in inputs}
+    for unknown in feeds.keys() - expected.keys():
+        problems.append(f"unknown input {unknown!r}")
+    for key, spec in expected.items():
+        if key not in feeds:
+            problems.append(f"missing input {spec.describe()}")
+            continue
+        array = feeds[key]
+        if array.dtype != spec.dtype:
+            problems.append(f"{key}: dtype {array.dtype} but the model wants {np.dtype(spec.dtype).name}")
+        if array.ndim != len(spec.shape) or any(
+            d is not None and d != a for d, a in zip(spec.shape, array.shape)
+        ):
+            problems.append(f"{key}: shape {list(array.shape)} but the model wants {spec.describe()}")
+    if problems:
+        raise ModelSignatureError(f"{name}: " + "; ".join(problems))
+
+
+def open_backend(path: str | Path, runtime: str = "onnxruntime", device: str = "auto", threads: int = 0,
+                 name: str | None = None, trt_cache_dir: Path | None = None,
+                 keep_outputs: Sequence[str] = ()) -> InferenceBackend:
+    """Open a model file on the runtime that loads it.
+
+    Args:
+        path: the model file (``.onnx`` for ONNX Runtime, ``.tflite`` for LiteRT).
+        runtime: one of :data:`RUNTIMES` (:attr:`posestream.engines.zoo.ResolvedModel.runtime`).
+        device: one of :data:`DEVICES`; LiteRT runs on the CPU whatever is asked (with a warning
+            when a GPU device was asked for; see :class:`posestream.engines.litert.LiteRtBackend`).
+        threads: intra-op threads (0 = one per core).
+        name: label for log lines and errors.
+        trt_cache_dir: TensorRT engine cache (ONNX Runtime, device ``tensorrt``).
+        keep_outputs: LiteRT only: the only outputs to compute (empty: all);
+            :attr:`posestream.engines.zoo.ResolvedModel.keep_outputs`.
+
+    Raises:
+        ValueError: unknown runtime or device.
+        ModelError: the file cannot be loaded, or its runtime is not installed.
+    """
+    if runtime == "onnxruntime":
+        return OnnxRuntimeBackend(path, device, threads, name=name, trt_cache_dir=trt_cache_dir)
+    if runtime == "litert":
+        from posestream.engines.litert import LiteRtBackend
+
+        return LiteRtBackend(path, threads, name=name, device=device, keep_outputs=keep_outputs)
+    raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
 
 
 def require_signature(backend: InferenceBackend, inputs: Mapping[str, tuple], outputs: Sequence[str]) -> None:

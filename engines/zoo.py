@@ -2,16 +2,25 @@
 
 Resolution order for a model (:func:`resolve_model`):
 
-1. an explicit path to an ``.onnx`` file or an MMDeploy SDK ``.zip``;
+1. an explicit path to an ``.onnx`` file, an MMDeploy SDK ``.zip`` or a ``.tflite`` file;
 2. the folders named in ``POSESTREAM_MODEL_DIR`` (``os.pathsep``-separated);
 3. the user cache, ``$POSESTREAM_HOME`` or ``~/.cache/posestream``;
-4. a download into the cache (progress bar, resume, sha256 check, atomic rename).
+4. for a model with an *alternate* form (:class:`AlternateFile`: the same weights in another
+   format, run on another runtime), that file in the folders of 2 and 3;
+5. a download into the cache (progress bar, resume, deadline, sha256 check, atomic rename) of
+   the primary file, or of the alternate one where only it has a public address.
+
+``blazepose-full`` is the case of 4: its ONNX file (``blazepose_landmark_full.onnx``, made with
+tf2onnx) is served nowhere, so where no folder holds it, MediaPipe's original
+``pose_landmark_full.tflite`` is used (found locally, else downloaded) and runs on LiteRT
+(:mod:`posestream.engines.litert`). :class:`ResolvedModel` says which runtime loads the file.
 
 Hashes: where the publisher's file has a known sha256 it is checked on every load. OpenMMLab
 file names carry 8 hex digits, but those are the prefix of the *PyTorch checkpoint's* sha256,
 not of the ONNX SDK zip (e.g. ``rtmpose-t_…-026a1439_20230504.zip`` has sha256 ``937003a7…``),
 so that prefix is only checked on ``.pth`` files (:func:`name_hash_prefix`). A file with no
 known hash is trusted on first download and its digest recorded beside it (``.sha256``).
+Every resolution hashes the file again before it is used (~20 ms for 10 MB).
 """
 
 from __future__ import annotations
@@ -24,11 +33,44 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .download import check_sha256, download, sha256_of
-from .errors import ModelError, ModelHashError, ModelNotFoundError
+from posestream.engines.download import check_sha256, download, sha256_of
+from posestream.engines.errors import ModelError, ModelHashError, ModelNotFoundError
 
 _OPENMMLAB = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk"
 _YOLOX = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0"
+_MEDIAPIPE = "https://storage.googleapis.com/mediapipe-assets"
+
+#: Runtime names of :attr:`ResolvedModel.runtime` (as :data:`posestream.engines.backend.RUNTIMES`).
+ONNXRUNTIME, LITERT = "onnxruntime", "litert"
+
+
+@dataclass(frozen=True)
+class AlternateFile:
+    """The same weights as a zoo entry's primary file, in another format.
+
+    Attributes:
+        filename: the publisher's file name (looked for in model folders and the cache, and
+            the name a download is stored under).
+        url: official download address, or None.
+        sha256: accepted sha256 digests (lowercase hex); empty: unknown.
+        runtime: what loads it: ``"litert"`` for ``.tflite``.
+        aliases: other file names it is looked for under in model folders (never downloaded
+            under them), e.g. the name this workplace's shared folder gives it.
+        keep_outputs: the outputs the model's wrapper reads; the runtime computes only these
+            (:attr:`ResolvedModel.keep_outputs`); empty: all.
+    """
+
+    filename: str
+    url: str | None
+    sha256: frozenset[str]
+    runtime: str
+    aliases: tuple[str, ...] = ()
+    keep_outputs: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """``filename`` and then ``aliases``."""
+        return (self.filename, *self.aliases)
 
 
 @dataclass(frozen=True)
@@ -47,6 +89,8 @@ class ModelSpec:
         input_size: network input (width, height) in pixels.
         licence: SPDX id of the weights' licence.
         notes: provenance and published accuracy.
+        alternate: the same weights in another format, used where ``filename`` is found
+            nowhere locally (:class:`AlternateFile`); None for most models.
     """
 
     name: str
@@ -60,6 +104,7 @@ class ModelSpec:
     sha256: frozenset[str] = field(default_factory=frozenset)
     member: str | None = None
     member_sha256: frozenset[str] = field(default_factory=frozenset)
+    alternate: AlternateFile | None = None
 
 
 def _rtmpose(size: str, tag: str, ap: float, zip_sha: str = "", onnx_sha: str = "") -> ModelSpec:
@@ -106,10 +151,22 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     _rtmpose("l", "4dba18fc_20230504", 76.5),
     ModelSpec(
         "blazepose-full", "blazepose", "pose", "blazepose_landmark_full.onnx", None, (256, 256), "Apache-2.0",
-        "MediaPipe 0.10.14 pose_landmark_full.tflite converted with tf2onnx (opset 17); the original is at "
-        "https://storage.googleapis.com/mediapipe-assets/pose_landmark_full.tflite — convert it with "
-        "`python -m tf2onnx.convert --tflite pose_landmark_full.tflite --output blazepose_landmark_full.onnx --opset 17`",
+        "MediaPipe BlazePose GHUM full landmarks, 33 keypoints. The ONNX file is MediaPipe 0.10.14's "
+        "pose_landmark_full.tflite converted with tf2onnx (opset 17) and is served nowhere; where no model "
+        "folder holds it, that .tflite itself runs on LiteRT (ai-edge-litert), downloaded from "
+        f"{_MEDIAPIPE}/pose_landmark_full.tflite. Its sha256 is that of MediaPipe 0.10.14's file, the one "
+        "MediaPipe's own build pins (google-ai-edge/mediapipe third_party/external_files.bzl, object generation "
+        "1661875894245786). For the ONNX form (GPU), convert it: `python -m tf2onnx.convert --tflite "
+        "pose_landmark_full.tflite --output blazepose_landmark_full.onnx --opset 17`",
         sha256=frozenset({"ac729ddc46532440124a822b093ea803139e8e635bb8c6233c09d6faa36b8382"}),
+        alternate=AlternateFile(
+            "pose_landmark_full.tflite", f"{_MEDIAPIPE}/pose_landmark_full.tflite",
+            # MediaPipe 0.10.14's pose_landmark_full.tflite, 6,440,512 B
+            frozenset({"e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"}),
+            LITERT, aliases=("blazepose_landmark_full.tflite",),
+            # landmarks, pose flag, world landmarks: what batched_blazepose_graph keeps of the ONNX file
+            keep_outputs=("Identity", "Identity_1", "Identity_4"),
+        ),
     ),
 )}
 
@@ -152,10 +209,36 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A model file ready to load: the ONNX path and, when known, its zoo entry."""
+    """A model file ready to load, the runtime that loads it and, when known, its zoo entry.
 
-    onnx_path: Path
+    Attributes:
+        path: the file to load: an ``.onnx`` file (also the member extracted from an SDK zip)
+            or a ``.tflite`` file; its sha256 was checked when the zoo knows it.
+        spec: the zoo entry, or None for a file the zoo does not know.
+        runtime: ``"onnxruntime"`` or ``"litert"`` (:data:`posestream.engines.backend.RUNTIMES`).
+        keep_outputs: the only outputs the runtime needs to compute (empty: all); set for a
+            zoo model's alternate file (:attr:`AlternateFile.keep_outputs`), passed to
+            :func:`posestream.engines.backend.open_backend`.
+    """
+
+    path: Path
     spec: ModelSpec | None
+    runtime: str = ONNXRUNTIME
+    keep_outputs: tuple[str, ...] = ()
+
+    @property
+    def onnx_path(self) -> Path:
+        """The ONNX file (older name of :attr:`path`).
+
+        Raises:
+            ModelError: the model resolved to a file of another runtime (use :attr:`path` and
+                :attr:`runtime`).
+        """
+        if self.runtime != ONNXRUNTIME:
+            raise ModelError(f"{self.path.name} is not an ONNX model (it runs on {self.runtime}); "
+                             f"put {self.spec.filename if self.spec else 'its .onnx file'} in a folder "
+                             "named by POSESTREAM_MODEL_DIR for the ONNX form")
+        return self.path
 
 
 def _recorded_hash(path: Path) -> frozenset[str]:
@@ -184,7 +267,12 @@ def _extract_member(archive: Path, member: str, accepted: frozenset[str], what: 
 
 
 def _finish(path: Path, spec: ModelSpec | None) -> ResolvedModel:
-    """Verify ``path`` against ``spec`` and extract the ONNX member of a zip."""
+    """Verify ``path`` against ``spec`` and extract the ONNX member of a zip.
+
+    Raises:
+        ModelHashError: the file (or the zip's member) has another sha256.
+        ModelError: a zip without its ONNX member.
+    """
     what = spec.name if spec else path.name
     if spec is not None:
         check_sha256(path, spec.sha256 or _recorded_hash(path), what)
@@ -192,22 +280,87 @@ def _finish(path: Path, spec: ModelSpec | None) -> ResolvedModel:
         member = spec.member if spec and spec.member else "end2end.onnx"
         accepted = spec.member_sha256 if spec else frozenset()
         return ResolvedModel(_extract_member(path, member, accepted, what), spec)
-    return ResolvedModel(path, spec)
+    return ResolvedModel(path, spec, LITERT if path.suffix == ".tflite" else ONNXRUNTIME)
+
+
+def _finish_alternate(path: Path, spec: ModelSpec) -> ResolvedModel:
+    """Verify ``path``, a copy of ``spec.alternate``.
+
+    Raises:
+        ModelHashError: it has another sha256.
+    """
+    alternate = spec.alternate
+    check_sha256(path, alternate.sha256 or _recorded_hash(path), spec.name)
+    return ResolvedModel(path, spec, alternate.runtime, alternate.keep_outputs)
+
+
+def _search_dirs() -> list[Path]:
+    return [*model_dirs(), cache_dir()]
+
+
+def _locate(spec: ModelSpec) -> tuple[Path, bool] | None:
+    """Where ``spec``'s file is found locally: (path, whether it is the alternate file), or None.
+
+    Order: the primary file in every folder (model folders, then the cache), then the
+    alternate file under each of its names in every folder. Nothing is hashed here.
+    """
+    for folder in _search_dirs():
+        if (folder / spec.filename).is_file():
+            return folder / spec.filename, False
+    if spec.alternate is not None:
+        for folder in _search_dirs():
+            for name in spec.alternate.names:
+                if (folder / name).is_file():
+                    return folder / name, True
+    return None
+
+
+def _runtime_installed(runtime: str) -> bool:
+    if runtime == LITERT:
+        from posestream.engines.litert import litert_available
+
+        return litert_available()
+    return True
+
+
+def _download_plan(spec: ModelSpec) -> tuple[str, str, frozenset[str], bool] | None:
+    """What a download of ``spec`` fetches: (url, file name, accepted sha256, is alternate), or
+    None where neither the primary nor an alternate file whose runtime is installed has an address."""
+    if spec.url is not None:
+        return spec.url, spec.filename, spec.sha256, False
+    alternate = spec.alternate
+    if alternate is not None and alternate.url is not None and _runtime_installed(alternate.runtime):
+        return alternate.url, alternate.filename, alternate.sha256, True
+    return None
+
+
+def _known_path(path: Path) -> tuple[ModelSpec | None, bool]:
+    """The zoo entry whose primary (False) or alternate (True) file name ``path`` carries."""
+    for spec in MODELS.values():
+        if spec.filename == path.name:
+            return spec, False
+        if spec.alternate is not None and path.name in spec.alternate.names:
+            return spec, True
+    return None, False
 
 
 def resolve_model(name_or_path: str | Path, download_missing: bool = True, progress: bool = True) -> ResolvedModel:
     """Find (or download) a model by zoo name or path; see the module docstring for the order.
 
     Args:
-        name_or_path: a key of :data:`MODELS` or a path to an ``.onnx``/``.zip`` file.
+        name_or_path: a key of :data:`MODELS` or a path to an ``.onnx``/``.zip``/``.tflite`` file.
         download_missing: download zoo models found nowhere locally.
         progress: progress bar for downloads.
 
     Returns:
-        The ONNX file to load and its :class:`ModelSpec` (None for an unknown file).
+        The file to load, the runtime that loads it (``.tflite``: LiteRT, else ONNX Runtime) and
+        its :class:`ModelSpec` (None for a file the zoo does not know by name). A file whose name
+        is a zoo file name is checked against that entry's sha256.
 
     Raises:
-        ModelNotFoundError: not a zoo name and no such file, or not found and not downloadable.
+        ModelNotFoundError: not a zoo name and no such file; not found and not downloadable
+            (the message says where it was looked for and how to get it); the download failed
+            (offline, HTTP error, broken off, deadline).
         ModelHashError: a file whose sha256 is not the expected one.
         ModelError: a zip without its ONNX member.
     """
@@ -219,17 +372,72 @@ def resolve_model(name_or_path: str | Path, download_missing: bool = True, progr
             raise ModelNotFoundError(
                 f"model {text!r} is neither a file nor a known model ({', '.join(MODELS)})"
             )
-        known = next((s for s in MODELS.values() if s.filename == path.name), None)
+        known, is_alternate = _known_path(path)
         verify_name_hash(path)
-        return _finish(path, known)
+        return _finish_alternate(path, known) if is_alternate else _finish(path, known)
 
-    for folder in [*model_dirs(), cache_dir()]:
-        candidate = folder / spec.filename
-        if candidate.is_file():
-            return _finish(candidate, spec)
-    if not download_missing or spec.url is None:
-        where = ", ".join(str(d) for d in [*model_dirs(), cache_dir()])
-        how = "downloads are off" if spec.url else "it has no download address: " + spec.notes
-        raise ModelNotFoundError(f"{spec.name}: {spec.filename} not found in {where}; {how}")
-    path = download(spec.url, cache_dir() / spec.filename, spec.sha256, progress=progress)
-    return _finish(path, spec)
+    found = _locate(spec)
+    if found is not None:
+        path, is_alternate = found
+        return _finish_alternate(path, spec) if is_alternate else _finish(path, spec)
+    plan = _download_plan(spec)
+    if not download_missing or plan is None:
+        raise ModelNotFoundError(f"{spec.name}: {_missing_reason(spec, download_missing)}")
+    url, filename, accepted, is_alternate = plan
+    path = download(url, cache_dir() / filename, accepted, progress=progress)
+    return _finish_alternate(path, spec) if is_alternate else _finish(path, spec)
+
+
+def _missing_reason(spec: ModelSpec, download_missing: bool = True) -> str:
+    """Why ``spec`` can be neither found nor downloaded, and what to do, in one line."""
+    names = [spec.filename, *(spec.alternate.names if spec.alternate else ())]
+    where = ", ".join(str(d) for d in _search_dirs())
+    alternate = spec.alternate
+    if not download_missing:
+        how = "downloads are off"
+    elif alternate is not None and alternate.url is not None and not _runtime_installed(alternate.runtime):
+        how = (f"{alternate.filename} can be downloaded but needs LiteRT (pip install ai-edge-litert), "
+               f"or put {spec.filename} in a folder named by POSESTREAM_MODEL_DIR")
+    else:
+        how = "it has no download address: " + spec.notes
+    return f"{' or '.join(names)} not found in {where}; {how}"
+
+
+def describe_models(check_hashes: bool = True) -> list[str]:
+    """One line per zoo model for ``posestream models``: what it is and where its file is.
+
+    Each line: name, role, licence, input size, then one of
+
+    * ``found <path> (<runtime>)`` — used as it is (with ``, sha256 MISMATCH: will be refused``
+      when ``check_hashes`` and its digest is not an accepted one);
+    * ``will be downloaded from <url> into <cache> (<runtime>)`` on first use;
+    * ``missing: …`` — found nowhere and not downloadable, with what to do.
+
+    Args:
+        check_hashes: hash every file found (about 0.3 s per 100 MB).
+
+    Returns:
+        The lines, in :data:`MODELS` order, without trailing newlines.
+    """
+    lines = []
+    for spec in MODELS.values():
+        head = f"{spec.name:15s} {spec.role:8s} {spec.licence:11s} {spec.input_size[0]}x{spec.input_size[1]}  "
+        found = _locate(spec)
+        if found is not None:
+            path, is_alternate = found
+            runtime = spec.alternate.runtime if is_alternate else (LITERT if path.suffix == ".tflite" else ONNXRUNTIME)
+            status = f"found {path} ({runtime})"
+            if check_hashes:
+                accepted = (spec.alternate.sha256 if is_alternate else spec.sha256) or _recorded_hash(path)
+                if accepted and sha256_of(path) not in accepted:
+                    status += ", sha256 MISMATCH: will be refused (delete it to download again)"
+            lines.append(head + status)
+            continue
+        plan = _download_plan(spec)
+        if plan is not None:
+            url, filename, _, is_alternate = plan
+            runtime = spec.alternate.runtime if is_alternate else ONNXRUNTIME
+            lines.append(head + f"will be downloaded from {url} into {cache_dir() / filename} ({runtime})")
+        else:
+            lines.append(head + "missing: " + _missing_reason(spec))
+    return lines

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.classify import GESTURES, POSTURES, ClassifierConfig, PoseClassifier
-from stream.results import FrameResult
+from posestream.stream.classify.rules import GESTURES, POSTURES, ClassifierConfig, PoseClassifier
+from posestream.stream.results import FrameResult
 
 KINDS = ("posture", "gesture")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.files import write_npz_atomic
+from posestream.engines.files import write_npz_atomic
 
 #: VideoPose3D's COCO symmetry lists (left, right), as its custom-dataset metadata writes them.
 COCO_SYMMETRY = [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]

@@ -2,13 +2,13 @@
 
 Two sources:
 
-* mocap (:mod:`offline.mocap`), seen through random virtual pinhole cameras (:func:`random_camera`)
+* mocap (:mod:`posestream.offline.mocap`), seen through random virtual pinhole cameras (:func:`random_camera`)
   with bone-length scaling, mirroring, frame-rate changes and detector-like 2D noise
   (:class:`MocapSampler`);
 * VideoPose3D-style npz files (:func:`load_npz_pairs`, written by :func:`save_npz_pairs`).
 
 Camera space is H36M's: x right, y down, z forward, metres. 2D is normalised with
-:func:`engines.lifter.normalize_screen_coordinates`.
+:func:`posestream.stream.lift.model.normalize_screen_coordinates`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.layouts import COCO17_FLIP_INDICES, COCO17_SIGMAS, H36M17_FLIP_INDICES, H36M17_PARENTS
-from engines.files import write_npz_atomic
-from engines.lifter import normalize_screen_coordinates
+from posestream.engines.layouts import COCO17_FLIP_INDICES, COCO17_SIGMAS, H36M17_FLIP_INDICES, H36M17_PARENTS
+from posestream.engines.files import write_npz_atomic
+from posestream.stream.lift.model import normalize_screen_coordinates
 
-from .export import custom_2d_metadata
-from .mocap import MocapClip, coco17_points, face_points
+from posestream.offline.export import custom_2d_metadata
+from posestream.offline.mocap import MocapClip, coco17_points, face_points
 
 #: Image sizes the virtual cameras use (width, height), pixels.
 IMAGE_SIZES = ((1920, 1080), (1280, 720), (1000, 1000), (640, 480), (720, 1280))
@@ -267,7 +267,7 @@ def h36m_samples(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]
 
     ``test_h36m_body3d.npz`` holds per image the H36M-17 2D (``part``, pixels) and 3D (``S``,
     camera space, metres); ``h36m_coco.json`` the image sizes. COCO-17's limbs are the H36M ones;
-    its face points (which H36M lacks) are :func:`offline.mocap.face_points` of ``S`` projected
+    its face points (which H36M lacks) are :func:`posestream.offline.mocap.face_points` of ``S`` projected
     with intrinsics fitted to the 17 2D–3D pairs (least squares, no distortion).
 
     Raises:

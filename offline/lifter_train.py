@@ -1,4 +1,4 @@
-"""Training, fine-tuning and evaluation of the lifter (:class:`engines.lifter.TemporalModel`).
+"""Training, fine-tuning and evaluation of the lifter (:class:`posestream.offline.lifter_model.TemporalModel`).
 
 As VideoPose3D trains: Adam with AMSGrad, MPJPE loss on root-relative 3D, the learning rate
 multiplied by ``lr_decay`` at intervals, batch-norm momentum decayed from 0.1 to 0.001. Chunks of
@@ -16,11 +16,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engines.layouts import H36M17_FLIP_INDICES
-from engines.lifter import TemporalModel
-
-from .lifter_data import mirror_2d
-from .metrics3d import mpjpe, n_mpjpe, p_mpjpe
+from posestream.engines.layouts import H36M17_FLIP_INDICES
+from posestream.offline.lifter_data import mirror_2d
+from posestream.offline.lifter_model import TemporalModel
+from posestream.offline.metrics3d import mpjpe, n_mpjpe, p_mpjpe
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ def train_lifter(model: TemporalModel, batches: BatchSource, config: TrainConfig
 
 def sequence_batches(sequences: list[tuple[str, np.ndarray, np.ndarray]], frames: int, mirror: bool = True) -> BatchSource:
     """Random ``frames``-long chunks of fixed (name, x, y) sequences (e.g. from
-    :func:`offline.lifter_data.load_npz_pairs`); shorter sequences are edge-padded; mirrored half
+    :func:`posestream.offline.lifter_data.load_npz_pairs`); shorter sequences are edge-padded; mirrored half
     the time when ``mirror``."""
     lengths = np.array([len(x) for _, x, _ in sequences], np.float64)
     weights = lengths / lengths.sum()
@@ -183,8 +182,14 @@ def sequence_batches(sequences: list[tuple[str, np.ndarray, np.ndarray]], frames
     return batches
 
 
-def evaluate_lifter(model: TemporalModel, sequences: list[tuple[str, np.ndarray, np.ndarray]]) -> dict:
+def evaluate_lifter(model, sequences: list[tuple[str, np.ndarray, np.ndarray]]) -> dict:
     """Lift each whole (name, x, y) sequence (VideoPose3D padding) and score it against ``y``.
+
+    Args:
+        model: anything with ``lift_sequence((T, J, 2)) -> (T, 17, 3)``: a torch
+            :class:`~posestream.offline.lifter_model.TemporalModel`, or the runtime's NumPy
+            :class:`~posestream.stream.lift.model.StreamingTemporalModel` (same outputs).
+        sequences: (name, x (T, 17, 2) normalised 2D, y (T, 17, 3) metres) triples.
 
     Returns:
         ``{"mpjpe", "p_mpjpe", "n_mpjpe"}`` in millimetres over all frames (the root joint set to 0
@@ -205,7 +210,7 @@ def plot_history(history: History, path: str | Path, title: str = "lifter traini
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from engines.files import atomic_output
+    from posestream.engines.files import atomic_output
 
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.layouts import H36M17_NAMES
+from posestream.engines.layouts import H36M17_NAMES
 
 #: Per rig: H36M-17 joint → one BVH joint, or a tuple of joints whose midpoint it is. ``neck_nose``
 #: and ``head`` are approximations (see the joint-map file); ``head`` None is placed by FK below.
@@ -178,7 +178,7 @@ def load_mocap_cached(mocap_dir: str | Path, cache_dir: str | Path | None) -> li
     times) so that forward kinematics runs once; ``cache_dir`` None: no cache."""
     import hashlib
 
-    from engines.files import write_npz_atomic
+    from posestream.engines.files import write_npz_atomic
 
     mocap_dir = Path(mocap_dir)
     if cache_dir is None:

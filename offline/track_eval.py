@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from stream.matching import keypoint_bboxes, oks
-from stream.results import FrameResult
+from posestream.stream.track.matching import keypoint_bboxes, oks
+from posestream.stream.results import FrameResult
 
 
 def load_visits(path: str | Path) -> list[tuple[int, int]]:

@@ -1,13 +1,17 @@
 """The ``posestream`` command.
 
-``posestream run SOURCE --out DIR``: the main job on a recorded video, image or image folder:
+posestream run SOURCE --out DIR: the main job on a recorded video, image or image folder:
 people, COCO-17 keypoints, track ids, 3D keypoints, posture and gesture labels.
-``posestream live --source 0|rtsp://…|file.mp4 [--source …] --out DIR``: the live ZeroMQ graph.
-``posestream export-npz RUN.jsonl --out DIR``: one person as VideoPose3D npz datasets (2D, 3D).
-``posestream models``: list the model zoo; ``posestream models fetch NAME``: download one.
+posestream live --source 0|rtsp://...|file.mp4 [--source ...] --out DIR: the live ZeroMQ graph.
+posestream models [--fetch NAME]: list the model zoo, or find or download one model.
 
-Errors print one line, ``posestream: error: …``, and exit with status 2 (bad input or model)
-or 1 (anything else).
+Further commands (export-npz, and those of the offline and training extras) are registered by
+the packages that implement them, through the ``posestream.commands`` entry-point group: each
+entry point is a function ``add(subparsers)`` that adds its sub-parser with ``func`` set. This
+module never imports them, so the runtime layer does not depend on the offline one.
+
+Errors print one line, ``posestream: error: ...``, and exit with status 2 (bad input, model or
+setting) or 1 (anything else unexpected, with the traceback under ``-v``).
 """
 
 from __future__ import annotations
@@ -15,16 +19,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from importlib.metadata import entry_points
+from pathlib import Path
 
-from engines.errors import ModelError
-from stream.sources import SourceError
+from posestream.engines.errors import ModelError
+from posestream.stream.capture.files import SourceError
+
+#: Exit status of a bad input, model or setting.
+EXIT_USAGE = 2
 
 
 def _run(args: argparse.Namespace) -> int:
-    from offline.run import run_source
-    from stream.config import RunConfig
-    from stream.pipeline import PosePipeline
-    from stream.sources import open_source
+    from posestream.stream.config import RunConfig
+    from posestream.stream.capture.files import open_source
+    from posestream.stream.pipeline import PosePipeline
+    from posestream.stream.run import run_source
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
                               "det_score_threshold": args.det_threshold},
@@ -33,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
                  "classify": {"rules": args.rules}}
     config = RunConfig.from_yaml(args.config, overrides)
     source = open_source(args.source)  # a bad source is reported before any model is loaded
+    config.check_models()  # so is a missing model: one line, before anything loads
     pipeline = PosePipeline.from_config(config.pipeline)
     lifter = config.lift.load() if config.lift.enabled else None
     summary = run_source(source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
@@ -45,43 +55,58 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _live(args: argparse.Namespace) -> int:
-    from stream.config import RunConfig
-    from stream.graph.supervisor import run_live
+    from posestream.stream.config import RunConfig
+    from posestream.stream.graph.supervisor import check_sources, run_live, stream_ids
+    from posestream.stream.sinks.outputs import OutputFiles
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
                  "graph": {"realtime": True if args.realtime else None, "detect_workers": args.workers},
                  "sinks": {"pub": args.pub, "window": True if args.window else None,
                            "video": False if args.no_video else None}}
     config = RunConfig.from_yaml(args.config, overrides)
-    return run_live(args.source, config, args.out, max_frames=args.max_frames)
-
-
-def _export_npz(args: argparse.Namespace) -> int:
-    from offline.export import export_npz
-
-    for path in export_npz(args.jsonl, args.out, name=args.name, track_id=args.track):
-        print(f"wrote {path}")
-    return 0
+    check_sources(args.source)  # missing files and cameras: one line, before any process starts
+    config.check_models()
+    status = run_live(args.source, config, args.out, max_frames=args.max_frames)
+    out = Path(args.out)
+    for stream in stream_ids(args.source):
+        names = OutputFiles(out, stream)
+        for path in (names.jsonl, names.predictions, names.video):
+            if path.exists():
+                print(f"  wrote {path}")
+    if (out / "metrics.json").exists():
+        print(f"  wrote {out / 'metrics.json'}")
+    return status
 
 
 def _models(args: argparse.Namespace) -> int:
-    from engines.zoo import MODELS, resolve_model
+    from posestream.engines.zoo import describe_models, resolve_model
 
     if args.fetch:
-        resolved = resolve_model(args.fetch)
-        print(resolved.onnx_path)
+        print(resolve_model(args.fetch).path)
         return 0
-    for spec in MODELS.values():
-        print(f"{spec.name:15s} {spec.role:8s} {spec.licence:11s} {spec.input_size[0]}x{spec.input_size[1]}  {spec.notes}")
+    for line in describe_models():
+        print(line)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="posestream", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log which execution provider runs each model")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _common() -> argparse.ArgumentParser:
+    """Options every sub-command takes, after its name (``posestream run -v …``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="log progress details (execution providers, downloads) and show tracebacks")
+    return common
 
-    run = sub.add_parser("run", help="detect, track and classify people (COCO-17 keypoints) in a recorded video or images")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: built-in commands, then those registered under ``posestream.commands``."""
+    common = _common()
+    parser = argparse.ArgumentParser(prog="posestream", parents=[common],
+                                     description="Real-time streaming human-pose processor.",
+                                     epilog="posestream COMMAND --help shows each command's options.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.parent_parser = common  # for registered commands: add_parser(..., parents=[sub.parent_parser])
+
+    run = sub.add_parser("run", parents=[common], help="people, keypoints, tracks, 3D and labels of a recorded video or images")
     run.add_argument("source", help="video file (any container FFmpeg reads), image, or folder of images")
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--config", help="YAML settings (see configs/run.yaml)")
@@ -93,16 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-track", action="store_true", help="no tracking: every frame on its own, no track ids")
     run.add_argument("--lifter", metavar="CKPT", help="3D lifter checkpoint (default: the shipped causal 27-frame one)")
     run.add_argument("--no-lift", action="store_true", help="no 3D keypoints")
-    run.add_argument("--view-3d", action="store_true", help="also write <name>_3d.mp4: the frame beside its 3D skeletons")
+    run.add_argument("--view-3d", action="store_true", help="also write NAME_3d.mp4: the frame beside its 3D skeletons")
     run.add_argument("--rules", choices=["default", "hafizas"], help="posture/gesture rules (default: default)")
     run.add_argument("--max-frames", type=int, help="stop after this many frames")
     run.add_argument("--no-video", action="store_true", help="skip the annotated video")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
-    live = sub.add_parser("live", help="the live graph: cameras, RTSP or files through ZeroMQ stage processes")
+    live = sub.add_parser("live", parents=[common], help="the live graph: cameras, RTSP or files through ZeroMQ stage processes")
     live.add_argument("--source", action="append", required=True,
-                      help="camera index (0), device (/dev/video0), rtsp://… URL or video file; repeat for several")
+                      help="camera index (0), device (/dev/video0), rtsp:// URL or video file; repeat for several")
     live.add_argument("--config", help="YAML settings (see configs/webcam.yaml, rtsp.yaml, file.yaml)")
     live.add_argument("--out", default="out", help="output folder (default out/)")
     live.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
@@ -116,17 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--device", choices=["auto", "cpu", "cuda", "tensorrt"])
     live.set_defaults(func=_live)
 
-    export = sub.add_parser("export-npz", help="one person of a run's JSON lines → VideoPose3D custom 2D npz (+ 3D npz)")
-    export.add_argument("jsonl", help="the <name>.jsonl that posestream run wrote")
-    export.add_argument("--out", required=True, help="output folder")
-    export.add_argument("--track", type=int, help="track id of the person (default: best-scoring person of each frame)")
-    export.add_argument("--name", help="video name inside the npz (default: the file's stem)")
-    export.set_defaults(func=_export_npz)
-
-    models = sub.add_parser("models", help="list the model zoo, or download a model")
-    models.add_argument("--fetch", metavar="NAME", help="resolve (and download if needed) this model")
+    models = sub.add_parser("models", parents=[common], help="list the model zoo, or find or download one model")
+    models.add_argument("--fetch", metavar="NAME", help="resolve this model (download it if it is not found locally)")
     models.set_defaults(func=_models)
+
+    for entry in sorted(entry_points(group="posestream.commands"), key=lambda e: e.name):
+        try:
+            entry.load()(sub)
+        except ImportError as exc:  # an extra that is not installed: the command says so when run
+            missing = sub.add_parser(entry.name, parents=[common], help=f"(unavailable: {exc})")
+            missing.set_defaults(func=lambda _args, exc=exc: _unavailable(exc))
     return parser
+
+
+def _unavailable(exc: ImportError) -> int:
+    raise ImportError(f"this command needs a package that is not installed ({exc})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,9 +165,16 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ModelError, SourceError, ValueError, FileNotFoundError) as exc:
+    except (ModelError, SourceError, ValueError, FileNotFoundError, ImportError) as exc:
+        if args.verbose:
+            logging.exception("posestream %s failed", args.command)
         print(f"posestream: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except OSError as exc:  # unwritable output, full disk
+        if args.verbose:
+            logging.exception("posestream %s failed", args.command)
+        print(f"posestream: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("posestream: interrupted", file=sys.stderr)
         return 130

@@ -1,21 +1,22 @@
 """Settings, with a written default for every parameter.
 
 Loaded from YAML (``configs/run.yaml`` shows every key) in four sections: ``pipeline:``
-(:class:`PipelineConfig`), ``tracking:`` (:class:`stream.track.TrackerConfig`), ``lift:``
-(:class:`stream.lift.LiftConfig`) and ``classify:`` (:class:`stream.classify.ClassifierConfig`). Unknown keys are an error, so a
+(:class:`PipelineConfig`), ``tracking:`` (:class:`posestream.stream.track.tracker.TrackerConfig`), ``lift:``
+(:class:`posestream.stream.lift.stage.LiftConfig`) and ``classify:`` (:class:`posestream.stream.classify.rules.ClassifierConfig`). Unknown keys are an error, so a
 typo never silently falls back to a default.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from .classify import ClassifierConfig
-from .lift import LiftConfig
-from .track import TrackerConfig
+from posestream.stream.classify.rules import ClassifierConfig
+from posestream.stream.lift.stage import LiftConfig
+from posestream.stream.track.tracker import TrackerConfig
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,45 @@ def dataclass_from_dict(cls, data: dict, section: str):
     """
     if not isinstance(data, dict):
         raise ValueError(f"{section}: expected a mapping of settings, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
     if unknown:
         raise ValueError(f"unknown {section} settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    return cls(**data)
+    for key, value in data.items():
+        _check_type(f"{section}.{key}", value, str(known[key].type))
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{section}: {exc}") from exc
+
+
+def _check_type(path: str, value, annotation: str) -> None:
+    """Refuse a value whose type is not the field's: YAML's ``"false"`` is a string, not a bool
+    (it would read as true), ``1`` is no bool, NaN and infinity are no thresholds.
+
+    Raises:
+        ValueError: naming the key's path (``tracking.iou_threshold``), the value and the type.
+    """
+    options = [part.strip() for part in annotation.split("|")]
+    if value is None:
+        if "None" not in options:
+            raise ValueError(f"{path}: a value is needed (got null)")
+        return
+    kind = options[0]
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif kind == "str":
+        ok = isinstance(value, str)
+    else:
+        return  # tuples and other structured values: the dataclass checks them
+    if not ok:
+        wanted = {"float": "a finite number", "int": "an integer", "bool": "true or false", "str": "a string"}[kind]
+        raise ValueError(f"{path}: expected {wanted}, "
+                         f"got {value!r} ({type(value).__name__})")
 
 
 @dataclass(frozen=True)
@@ -181,6 +216,20 @@ class RunConfig:
             values.update({k: v for k, v in (overrides or {}).get(name, {}).items() if v is not None})
             built[name] = dataclass_from_dict(section, values, name)
         return cls(**built)
+
+    def check_models(self) -> None:
+        """Find (or download) every model file this configuration names, without loading any:
+        the detector, the keypoint model and, when lifting, the lifter checkpoint.
+
+        Raises:
+            posestream.engines.errors.ModelError: a model is missing, fails its hash or cannot be downloaded.
+        """
+        from posestream.engines.zoo import resolve_model
+
+        resolve_model(self.pipeline.detector)
+        resolve_model(self.pipeline.pose)
+        if self.lift.enabled:
+            self.lift.check()
 
     def to_dict(self) -> dict:
         """Plain sections (JSON-serialisable), the inverse of :meth:`from_dict`."""

@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines.build import load_detector, load_pose_estimator
-from engines.keypoints import BlazePoseLandmark, PoseEstimates
+from posestream.stream.detect import load_detector
+from posestream.stream.pose import BlazePoseLandmark, PoseEstimates, load_pose_estimator
 
-from .classify import ClassifierConfig, PoseClassifier
-from .config import PipelineConfig
-from .lift import LiftStage
-from .matching import keypoint_bboxes, oks_nms
-from .results import FrameResult
-from .sources import Frame
-from .track import Tracker, TrackerConfig
+from posestream.stream.classify.rules import ClassifierConfig, PoseClassifier
+from posestream.stream.config import PipelineConfig
+from posestream.stream.lift.stage import LiftStage
+from posestream.stream.track.matching import keypoint_bboxes, oks_nms
+from posestream.stream.results import FrameResult
+from posestream.stream.capture.files import Frame
+from posestream.stream.track.tracker import Tracker, TrackerConfig
 
 if TYPE_CHECKING:
-    from engines.lifter import TemporalModel
+    from posestream.stream.lift.model import Lifter  # the NumPy lifter (no torch)
 
 
 class PosePipeline:
@@ -44,7 +44,7 @@ class PosePipeline:
         """Load the models named by ``config`` (a live graph's stages load only the one they run).
 
         Raises:
-            engines.errors.ModelError: a model cannot be found, verified or loaded.
+            posestream.engines.errors.ModelError: a model cannot be found, verified or loaded.
         """
         detect = load_detector(config.detector, config.device, config.threads,
                                score_threshold=config.det_score_threshold, iou_threshold=config.det_iou_threshold,
@@ -62,10 +62,12 @@ class PosePipeline:
         keep = (sizes >= self.config.min_bbox_size).all(axis=1)
         return detections.bboxes[keep], detections.scores[keep]
 
-    def estimate(self, image: np.ndarray, bboxes: np.ndarray) -> tuple[PoseEstimates, np.ndarray]:
-        """Keypoints in each (N, 4) box; returns the estimates and the (N,) bool mask of those
-        whose pose score reaches ``pose_score_threshold``."""
-        poses = self.estimator(image, bboxes)
+    def estimate(self, image: np.ndarray, bboxes: np.ndarray, rois: np.ndarray | None = None
+                 ) -> tuple[PoseEstimates, np.ndarray]:
+        """Keypoints in each (N, 4) box (or (N, 4) crop region from the person's previous frame,
+        NaN rows where none, see :class:`~posestream.stream.pose.BlazePoseLandmark`); returns the
+        estimates and the (N,) bool mask of those whose pose score reaches ``pose_score_threshold``."""
+        poses = self.estimator(image, bboxes, rois)
         return poses, poses.pose_scores >= self.config.pose_score_threshold
 
     def __call__(self, frame: Frame) -> FrameResult:
@@ -106,16 +108,16 @@ class PoseStream:
 
     Args:
         pipeline: the models (shared between streams).
-        tracking: :class:`~stream.track.TrackerConfig`, or None for independent frames (images):
+        tracking: :class:`~posestream.stream.track.tracker.TrackerConfig`, or None for independent frames (images):
             every frame detected, no ids, no smoothing, labels without hysteresis.
-        classify: :class:`~stream.classify.ClassifierConfig`, or None for no labels.
-        lifter: a COCO-17 → H36M-17 :class:`~engines.lifter.TemporalModel` (shared between
+        classify: :class:`~posestream.stream.classify.rules.ClassifierConfig`, or None for no labels.
+        lifter: a COCO-17 → H36M-17 :class:`~posestream.stream.lift.model.Lifter` (shared between
             streams), or None for no ``keypoints_3d``. A symmetric one delays results by its
-            ``delay`` frames (see :class:`~stream.lift.LiftStage`).
+            ``delay`` frames (see :class:`~posestream.stream.lift.stage.LiftStage`).
     """
 
     def __init__(self, pipeline: PosePipeline, tracking: TrackerConfig | None = TrackerConfig(),
-                 classify: ClassifierConfig | None = ClassifierConfig(), lifter: "TemporalModel | None" = None):
+                 classify: ClassifierConfig | None = ClassifierConfig(), lifter: "Lifter | None" = None):
         self.pipeline = pipeline
         self.tracker = Tracker(tracking) if tracking is not None else None
         self.classifier = PoseClassifier(classify) if classify is not None else None
@@ -179,15 +181,15 @@ class PoseStream:
     def _tracked(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None) -> FrameResult:
         tracker, image, cfg = self.tracker, frame.image, self.tracker.config
         start = time.perf_counter()
-        bboxes, bbox_scores = tracker.predict(frame.pts)
+        bboxes, bbox_scores, rois = tracker.predict(frame.pts)
         detect_ms = 0.0
         if tracker.is_detection_frame():
             t0 = time.perf_counter()
             detected, detected_scores = self.pipeline.detect(image) if detections is None else detections
             detect_ms = (time.perf_counter() - t0) * 1e3
-            bboxes, bbox_scores = tracker.merge(detected, detected_scores, bboxes, bbox_scores)
+            bboxes, bbox_scores, rois = tracker.merge(detected, detected_scores, bboxes, bbox_scores, rois)
         t0 = time.perf_counter()
-        poses, keep = self.pipeline.estimate(image, bboxes)
+        poses, keep = self.pipeline.estimate(image, bboxes, rois)
         pose_ms = (time.perf_counter() - t0) * 1e3
         index = np.flatnonzero(keep)
         if len(index) > 1:
@@ -197,7 +199,7 @@ class PoseStream:
             scores = poses.pose_scores[index] * poses.keypoint_scores[index].mean(axis=1)
             index = np.sort(index[oks_nms(poses.keypoints[index], scores, areas, cfg.pose_nms_threshold, visible)])
         people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],
-                                frame.pts, bboxes[index])
+                                frame.pts, bboxes[index], None if poses.rois is None else poses.rois[index])
         rows = index[people.index]
         result = _frame_result(frame, people.bboxes, bbox_scores[rows], poses, rows,
                                {"detect": detect_ms, "pose": pose_ms})

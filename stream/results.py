@@ -1,7 +1,7 @@
 """The one result type that travels with every frame.
 
 Conventions: pixel coordinates of the full frame, x right, y down; COCO-17 keypoint order
-(:data:`engines.layouts.COCO17_NAMES`); frame ids start at 1 (as mmpose's ``frame_id``);
+(:data:`posestream.engines.layouts.COCO17_NAMES`); frame ids start at 1 (as mmpose's ``frame_id``);
 ``pts`` is the presentation time in seconds from the start of the source.
 """
 
@@ -10,11 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-#: Instance fields of the JSON-lines schema, in order; those a stage has not computed are null.
-INSTANCE_FIELDS = ("bbox", "bbox_score", "keypoints", "keypoint_scores", "extra_keypoints",
-                   "extra_keypoint_scores", "track_id", "keypoints_3d", "posture", "gesture")
-
 
 def _round(array: np.ndarray, decimals: int) -> list:
     return np.round(array.astype(np.float64), decimals).tolist()
@@ -37,7 +32,7 @@ class FrameResult:
         track_ids: (N,) int64 persistent ids, or None until a tracker runs.
         keypoints_3d: (N, 17, 3) float32 metres, root-relative, H36M-17, or None until lifted.
         postures, gestures: N labels each, or None until classified.
-        events: label changes of this frame (:meth:`stream.classify.LabelEvent.to_json` dicts).
+        events: label changes of this frame (:meth:`posestream.stream.classify.rules.LabelEvent.to_json` dicts).
         image: source image file name (image inputs only).
         timings: stage name → milliseconds spent on this frame.
     """
@@ -64,7 +59,7 @@ class FrameResult:
         return len(self.bboxes)
 
     def instances(self, decimals: int = 2) -> list[dict]:
-        """Per-person dicts with every field of :data:`INSTANCE_FIELDS` (null where not computed).
+        """Per-person dicts with every instance field of the JSON-lines schema (null where not computed).
 
         Pixel values are rounded to ``decimals``; ``bbox`` is one x1y1x2y2 list (JSON lines form).
         """

@@ -32,8 +32,8 @@ def isolated_model_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def real_pipeline():
     """The default pipeline (YOLOX-Nano + BlazePose full) on the shared model files."""
-    from stream.config import PipelineConfig
-    from stream.pipeline import PosePipeline
+    from posestream.stream.config import PipelineConfig
+    from posestream.stream.pipeline import PosePipeline
 
     detector = shared_file("models/yolox_nano.onnx")
     pose = shared_file("models/blazepose_landmark_full.onnx")

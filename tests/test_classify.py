@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from poses import person
-from stream.classify import (ClassifierConfig, LabelHysteresis, PoseClassifier, classify_instance,
+from posestream.stream.classify.rules import (ClassifierConfig, LabelHysteresis, PoseClassifier, classify_instance,
                              default_posture_3d, hafizas_arm_raised, hafizas_classify, hafizas_leg_sitting)
 
 ONES = np.ones(17, np.float32)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO, shared_file
-from offline.classify_eval import LABELLED_CLIPS, classify_frames, load_labels, pairs, score
-from stream.classify import ClassifierConfig
-from stream.pipeline import PoseStream
-from stream.sources import open_source
-from stream.track import TrackerConfig
+from posestream.offline.classify_eval import LABELLED_CLIPS, classify_frames, load_labels, pairs, score
+from posestream.stream.classify.rules import ClassifierConfig
+from posestream.stream.pipeline import PoseStream
+from posestream.stream.capture.files import open_source
+from posestream.stream.track.tracker import TrackerConfig
 
 
 @pytest.fixture(scope="module")

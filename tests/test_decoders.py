@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from engines.backend import OnnxRuntimeBackend
-from engines.detectors import RTMDet, YOLOX
-from engines.errors import ModelSignatureError
-from engines.keypoints import RTMPose, simcc_decode
+from posestream.engines.backend import OnnxRuntimeBackend
+from posestream.stream.detect import RTMDet, YOLOX
+from posestream.engines.errors import ModelSignatureError
+from posestream.stream.pose import RTMPose, simcc_decode
 from onnx_builders import constant_outputs_model, rtmpose_like
 
 

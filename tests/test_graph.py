@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,9 +18,9 @@ import zmq
 
 from conftest import MODELS, REPO, shared_file
 from media import truncated_copy
-from stream.config import RunConfig
-from stream.graph.supervisor import Supervisor
-from stream.wire import SCHEMA_VERSION
+from posestream.stream.config import RunConfig
+from posestream.stream.graph.supervisor import Supervisor
+from posestream.stream.graph.wire import SCHEMA_VERSION
 
 ENV = {**os.environ, "POSESTREAM_MODEL_DIR": str(MODELS), "PYTHONUNBUFFERED": "1"}
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -43,10 +42,10 @@ def _config(**graph) -> RunConfig:
 
 def test_file_through_the_graph_equals_the_single_process_run(tmp_path):
     video = shared_file("media/har-wave/wave.mp4")
-    single = subprocess.run([sys.executable, "-m", "stream.cli", "run", str(video), "--out", str(tmp_path / "run"),
+    single = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "run", str(video), "--out", str(tmp_path / "run"),
                              "--max-frames", "30", "--quiet", "--no-video"], env=ENV, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
-    live = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(video), "--out", str(tmp_path / "live"),
+    live = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(video), "--out", str(tmp_path / "live"),
                            "--max-frames", "30"], env=ENV, capture_output=True, text=True)
     assert live.returncode == 0, live.stderr
     # lossless: every frame, in order, each result the same to the last digit (JSON lines and mmpose JSON)
@@ -64,7 +63,8 @@ def test_file_through_the_graph_equals_the_single_process_run(tmp_path):
 def test_a_crashed_or_hung_stage_is_restarted_and_the_run_completes(tmp_path, fault):
     video = shared_file("media/har-wave/wave.mp4")  # 125 frames
     # a frozen process sends no heartbeat: after heartbeat_timeout it is killed and started again
-    supervisor = Supervisor([str(video)], _config(gap_timeout=1.0, heartbeat_timeout=1.5), tmp_path)
+    # timeouts long enough that a loaded 2-core machine never trips them on a healthy stage
+    supervisor = Supervisor([str(video)], _config(gap_timeout=3.0, heartbeat_timeout=3.0), tmp_path)
     killed = []
 
     def kill_a_worker():
@@ -116,7 +116,7 @@ def test_malformed_messages_are_dropped_and_counted(tmp_path):
 
 def test_sigint_flushes_what_was_computed_and_exits_130(tmp_path):
     video = shared_file("media/har-wave/wave.mp4")
-    process = subprocess.Popen([sys.executable, "-m", "stream.cli", "live", "--source", str(video), "--out", str(tmp_path),
+    process = subprocess.Popen([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(video), "--out", str(tmp_path),
                                 "--realtime", "--no-video"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     partial = tmp_path / "wave.jsonl.part"
     deadline = time.monotonic() + 120
@@ -132,7 +132,7 @@ def test_sigint_flushes_what_was_computed_and_exits_130(tmp_path):
 
 
 def test_a_camera_that_is_not_there(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", "/dev/video97", "--out", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", "/dev/video97", "--out", str(tmp_path)],
                           env=ENV, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "no camera at /dev/video97" in done.stderr
@@ -180,7 +180,7 @@ def test_rtsp_camera_drops_and_comes_back_with_another_size(tmp_path):
     port, pub_port = _free_port(), _free_port()
     server = _rtsp_server(port, 320, 240)
     url = f"rtsp://127.0.0.1:{port}/test"
-    graph = subprocess.Popen([sys.executable, "-m", "stream.cli", "live", "--source", url, "--out", str(tmp_path),
+    graph = subprocess.Popen([sys.executable, "-m", "posestream.stream.cli", "live", "--source", url, "--out", str(tmp_path),
                               "--pub", f"tcp://127.0.0.1:{pub_port}", "--no-video"], env=ENV,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     results, stop = [], threading.Event()
@@ -229,7 +229,7 @@ def test_tcp_graph_with_curve_keys_and_the_example_subscriber(tmp_path):
     stranger, stop = [], threading.Event()  # no keys: must receive nothing
     listener = threading.Thread(target=_subscribe, args=(pub, stranger, stop))
     listener.start()
-    graph = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(video), "--config", str(config),
+    graph = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(video), "--config", str(config),
                             "--out", str(tmp_path / "out"), "--max-frames", "40"], env=ENV, capture_output=True, text=True,
                            timeout=300)
     stop.set()
@@ -244,10 +244,10 @@ def test_tcp_graph_with_curve_keys_and_the_example_subscriber(tmp_path):
 
 def test_several_sources_at_once_each_its_own_stream(tmp_path):
     wave, stand = shared_file("media/har-wave/wave.mp4"), shared_file("media/har-stand/stand.mp4")
-    single = subprocess.run([sys.executable, "-m", "stream.cli", "run", str(stand), "--out", str(tmp_path / "run"),
+    single = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "run", str(stand), "--out", str(tmp_path / "run"),
                              "--max-frames", "20", "--quiet", "--no-video"], env=ENV, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
-    live = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(wave), "--source", str(stand),
+    live = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(wave), "--source", str(stand),
                            "--out", str(tmp_path / "live"), "--max-frames", "20", "--no-video"],
                           env=ENV, capture_output=True, text=True)
     assert live.returncode == 0, live.stderr
@@ -260,7 +260,7 @@ def test_several_sources_at_once_each_its_own_stream(tmp_path):
 def test_a_source_that_breaks_part_way_keeps_its_results_and_the_other_stream_goes_on(tmp_path):
     truncated = truncated_copy(shared_file("media/har-stand/stand.mp4"), tmp_path)
     wave = shared_file("media/har-wave/wave.mp4")  # 125 frames
-    done = subprocess.run([sys.executable, "-m", "stream.cli", "live", "--source", str(truncated), "--source", str(wave),
+    done = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(truncated), "--source", str(wave),
                            "--out", str(tmp_path / "out"), "--no-video"], env=ENV, capture_output=True, text=True)
     assert done.returncode == 2
     assert "cut:" in done.stderr and "results so far are kept" in done.stderr

@@ -1,17 +1,25 @@
-"""The lift stage in the stream (per-track states, delay) and the npz export of a run."""
+"""The lift stage in the stream (per-track states, delay, no torch), its config, and the npz export of a run."""
 
 from __future__ import annotations
 
+import configparser
+import fnmatch
 import json
+import subprocess
+import sys
+from importlib import resources
 
 import numpy as np
 import pytest
 import torch
 
-from engines.lifter import LifterArchitecture, TemporalModel, normalize_screen_coordinates
-from offline.export import export_npz, read_person
-from stream.lift import DEFAULT_LIFTER, LiftConfig, LiftStage
-from stream.results import FrameResult
+from conftest import REPO
+from posestream.engines.errors import ModelError, ModelNotFoundError, ModelSignatureError
+from posestream.offline.export import export_npz, read_person
+from posestream.offline.lifter_model import TemporalModel, numpy_lifter, save_lifter
+from posestream.stream.lift.model import LifterArchitecture, normalize_screen_coordinates
+from posestream.stream.lift.stage import DEFAULT_LIFTER, LiftConfig, LiftStage
+from posestream.stream.results import FrameResult
 
 W, H = 640, 480
 
@@ -41,7 +49,7 @@ def _result(frame_id: int, keypoints: np.ndarray, track_ids) -> FrameResult:
 
 
 def _expected(model: TemporalModel, keypoints: np.ndarray) -> np.ndarray:
-    """The whole-sequence reference: VideoPose3D padding, root made 0."""
+    """The whole-sequence reference (torch): VideoPose3D padding, root made 0."""
     out = model.lift_sequence(normalize_screen_coordinates(keypoints, W, H))
     return out - out[:, :1]
 
@@ -49,7 +57,7 @@ def _expected(model: TemporalModel, keypoints: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("causal", [True, False])
 def test_tracks_are_lifted_as_their_own_sequences_in_order(causal):
     model = _model(causal)
-    stage = LiftStage(model)
+    stage = LiftStage(numpy_lifter(model))
     frames = 30
     paths = _paths(frames, 2)
     # track 7 is in every frame; track 9 leaves after frame 12 and comes back at frame 20
@@ -78,7 +86,7 @@ def test_tracks_are_lifted_as_their_own_sequences_in_order(causal):
 
 def test_untracked_people_are_lifted_as_stills():
     model = _model(causal=False)
-    stage = LiftStage(model)
+    stage = LiftStage(numpy_lifter(model))
     keypoints = _paths(1, 3)[:, 0]
     ((result, _),) = stage.push(_result(1, keypoints, None))  # no delay without tracks
     for i in range(3):
@@ -87,7 +95,7 @@ def test_untracked_people_are_lifted_as_stills():
 
 
 def test_empty_frames_pass_through():
-    stage = LiftStage(_model(causal=True))
+    stage = LiftStage(numpy_lifter(_model(causal=True)))
     ((result, _),) = stage.push(_result(1, np.zeros((0, 17, 2), np.float32), []))
     assert result.keypoints_3d.shape == (0, 17, 3)
 
@@ -95,13 +103,68 @@ def test_empty_frames_pass_through():
 def test_stage_refuses_other_joint_sets():
     model = TemporalModel(LifterArchitecture(joints_in=21, filter_widths=(3,), channels=8))
     with pytest.raises(ValueError, match="COCO-17"):
-        LiftStage(model)
+        LiftStage(numpy_lifter(model))
 
 
 def test_default_lifter_is_shipped_causal_and_loads():
-    assert DEFAULT_LIFTER.is_file()
-    model = LiftConfig().load()
-    assert model.architecture.causal and model.architecture.joints_in == 17 and model.architecture.joints_out == 17
+    assert DEFAULT_LIFTER.is_file() and DEFAULT_LIFTER.suffix == ".safetensors"
+    lifter = LiftConfig().load()
+    assert lifter.architecture.causal and lifter.architecture.joints_in == 17 and lifter.architecture.joints_out == 17
+    assert LiftConfig().check() == lifter.architecture
+    assert set(lifter.metadata) == {"metrics", "command", "steps"}
+
+
+def test_default_lifter_is_package_data():
+    # found through the package (not the source tree), so a wheel that carries package_data has it
+    assert DEFAULT_LIFTER == resources.files("posestream.engines") / "weights" / DEFAULT_LIFTER.name
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    patterns = [p.strip() for p in setup["options.package_data"]["posestream.engines"].split(",")]
+    assert any(fnmatch.fnmatch(f"weights/{DEFAULT_LIFTER.name}", p) for p in patterns), patterns
+
+
+def test_lift_config_check_and_load_errors(tmp_path):
+    with pytest.raises(ModelNotFoundError):
+        LiftConfig(checkpoint=str(tmp_path / "absent.safetensors")).check()
+    torch.save({"model_pos": _model(True).state_dict()}, tmp_path / "old.pt")
+    for call in (LiftConfig.check, LiftConfig.load):
+        with pytest.raises(ModelError, match="PyTorch checkpoint.*posestream convert-lifter"):
+            call(LiftConfig(checkpoint=str(tmp_path / "old.pt")))
+    save_lifter(tmp_path / "feet.safetensors", TemporalModel(LifterArchitecture(joints_in=21, filter_widths=(3,), channels=8)))
+    for call in (LiftConfig.check, LiftConfig.load):
+        with pytest.raises(ModelSignatureError, match="COCO-17 → H36M-17"):
+            call(LiftConfig(checkpoint=str(tmp_path / "feet.safetensors")))
+    save_lifter(tmp_path / "mine.safetensors", _model(False))
+    assert LiftConfig(checkpoint=str(tmp_path / "mine.safetensors")).check().delay == 4
+
+
+_NO_TORCH = """
+import sys
+import numpy as np
+import posestream.stream.pipeline, posestream.stream.run, posestream.stream.graph.stages
+from posestream.stream.config import RunConfig
+from posestream.stream.lift.stage import LiftConfig, LiftStage
+from posestream.stream.results import FrameResult
+
+RunConfig().lift.check()
+stage = LiftStage(LiftConfig().load())
+rng = np.random.default_rng(0)
+for t in range(30):
+    k = rng.uniform(100, 400, (2, 17, 2)).astype(np.float32)
+    r = FrameResult(frame_id=t + 1, pts=t / 30, width=640, height=480, bboxes=np.zeros((2, 4), np.float32),
+                    bbox_scores=np.ones(2, np.float32), keypoints=k, keypoint_scores=np.ones((2, 17), np.float32),
+                    track_ids=np.array([1, 2]))
+    ((done, _),) = stage.push(r)
+    assert np.isfinite(done.keypoints_3d).all()
+assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith("torch"))
+print("no torch")
+"""
+
+
+def test_live_and_run_paths_do_not_import_torch():
+    done = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "no torch"
 
 
 def _write_jsonl(path, frames):

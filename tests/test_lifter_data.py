@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.layouts import H36M17_NAMES, coco17_to_h36m17
-from engines.lifter import normalize_screen_coordinates
-from offline.lifter_data import (Camera, MocapSampler, h36m_samples, load_npz_pairs, look_at, random_camera,
+from posestream.engines.layouts import H36M17_NAMES, coco17_to_h36m17
+from posestream.stream.lift.model import normalize_screen_coordinates
+from posestream.offline.lifter_data import (Camera, MocapSampler, h36m_samples, load_npz_pairs, look_at, random_camera,
                                  save_npz_pairs, scale_bones, view)
-from offline.mocap import coco17_points, face_points, load_bvh
+from posestream.offline.mocap import coco17_points, face_points, load_bvh
 
 from conftest import shared_file
 

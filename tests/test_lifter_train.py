@@ -6,14 +6,14 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import REPO, shared_file
-from engines.lifter import LifterArchitecture, TemporalModel, load_lifter
-from offline.lifter_data import MocapSampler, fixed_views, h36m_samples, save_npz_pairs, view, random_camera
-from offline.lifter_train import TrainConfig, evaluate_lifter, train_lifter
-from offline.mocap import load_bvh
-from stream.lift import DEFAULT_LIFTER
+from posestream.offline.lifter_data import MocapSampler, fixed_views, h36m_samples, save_npz_pairs, view, random_camera
+from posestream.offline.lifter_model import TemporalModel, read_lifter
+from posestream.offline.lifter_train import TrainConfig, evaluate_lifter, train_lifter
+from posestream.offline.mocap import load_bvh
+from posestream.stream.lift.model import LifterArchitecture, StreamingTemporalModel, load_lifter
+from posestream.stream.lift.stage import DEFAULT_LIFTER
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -33,17 +33,20 @@ def held_out():
 
 
 def test_shipped_lifter_on_held_out_mocap(held_out):
-    model = load_lifter(DEFAULT_LIFTER)
+    stream = StreamingTemporalModel(load_lifter(DEFAULT_LIFTER))  # the runtime's NumPy model
     sequences = fixed_views(held_out, cameras_per_clip=2, seed=7)
-    metrics = evaluate_lifter(model, sequences)
+    metrics = evaluate_lifter(stream, sequences)
     baseline = _mean_pose_mpjpe(sequences)
     assert metrics["mpjpe"] < 90 and metrics["p_mpjpe"] < 70, metrics
     assert metrics["mpjpe"] < 0.5 * baseline, (metrics, baseline)
+    # the same weights in the torch network, over a whole real sequence
+    _, x, _ = sequences[0]
+    assert np.abs(stream.lift_sequence(x) - read_lifter(DEFAULT_LIFTER).lift_sequence(x)).max() <= 1e-5
 
 
 def test_shipped_lifter_on_human36m_samples():
     sequences = h36m_samples(shared_file("media/mmpose-testdata/h36m"))
-    metrics = evaluate_lifter(load_lifter(DEFAULT_LIFTER), sequences)
+    metrics = evaluate_lifter(StreamingTemporalModel(load_lifter(DEFAULT_LIFTER)), sequences)
     assert metrics["frames"] == 4
     assert metrics["mpjpe"] < 150 and metrics["p_mpjpe"] < 100, metrics
 
@@ -73,19 +76,22 @@ def test_fine_tuning_with_a_frozen_backbone(tmp_path, held_out):
         pairs[f"walk{k}"] = [(keypoints, joints_3d)]
         sizes[f"walk{k}"] = (camera.width, camera.height)
     save_npz_pairs(tmp_path / "data_2d_custom_walk.npz", tmp_path / "data_3d_walk.npz", pairs, sizes)
-    out = tmp_path / "finetuned.pt"
+    out = tmp_path / "finetuned.safetensors"
     assert train_main(["--resume", str(DEFAULT_LIFTER), "--no-mocap", "--npz-2d", str(tmp_path / "data_2d_custom_walk.npz"),
                        "--npz-3d", str(tmp_path / "data_3d_walk.npz"), "--lr", "3e-4", "--freeze", "backbone",
                        "--steps", "60", "--batch-size", "64", "--eval-every", "0", "--h36m", str(tmp_path / "none"),
                        "--out", str(out)]) == 0
     base, tuned = load_lifter(DEFAULT_LIFTER), load_lifter(out)
-    for name, value in base.state_dict().items():
+    assert tuned.architecture == base.architecture and set(tuned.weights) == set(base.weights)
+    for name, value in base.weights.items():
         if name.startswith("shrink"):
-            assert not torch.equal(value, tuned.state_dict()[name]), name
+            assert not np.array_equal(value, tuned.weights[name]), name
         else:  # frozen, batch-norm statistics included
-            assert torch.equal(value, tuned.state_dict()[name]), name
-    from offline.lifter_data import load_npz_pairs
+            assert np.array_equal(value, tuned.weights[name]), name
+    assert tuned.metadata["steps"] == 60 and "--freeze backbone" in tuned.metadata["command"]
+    from posestream.offline.lifter_data import load_npz_pairs
 
     data = load_npz_pairs(tmp_path / "data_2d_custom_walk.npz", tmp_path / "data_3d_walk.npz")
-    assert evaluate_lifter(tuned, data)["mpjpe"] < evaluate_lifter(base, data)["mpjpe"]
+    base_error = evaluate_lifter(StreamingTemporalModel(base), data)["mpjpe"]
+    assert evaluate_lifter(StreamingTemporalModel(tuned), data)["mpjpe"] < base_error
     assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".json").is_file()

@@ -1,12 +1,11 @@
 """Box IoU, OKS and OKS-NMS against hand-computed values and pycocotools."""
 
-import json
 
 import numpy as np
 import pytest
 
 from conftest import shared_file
-from stream.matching import box_iou, keypoint_bboxes, oks, oks_nms
+from posestream.stream.track.matching import box_iou, keypoint_bboxes, oks, oks_nms
 
 
 def test_box_iou_hand_computed():
@@ -69,3 +68,13 @@ def test_keypoint_bboxes_padding_and_fallback():
     assert keypoint_bboxes(points, visible, 1.25)[0] == pytest.approx([7.5, 15, 32.5, 65])
     fallback = np.array([[1, 2, 3, 4]], np.float32)
     assert keypoint_bboxes(points, np.array([[True, False, False]]), 1.25, fallback)[0] == pytest.approx([1, 2, 3, 4])
+
+
+def test_box_containment_by_hand():
+    from posestream.stream.track.matching import box_containment
+
+    a = np.array([[0, 0, 10, 10]], np.float32)  # area 100
+    b = np.array([[5, 0, 25, 10], [2, 2, 4, 4], [20, 20, 30, 30]], np.float32)  # 200, 4, 100
+    # intersections: 50, 4, 0; smaller areas: 100, 4, 100
+    assert box_containment(a, b).tolist() == [[0.5, 1.0, 0.0]]
+    assert box_containment(a, b, min_area_ratio=0.1).tolist() == [[0.5, 0.0, 0.0]]  # 4 / 100 < 0.1

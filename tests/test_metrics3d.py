@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from offline.metrics3d import mpjpe, n_mpjpe, p_mpjpe, procrustes_align
+from posestream.offline.metrics3d import mpjpe, n_mpjpe, p_mpjpe, procrustes_align
 
 
 def test_mpjpe_hand_computed():

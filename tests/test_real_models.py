@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from engines.layouts import BLAZEPOSE33_TO_COCO17, COCO17_NAMES, COCO17_SIGMAS
-from stream.sources import VideoFileSource
+from posestream.engines.layouts import BLAZEPOSE33_TO_COCO17, COCO17_NAMES, COCO17_SIGMAS
+from posestream.stream.capture.files import VideoFileSource
 
 
 def _torso(points):
@@ -98,8 +98,8 @@ def test_aligned_second_pass_follows_a_tilted_body(real_pipeline):
     """On the image turned by 45°, keypoints mapped back by the known inverse rotation land near
     those found on the upright image — within 8% of the torso length with the body-aligned
     second pass, and at least twice as close as with the upright square crop alone."""
-    from engines.keypoints import BlazePoseLandmark
-    from engines.transforms import apply_affine
+    from posestream.stream.pose import BlazePoseLandmark
+    from posestream.engines.transforms import apply_affine
 
     image = cv2.imread(str(shared_file("media/tfjs-pose-testdata/pose.jpg")))
     upright = real_pipeline(_frame(image))
@@ -121,7 +121,7 @@ def test_aligned_second_pass_follows_a_tilted_body(real_pipeline):
 
 
 def _frame(image):
-    from stream.sources import Frame
+    from posestream.stream.capture.files import Frame
 
     return Frame(1, 0.0, image)
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import MODELS, shared_file
 from media import truncated_copy
-from stream.cli import main
+from posestream.stream.cli import main
 
 
 def _run(capsys, *argv):
@@ -27,7 +27,7 @@ def wave_run(tmp_path_factory):
     video = shared_file("media/har-wave/wave.mp4")
     out = tmp_path_factory.mktemp("wave")
     env_models = {"POSESTREAM_MODEL_DIR": str(MODELS)}
-    done = subprocess.run([sys.executable, "-m", "stream.cli", "run", str(video), "--out", str(out),
+    done = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "run", str(video), "--out", str(out),
                            "--max-frames", "40", "--quiet", "--view-3d"], capture_output=True, text=True,
                           env={**__import__("os").environ, **env_models})
     assert done.returncode == 0, done.stderr
@@ -186,7 +186,7 @@ def test_model_with_wrong_input_shape(tmp_path, capsys):
     video = shared_file("media/har-wave/wave.mp4")
     code, _, err = _run(capsys, video, "--out", tmp_path / "out", "--det", shared_file("models/blazepose_landmark_full.onnx"))
     assert code == 2
-    assert "not a person detector" in err and "input_1[?,256,256,3]" in err
+    assert "not a person detector" in err and "input_1[" in err and "256,256,3]" in err
 
 
 def test_config_file_with_a_typo_is_refused(tmp_path, capsys):
@@ -199,7 +199,7 @@ def test_config_file_with_a_typo_is_refused(tmp_path, capsys):
 def test_shipped_config_loads():
     from pathlib import Path
 
-    from stream.config import RunConfig
+    from posestream.stream.config import RunConfig
 
     config = RunConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "run.yaml")
     assert config == RunConfig()
@@ -208,7 +208,7 @@ def test_shipped_config_loads():
 def test_decoder_error_part_way_is_raised_after_the_good_frames(tmp_path):
     """A cut inside a frame's data makes the decoder fail (not just end early): frames before it
     come out, then one SourceError naming the frame."""
-    from stream.sources import SourceError, VideoFileSource
+    from posestream.stream.capture.files import SourceError, VideoFileSource
 
     path = tmp_path / "noise.mp4"
     rng = np.random.default_rng(0)
@@ -241,7 +241,7 @@ def test_models_lists_the_zoo_and_fetch_finds_a_local_file(capsys):
 
 
 def test_config_with_an_unknown_section_or_bad_value_is_refused(tmp_path):
-    from stream.config import RunConfig
+    from posestream.stream.config import RunConfig
 
     config = tmp_path / "run.yaml"
     config.write_text("tracker:\n  detect_interval: 3\n")

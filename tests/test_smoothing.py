@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from stream.smoothing import OneEuroFilter, smoothing_factor
+from posestream.stream.track.smoothing import OneEuroFilter, smoothing_factor
 
 
 def test_smoothing_factor_formula():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from poses import person
-from stream.track import BoxKalman, Tracker, TrackerConfig
+from posestream.stream.track.tracker import BoxKalman, Tracker, TrackerConfig
 
 SCORES = np.ones(17, np.float32)
 
@@ -95,11 +95,34 @@ def test_smoothing_calms_jitter_and_gaps_do_not_crash():
 
 
 def test_merge_keeps_tracked_boxes_and_adds_new_people():
-    tracker = Tracker(TrackerConfig(merge_iou=0.5))
+    tracker = Tracker(TrackerConfig())
     tracked = np.array([[0, 0, 100, 200]], np.float32)
+    rois = np.array([[50, 120, 180, 0.1]], np.float32)
     detected = np.array([[5, 5, 105, 205], [300, 0, 400, 200]], np.float32)
-    boxes, scores = tracker.merge(detected, np.array([0.9, 0.8], np.float32), tracked, np.array([0.7], np.float32))
+    boxes, scores, merged_rois = tracker.merge(detected, np.array([0.9, 0.8], np.float32), tracked,
+                                               np.array([0.7], np.float32), rois)
     assert boxes.tolist() == [[0, 0, 100, 200], [300, 0, 400, 200]] and scores.tolist() == pytest.approx([0.7, 0.8])
+    assert merged_rois[0].tolist() == pytest.approx(rois[0].tolist()) and np.isnan(merged_rois[1]).all()
+
+
+def test_merge_gives_one_crop_per_person_where_iou_is_low():
+    """A track's box is its keypoints' box ×1.25 (with margins the detector does not leave):
+    IoU with the same person's detector box is about 0.35, under any IoU merge threshold."""
+    tracker = Tracker(TrackerConfig())
+    detector_box = np.array([[100, 100, 160, 260]], np.float32)  # 60 × 160
+    track_box = np.array([[70, 70, 190, 290]], np.float32)  # 120 × 220, around it
+    iou = (60 * 160) / (120 * 220)
+    assert iou < 0.4
+    boxes, _, _ = tracker.merge(detector_box, np.array([0.9], np.float32), track_box, np.array([0.8], np.float32))
+    assert len(boxes) == 1
+    # a second detector box overlapping the same track is a second person (pairs are one-to-one)
+    neighbour = np.array([[100, 100, 160, 260], [140, 90, 200, 250]], np.float32)
+    boxes, _, _ = tracker.merge(neighbour, np.array([0.9, 0.9], np.float32), track_box, np.array([0.8], np.float32))
+    assert len(boxes) == 2
+    # a much smaller person inside a tracked box (a child in front of an adult) is another person
+    child = np.array([[100, 200, 130, 260]], np.float32)  # area 1800 vs 26400: ratio 0.07
+    boxes, _, _ = tracker.merge(child, np.array([0.9], np.float32), track_box, np.array([0.8], np.float32))
+    assert len(boxes) == 2
 
 
 def test_bad_settings_are_refused():

@@ -5,10 +5,10 @@ tests/data/intel-one-by-one-visits.csv) must each be one unbroken track, and det
 import pytest
 
 from conftest import REPO, shared_file
-from offline.track_eval import agreement, load_visits, score_visits
-from stream.pipeline import PoseStream
-from stream.sources import open_source
-from stream.track import TrackerConfig
+from posestream.offline.track_eval import agreement, load_visits, score_visits
+from posestream.stream.pipeline import PoseStream
+from posestream.stream.capture.files import open_source
+from posestream.stream.track.tracker import TrackerConfig
 
 FRAMES = 470  # the empty room, visits 1 and 2, and the empty room again
 

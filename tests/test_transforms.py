@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.transforms import (apply_affine, bbox_to_center_scale, crop_warp_matrix, letterbox,
+from posestream.engines.transforms import (apply_affine, bbox_to_center_scale, crop_warp_matrix, letterbox,
                                 rotation_from_points, unletterbox_boxes)
 
 

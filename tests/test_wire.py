@@ -4,7 +4,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from stream.wire import SCHEMA_VERSION, WireError, decode, encode, header
+from posestream.stream.graph.wire import SCHEMA_VERSION, WireError, decode, encode, header
 
 
 def test_frame_round_trip_without_copies():

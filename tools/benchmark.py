@@ -24,49 +24,92 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from offline.run import run_source  # noqa: E402
-from stream.config import PipelineConfig  # noqa: E402
-from stream.pipeline import PosePipeline  # noqa: E402
-from stream.sources import VideoFileSource  # noqa: E402
+from posestream.stream.run import run_source  # noqa: E402
+from posestream.stream.config import RunConfig  # noqa: E402
+from posestream.stream.pipeline import PosePipeline  # noqa: E402
+from posestream.stream.capture.files import VideoFileSource  # noqa: E402
 
 
-def model_floor(pipeline: PosePipeline, video: Path, frames: int) -> dict[str, float]:
-    """Milliseconds per frame of the bare detector and pose-model calls on the first ``frames`` frames."""
+def model_floor(pipeline: PosePipeline, video: Path, frames: int, people: list[int]) -> dict[str, float]:
+    """Milliseconds per frame of the bare models, one crop per person present: the detector on
+    every frame, and the keypoint model at batch 1 once per person reported in that frame
+    (``people``, from the end-to-end run) — on tensors prepared beforehand: no decode, no
+    pre/post-processing, no encode, no second pass, no duplicate crop. No pipeline around these
+    models can beat it (detecting every N frames can)."""
     detector, estimator = pipeline.detector, pipeline.estimator
-    det_inputs, pose_inputs = [], []
+    det_inputs = []
     for frame in VideoFileSource(video):
         if frame.frame_id > frames:
             break
-        tensor, _ = detector.preprocess(frame.image)
-        det_inputs.append(tensor)
-        result = pipeline(frame)
-        if len(result):
-            if hasattr(estimator, "preprocess"):  # RTMPose
-                pose_inputs.append(("input", estimator.preprocess(frame.image, result.bboxes)[0], ["simcc_x", "simcc_y"]))
-            else:  # BlazePose: one batch per pass
-                sides = (result.bboxes[:, 2:] - result.bboxes[:, :2]).max(axis=1)
-                batch = np.random.default_rng(0).random((len(sides), 256, 256, 3), np.float32)
-                for _ in range(2 if estimator.refine else 1):
-                    pose_inputs.append(("input_1", batch, ["Identity", "Identity_1"]))
-    det_name = pipeline.detector.backend.inputs[0].name
+        det_inputs.append(detector.preprocess(frame.image)[0])
+    name = estimator.backend.inputs[0].name
+    if name == "input_1":  # BlazePose NHWC
+        crop, outputs = np.random.default_rng(0).random((1, 256, 256, 3), np.float32), ["Identity", "Identity_1"]
+    else:  # RTMPose NCHW
+        w, h = estimator.input_size
+        crop, outputs = np.random.default_rng(0).random((1, 3, h, w), np.float32), ["simcc_x", "simcc_y"]
+    det_name = detector.backend.inputs[0].name
+    detector.backend.run({det_name: det_inputs[0]})
+    estimator.backend.run({name: crop}, outputs)
     t0 = time.perf_counter()
     for tensor in det_inputs:
-        pipeline.detector.backend.run({det_name: tensor})
+        detector.backend.run({det_name: tensor})
     t1 = time.perf_counter()
-    for name, tensor, outputs in pose_inputs:
-        estimator.backend.run({name: tensor}, outputs)
+    for count in people[:len(det_inputs)]:
+        for _ in range(count):
+            estimator.backend.run({name: crop}, outputs)
     t2 = time.perf_counter()
     n = max(len(det_inputs), 1)
     return {"detect": (t1 - t0) * 1e3 / n, "pose": (t2 - t1) * 1e3 / n}
 
 
+def end_to_end(video: Path, frames: int, config: RunConfig):
+    """``posestream run`` on the first ``frames`` frames, as the command does it but timed without
+    startup (models loaded and warmed up first), no annotated video (``--no-video``), lifting and
+    labels on. Returns the RunSummary, the people reported in each frame and the pipeline."""
+    pipeline = PosePipeline.from_config(config.pipeline)
+    lifter = config.lift.load() if config.lift.enabled else None
+    with tempfile.TemporaryDirectory() as out:
+        run_source(video, out, pipeline, config.tracking, config.classify, lifter, write_video=False,
+                   max_frames=5, progress=False)  # warm-up
+        summary = run_source(video, out, pipeline, config.tracking, config.classify, lifter, write_video=False,
+                             max_frames=frames, progress=False)
+        with open(Path(out) / f"{video.stem}.jsonl") as handle:
+            people = [len(json.loads(line)["instances"]) for line in handle]
+    return summary, people, pipeline
+
+
+def mediapipe_fps(video: Path, frames: int) -> float | None:
+    """MediaPipe Pose (legacy ``solutions.pose``, ``model_complexity=1`` = BlazePose GHUM full, the
+    same landmark weights) in frames per second on the first ``frames`` frames, startup
+    excluded; None when MediaPipe (with ``solutions.pose``) is not installed."""
+    try:
+        import mediapipe as mp
+        pose_module = mp.solutions.pose
+    except (ImportError, AttributeError):
+        return None
+    import cv2
+
+    images = []
+    for frame in VideoFileSource(video):
+        if frame.frame_id > frames:
+            break
+        images.append(frame.image)
+    with pose_module.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=False) as pose:
+        pose.process(cv2.cvtColor(images[0], cv2.COLOR_BGR2RGB))
+        t0 = time.perf_counter()
+        for image in images:
+            pose.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        return len(images) / (time.perf_counter() - t0)
+
+
 def blazepose_graph_ms(model: Path, repeats: int = 30) -> dict[str, float]:
     """Per-crop ms of the BlazePose graph as converted (batch 1, all heads) and as posestream
     rewrites it (dynamic batch, landmark heads only), at batch 1 and 6."""
-    from engines.backend import OnnxRuntimeBackend
-    from engines.keypoints import batched_blazepose_graph
+    from posestream.engines.backend import OnnxRuntimeBackend
+    from posestream.stream.pose import batched_blazepose_graph
 
     rng = np.random.default_rng(0)
     timings = {}
@@ -82,57 +125,6 @@ def blazepose_graph_ms(model: Path, repeats: int = 30) -> dict[str, float]:
     return timings
 
 
-def lifter_ms(widths: tuple[int, ...], channels: int, people: int, frames: int = 100) -> dict[str, float]:
-    """Milliseconds per frame to lift ``people`` tracks: streaming (one output per layer, batched
-    over the tracks) vs recomputing the whole model over each track's last receptive field."""
-    import torch
-
-    from engines.lifter import LifterArchitecture, StreamingTemporalModel, TemporalModel
-
-    model = TemporalModel(LifterArchitecture(filter_widths=widths, channels=channels, causal=True)).eval()
-    rf = model.receptive_field
-    rng = np.random.default_rng(0)
-    x = np.cumsum(rng.normal(0, 0.01, (people, frames + rf, 17, 2)), axis=1).astype(np.float32)
-    stream = StreamingTemporalModel(model)
-    states = [stream.start(x[p, 0]) for p in range(people)]
-    for t in range(rf):  # warm the buffers and the allocator
-        stream.step(states, x[:, t])
-    t0 = time.perf_counter()
-    for t in range(rf, rf + frames):
-        stream.step(states, x[:, t])
-    streaming = (time.perf_counter() - t0) * 1e3 / frames
-    with torch.no_grad():
-        windows = torch.from_numpy(x)
-        model(windows[:, :rf])
-        t0 = time.perf_counter()
-        for t in range(rf, rf + frames):
-            model(windows[:, t - rf + 1:t + 1])
-        recompute = (time.perf_counter() - t0) * 1e3 / frames
-    return {"streaming": streaming, "recompute": recompute}
-
-
-def lifter_report() -> None:
-    """Print streaming vs recompute at 27/81/243 frames and the shipped lifter's MPJPE table."""
-    import torch
-
-    from stream.lift import DEFAULT_LIFTER
-
-    print(f"lifter ms/frame, causal, torch {torch.__version__} on {torch.get_num_threads()} threads, {os.cpu_count()} cores")
-    print(f"{'frames':>6s} {'channels':>8s} {'people':>6s} {'streaming':>10s} {'recompute':>10s} {'ratio':>6s}")
-    for widths in ((3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3, 3)):
-        for channels in (256, 1024):
-            for people in (1, 5):
-                ms = lifter_ms(widths, channels, people)
-                print(f"{3 ** len(widths):6d} {channels:8d} {people:6d} {ms['streaming']:10.2f} {ms['recompute']:10.2f} "
-                      f"{ms['recompute'] / ms['streaming']:6.1f}")
-    checkpoint = torch.load(DEFAULT_LIFTER, map_location="cpu", weights_only=True)
-    print(f"\nshipped lifter {DEFAULT_LIFTER.name}: {checkpoint['architecture']}")
-    print(f"made with: {checkpoint.get('command')}")
-    print(f"{'evaluation':36s} {'frames':>7s} {'MPJPE':>7s} {'P-MPJPE':>8s} {'N-MPJPE':>8s}  (mm)")
-    for name, m in checkpoint.get("metrics", {}).items():
-        print(f"{name:36s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
-
-
 def graph_report(video: Path, frames: int, soak: float, queue: int = 2) -> None:
     """The live graph vs the single-process main job on the same file and frames (throughput
     ratio), the graph paced at the file's frame rate like a camera (latency, drops), and a soak
@@ -140,8 +132,8 @@ def graph_report(video: Path, frames: int, soak: float, queue: int = 2) -> None:
     import signal
     import threading
 
-    from stream.config import RunConfig
-    from stream.graph.supervisor import Supervisor
+    from posestream.stream.config import RunConfig
+    from posestream.stream.graph.supervisor import Supervisor
 
     config = RunConfig.from_yaml(None)
     pipeline = PosePipeline.from_config(config.pipeline)
@@ -195,8 +187,12 @@ def main() -> int:
     parser.add_argument("--det", default="yolox-nano")
     parser.add_argument("--pose", default="blazepose-full")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--detect-interval", type=int, default=1, help="run the detector every N frames")
+    parser.add_argument("--peer", choices=["mediapipe"], help="also time a peer on the same frames")
     args = parser.parse_args()
     if args.lifter:
+        from lifter_bench import lifter_report  # tools/lifter_bench.py: NumPy streaming vs torch recompute
+
         lifter_report()
         return 0
     if args.video is None:
@@ -207,26 +203,34 @@ def main() -> int:
         return 0
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
 
-    for refine in (False, True):
-        config = PipelineConfig(detector=args.det, pose=args.pose, device=args.device, refine_crop=refine)
-        pipeline = PosePipeline.from_config(config)
-        run_source(args.video, tempfile.mkdtemp(), pipeline, max_frames=5, progress=False)  # warm-up
-        with tempfile.TemporaryDirectory() as out:
-            summary = run_source(args.video, out, pipeline, max_frames=args.frames, progress=False)
-        floor = model_floor(pipeline, args.video, args.frames)
-        floor_ms = sum(floor.values())
-        print(f"{args.video.name}: {summary.frames} frames, {summary.people / max(summary.frames, 1):.2f} people/frame, "
-              f"{args.det} + {args.pose} ({'aligned second pass' if refine else 'one pass'}), "
-              f"provider {pipeline.detector.backend.provider}, {os.cpu_count()} cores")
-        print("  stage ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms.items())
-              + f"  -> end to end {summary.fps:.1f} fps")
-        print(f"  model-only floor: detect {floor['detect']:.1f} ms, pose {floor['pose']:.1f} ms"
-              f" -> {1e3 / floor_ms:.1f} fps (pipeline reaches {summary.fps * floor_ms / 1e3:.0%} of it)")
+    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
+                 "tracking": {"detect_interval": args.detect_interval}}
+    config = RunConfig.from_dict({}, overrides)
+    summary, people, pipeline = end_to_end(args.video, args.frames, config)
+    floor = model_floor(pipeline, args.video, args.frames, people)
+    floor_ms = sum(floor.values())
+    print(f"{args.video.name}: {summary.frames} frames, {summary.people / max(summary.frames, 1):.2f} people/frame, "
+          f"{args.det} + {args.pose}, detect every {args.detect_interval} frame(s), "
+          f"provider {pipeline.detector.backend.provider}, {os.cpu_count()} cores, no video, startup excluded")
+    print("  stage ms/frame (decode and write overlap inference): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms.items()) + f"  -> end to end {summary.fps:.1f} fps")
+    print(f"  one-crop-per-person floor: detect {floor['detect']:.1f} ms + pose {floor['pose']:.1f} ms "
+          f"({sum(people) / max(len(people), 1):.2f} crops at batch 1) -> {1e3 / floor_ms:.1f} fps; "
+          f"pipeline / floor = {summary.fps * floor_ms / 1e3:.2f}")
+    if args.peer == "mediapipe":
+        peer = mediapipe_fps(args.video, args.frames)
+        if peer is None:
+            print("  peer mediapipe: skipped (pip install mediapipe, a version with mp.solutions.pose)")
+        else:
+            print(f"  peer MediaPipe Pose (model_complexity=1, same BlazePose-full weights): {peer:.1f} fps; "
+                  f"posestream / MediaPipe = {summary.fps / peer:.2f}")
     if args.pose == "blazepose-full":
-        from engines.zoo import resolve_model
+        from posestream.engines.zoo import resolve_model
 
-        timings = blazepose_graph_ms(resolve_model(args.pose).onnx_path)
-        print("  BlazePose ms per crop: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+        resolved = resolve_model(args.pose)
+        if resolved.runtime == "onnxruntime":
+            timings = blazepose_graph_ms(resolved.path)
+            print("  BlazePose ms per crop: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return 0
 
 

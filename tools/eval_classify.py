@@ -19,11 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from offline.classify_eval import LABELLED_CLIPS, KINDS, classify_frames, load_labels, pairs, score  # noqa: E402
-from stream.classify import GESTURES, ClassifierConfig  # noqa: E402
-from stream.config import RunConfig  # noqa: E402
-from stream.pipeline import PosePipeline, PoseStream  # noqa: E402
-from stream.sources import open_source  # noqa: E402
+from posestream.offline.classify_eval import LABELLED_CLIPS, KINDS, classify_frames, load_labels, pairs, score  # noqa: E402
+from posestream.stream.classify.rules import GESTURES, ClassifierConfig  # noqa: E402
+from posestream.stream.config import RunConfig  # noqa: E402
+from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
+from posestream.stream.capture.files import open_source  # noqa: E402
 
 #: Rule variants compared: name → overrides of the configured classifier settings.
 VARIANTS = {"default": {"rules": "default", "posture_source": "2d"},

@@ -27,10 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engines.keypoints import BlazePoseLandmark  # noqa: E402
-from engines.transforms import apply_affine  # noqa: E402
-from stream.config import PipelineConfig  # noqa: E402
-from stream.pipeline import PosePipeline  # noqa: E402
+from posestream.stream.pose import BlazePoseLandmark  # noqa: E402
+from posestream.engines.transforms import apply_affine  # noqa: E402
+from posestream.stream.config import PipelineConfig  # noqa: E402
+from posestream.stream.pipeline import PosePipeline  # noqa: E402
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR")
 

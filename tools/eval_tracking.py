@@ -20,11 +20,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from offline.track_eval import agreement, interior_births, load_visits, score_visits  # noqa: E402
-from stream.config import RunConfig  # noqa: E402
-from stream.pipeline import PosePipeline, PoseStream  # noqa: E402
-from stream.sources import open_source  # noqa: E402
-from stream.track import TrackerConfig  # noqa: E402
+from posestream.offline.track_eval import agreement, interior_births, load_visits, score_visits  # noqa: E402
+from posestream.stream.config import RunConfig  # noqa: E402
+from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
+from posestream.stream.capture.files import open_source  # noqa: E402
+from posestream.stream.track.tracker import TrackerConfig  # noqa: E402
 
 CLIPS = {
     "vtest": "opencv-vtest/vtest.avi",

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zmq  # noqa: E402
 
-from stream.wire import WireError, decode  # noqa: E402
+from posestream.stream.graph.wire import WireError, decode  # noqa: E402
 
 
 def main(argv=None) -> int:

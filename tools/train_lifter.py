@@ -5,19 +5,24 @@ Data: the BVH mocap in ``$POSESTREAM_SHARED/mocap`` seen by random virtual camer
 ``offline/lifter_data.py``), and/or a paired VideoPose3D-style npz dataset (``--npz-2d/--npz-3d``).
 Held-out mocap trials (``--holdout``) are never trained on; they are scored through 4 seeded
 cameras each, with exact and with noisy 2D, and so are the Human3.6M samples in
-``media/mmpose-testdata/h36m``. Writes the checkpoint (VideoPose3D layout: ``model_pos``; plus
-``architecture``, ``metrics``, ``command``), ``<checkpoint>.json`` (metrics) and
-``<checkpoint>.png`` (curves).
+``media/mmpose-testdata/h36m``. Writes the lifter as the runtime reads it (a ``.safetensors`` file:
+VideoPose3D's tensor names, metadata ``architecture``, ``metrics``, ``command``, ``steps``; see
+``stream/lift/model.py``), ``<lifter>.json`` (metrics, curves) and ``<lifter>.png`` (curves).
 
 The shipped default lifter was made with::
 
     python tools/train_lifter.py --out engines/weights/lifter_coco_h36m_causal27.pt --steps 6000 --threads 2
 
-Fine-tuning (RunningPose-style) from it on your own data, lower learning rate, frozen backbone::
+(then a PyTorch checkpoint, converted with ``posestream convert-lifter``; today ``--out`` is the
+``.safetensors`` file itself).
 
-    python tools/train_lifter.py --resume engines/weights/lifter_coco_h36m_causal27.pt \\
+Fine-tuning (RunningPose-style) from it on your own data, lower learning rate, frozen backbone
+(``--resume`` also takes a PyTorch checkpoint: VideoPose3D's ``.bin``, with ``--symmetric`` for its
+centred releases)::
+
+    python tools/train_lifter.py --resume engines/weights/lifter_coco_h36m_causal27.safetensors \\
         --npz-2d data_2d_custom_x.npz --npz-3d data_3d_x.npz --no-mocap --lr 1e-4 --freeze backbone \\
-        --steps 500 --out finetuned.pt
+        --steps 500 --out finetuned.safetensors
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engines.files import atomic_output  # noqa: E402
-from engines.lifter import LifterArchitecture, TemporalModel, load_lifter, save_lifter  # noqa: E402
-from offline.lifter_data import NoiseConfig, MocapSampler, fixed_views, h36m_samples, load_npz_pairs  # noqa: E402
-from offline.lifter_train import TrainConfig, evaluate_lifter, plot_history, sequence_batches, train_lifter  # noqa: E402
-from offline.mocap import load_mocap_cached  # noqa: E402
+from posestream.engines.files import atomic_output  # noqa: E402
+from posestream.offline.lifter_model import TemporalModel, load_torch_lifter, read_lifter, save_lifter  # noqa: E402
+from posestream.offline.lifter_data import NoiseConfig, MocapSampler, fixed_views, h36m_samples, load_npz_pairs  # noqa: E402
+from posestream.offline.lifter_train import TrainConfig, evaluate_lifter, plot_history, sequence_batches, train_lifter  # noqa: E402
+from posestream.offline.mocap import load_mocap_cached  # noqa: E402
+from posestream.stream.lift.model import LifterArchitecture  # noqa: E402
 
 #: Mocap trials kept out of training: one of each kind of motion.
 HOLDOUT = ("001_14", "002_05", "005_02", "006_10", "007_04", "bvh11_131_03")
@@ -45,18 +51,20 @@ HOLDOUT = ("001_14", "002_05", "005_02", "006_10", "007_04", "bvh11_131_03")
 def main(argv=None) -> int:
     shared = Path(os.environ.get("POSESTREAM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write")
+    parser.add_argument("--out", type=Path, required=True, help="lifter file to write (.safetensors)")
     parser.add_argument("--mocap", type=Path, default=shared / "mocap")
     parser.add_argument("--no-mocap", action="store_true", help="train on the npz dataset only")
     parser.add_argument("--npz-2d", type=Path, help="VideoPose3D custom 2D dataset (pixels, COCO-17)")
     parser.add_argument("--npz-3d", type=Path, help="matching positions_3d (camera space, metres, H36M-17)")
     parser.add_argument("--holdout", default=",".join(HOLDOUT), help="mocap trials to hold out (comma-separated)")
     parser.add_argument("--h36m", type=Path, default=shared / "media" / "mmpose-testdata" / "h36m")
-    parser.add_argument("--resume", type=Path, help="start from this checkpoint (fine-tuning)")
+    parser.add_argument("--resume", type=Path, help="start from this lifter (fine-tuning): .safetensors, or a PyTorch "
+                        ".pt/.bin (causal unless --symmetric when the checkpoint does not say)")
     parser.add_argument("--filter-widths", default="3,3,3")
     parser.add_argument("--channels", type=int, default=256)
     parser.add_argument("--dropout", type=float, default=0.25)
-    parser.add_argument("--symmetric", action="store_true", help="centred (non-causal) convolutions")
+    parser.add_argument("--symmetric", action="store_true", help="centred (non-causal) convolutions (new models, and "
+                        "--resume checkpoints that do not store their architecture)")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -69,10 +77,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.out.suffix != ".safetensors":
+        parser.error(f"--out {args.out}: a lifter file's name ends in .safetensors")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     if args.resume:
-        model = load_lifter(args.resume)
+        if args.resume.suffix == ".safetensors":
+            model = read_lifter(args.resume)
+        else:
+            model = load_torch_lifter(args.resume, causal=not args.symmetric)
         model.architecture = LifterArchitecture(**{**model.architecture.__dict__, "dropout": args.dropout})
         model.drop.p = args.dropout
     else:
@@ -120,8 +133,7 @@ def main(argv=None) -> int:
     for name, m in table.items():
         print(f"{name:36s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
     command = "python tools/train_lifter.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    save_lifter(args.out, model, metrics=table, command=command, steps=args.steps,
-                train_curve=[list(p) for p in history.train])
+    save_lifter(args.out, model, metrics=table, command=command, steps=args.steps)
     with atomic_output(args.out.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps({"command": command, "metrics": table, "train": history.train,
                                    "evals": history.evals, "seconds": history.seconds}, indent=1))

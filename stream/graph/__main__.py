@@ -1,7 +1,7 @@
-"""``python -m stream.graph SPEC_JSON``: run one stage of the live graph (the supervisor does this)."""
+"""``python -m posestream.stream.graph SPEC_JSON``: run one stage of the live graph (the supervisor does this)."""
 
 import sys
 
-from .stages import main
+from posestream.stream.graph.stages import main
 
 sys.exit(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -23,12 +24,12 @@ from pathlib import Path
 
 import zmq
 
-from ..config import RunConfig
-from ..live import source_name
-from ..sinks import write_json_atomic
-from ..wire import WireError, decode
-from .endpoints import endpoints, secure, start_authenticator
-from .stages import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED
+from posestream.stream.config import RunConfig
+from posestream.stream.capture.cameras import open_any_source, source_name
+from posestream.stream.sinks.files import write_json_atomic
+from posestream.stream.graph.wire import WireError, decode
+from posestream.stream.graph.endpoints import endpoints, secure, start_authenticator
+from posestream.stream.graph.stages import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED
 
 log = logging.getLogger("posestream.supervisor")
 
@@ -43,7 +44,6 @@ class _Process:
     restarts: int = 0
     peak_rss_mb: float = 0.0
     finished: bool = False
-    exit_code: int | None = None
 
 
 def rss_mb(pid: int, field: str = "VmHWM") -> float:
@@ -58,7 +58,7 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
 
 
 def stream_ids(sources: list[str]) -> list[str]:
-    """A unique id per source: :func:`stream.live.source_name`, numbered when two are alike."""
+    """A unique id per source: :func:`posestream.stream.capture.cameras.source_name`, numbered when two are alike."""
     ids = []
     for spec in sources:
         base = source_name(spec)
@@ -67,6 +67,24 @@ def stream_ids(sources: list[str]) -> list[str]:
             name, k = f"{base}_{k}", k + 1
         ids.append(name)
     return ids
+
+
+def stage_threads(config: RunConfig, cores: int | None = None) -> tuple[int, int]:
+    """ONNX Runtime intra-op threads of each detector process and of the person stage.
+
+    ``pipeline.threads`` > 0 is used as it is. Otherwise (0, auto) the cores are shared so that
+    the graph does not oversubscribe them: each of the N detector workers gets
+    ``cores // (N + 1)`` and the person stage (pose, the heaviest model) ``cores // 2``, at
+    least 1 each. The capture, sink and BLAS/OpenMP pools of every stage get one thread.
+
+    Returns:
+        ``(detect_threads, person_threads)``.
+    """
+    if config.pipeline.threads > 0:
+        return config.pipeline.threads, config.pipeline.threads
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // (config.graph.detect_workers + 1)), max(1, cores // 2)
 
 
 class Supervisor:
@@ -85,10 +103,11 @@ class Supervisor:
         self.run_dir = tempfile.mkdtemp(prefix="posestream-")
         self.endpoints = endpoints(config.to_dict()["graph"], self.run_dir, self.streams)
         base = {"config": config.to_dict(), "endpoints": self.endpoints}
+        detect_threads, person_threads = stage_threads(config)
         self.processes = [_Process({**base, "stage": "sink", "name": "sink", "out": str(self.out_dir),
-                                    "streams": self.streams}),
-                          _Process({**base, "stage": "person", "name": "person"})]
-        self.processes += [_Process({**base, "stage": "detect", "name": f"detect{i}"})
+                                    "streams": self.streams, "threads": 1}),
+                          _Process({**base, "stage": "person", "name": "person", "threads": person_threads})]
+        self.processes += [_Process({**base, "stage": "detect", "name": f"detect{i}", "threads": detect_threads})
                            for i in range(config.graph.detect_workers)]
         self.processes += [_Process({**base, "stage": "capture", "name": f"capture-{s}", "stream": s, "source": src,
                                      "max_frames": max_frames}) for s, src in zip(self.streams, sources)]
@@ -98,7 +117,10 @@ class Supervisor:
         self.rss_timeline: list[float] = []  # MiB of all stages, once a minute
 
     def _start(self, process: _Process) -> None:
-        process.popen = subprocess.Popen([sys.executable, "-m", "stream.graph", json.dumps(process.spec)])
+        # one thread each for the BLAS and OpenMP pools a stage might touch: the stages share the cores
+        env = {**os.environ, **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+        process.popen = subprocess.Popen([sys.executable, "-m", "posestream.stream.graph", json.dumps(process.spec)],
+                                         env=env)
         process.started, process.last_beat, process.beat = time.monotonic(), None, {}
 
     def _restart(self, process: _Process, why: str) -> bool:
@@ -149,18 +171,18 @@ class Supervisor:
 
     def _check(self, process: _Process, now: float) -> int | None:
         """Watch one stage; returns an exit status when the run must end because of it."""
-        g, name = self.config.graph, process.spec["name"]
+        g = self.config.graph
         code = process.popen.poll()
         if process.finished:
             return None
         if code is not None:
             if code == 0 and process.spec["stage"] in ("capture", "sink"):
-                process.finished, process.exit_code = True, 0
+                process.finished = True
                 return None
             if code == EXIT_BAD_SOURCE and process.spec["stage"] == "capture":
                 return 2
             if code == EXIT_SOURCE_FAILED and process.spec["stage"] == "capture":
-                process.finished, process.exit_code, self.source_failed = True, code, True  # its EOS is on its way
+                process.finished, self.source_failed = True, True  # its EOS is on its way
                 return None
             if self.interrupted is not None and process.spec["stage"] == "capture":
                 process.finished = True
@@ -277,6 +299,17 @@ class Supervisor:
             write_json_atomic(path, metrics)
         except OSError:
             log.exception("could not write %s", path)
+
+
+def check_sources(sources: list[str]) -> None:
+    """Open each source once and close it, so that a missing file or camera is one error line
+    before any stage process starts.
+
+    Raises:
+        posestream.stream.capture.files.SourceError: a source cannot be opened.
+    """
+    for spec in sources:
+        open_any_source(spec).close()  # an RTSP camera only connects when read: it reconnects anyway
 
 
 def run_live(sources: list[str], config: RunConfig, out_dir: str | Path, max_frames: int | None = None) -> int:

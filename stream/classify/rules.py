@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# COCO-17 indices (engines.layouts.COCO17_NAMES)
-NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 5, 6, 7, 8, 9, 10
+# COCO-17 indices (posestream.engines.layouts.COCO17_NAMES)
+L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 5, 6, 7, 8, 9, 10
 L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 11, 12, 13, 14, 15, 16
 #: (shoulder, elbow, wrist) of the right and left arm; (hip, knee, ankle) of the right and left leg
 ARMS = ((R_SHOULDER, R_ELBOW, R_WRIST), (L_SHOULDER, L_ELBOW, L_WRIST))

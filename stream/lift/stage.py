@@ -1,10 +1,11 @@
 """The lift stage: each tracked person's COCO-17 keypoints → H36M-17 3D, one frame at a time.
 
-One :class:`~engines.lifter.StreamState` per track (VideoPose3D's temporal network run causally
-or with its delay, see :mod:`engines.lifter`), started with the track's first frame repeated;
-a track that is not in a frame is finished (its last frame repeated to flush a symmetric model's
-pending outputs) and forgotten, and starts afresh if it comes back. Untracked results (images)
-lift each person as a still: the frame repeated over the receptive field.
+One :class:`~posestream.stream.lift.model.StreamState` per track (VideoPose3D's temporal network run
+causally or with its delay, in NumPy without torch, see :mod:`posestream.stream.lift.model`), started
+with the track's first frame repeated; a track that is not in a frame is finished (its last frame
+repeated to flush a symmetric model's pending outputs) and forgotten, and starts afresh if it comes
+back. Untracked results (images) lift each person as a still: the frame repeated over the receptive
+field.
 
 A symmetric model answers ``delay`` frames late, so the stage holds results back by that much;
 :meth:`LiftStage.push` returns the results that are complete, oldest first, and
@@ -16,18 +17,21 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .results import FrameResult
+from posestream.engines.errors import ModelSignatureError
+from posestream.stream.lift.model import (Lifter, LifterArchitecture, StreamingTemporalModel, inspect_lifter,
+                                          load_lifter, normalize_screen_coordinates)
+from posestream.stream.results import FrameResult
 
-if TYPE_CHECKING:  # torch is imported only where a lifter is used (detector processes stay small)
-    from engines.lifter import TemporalModel
-
-#: The lifter shipped with posestream (trained by tools/train_lifter.py on the free mocap).
-DEFAULT_LIFTER = Path(__file__).resolve().parents[1] / "engines" / "weights" / "lifter_coco_h36m_causal27.pt"
+#: The lifter shipped with posestream (trained by tools/train_lifter.py on the free mocap): causal,
+#: 27 frames, 256 channels, COCO-17 → H36M-17. Package data of ``posestream.engines``, so it is
+#: found in the source tree and in an installed wheel alike.
+DEFAULT_LIFTER = Path(str(resources.files("posestream.engines") / "weights" / "lifter_coco_h36m_causal27.safetensors"))
 
 
 @dataclass(frozen=True)
@@ -37,25 +41,51 @@ class LiftConfig:
     Attributes:
         enabled: compute ``keypoints_3d``.
         checkpoint: ``default`` (the shipped causal 27-frame lifter, COCO-17 → H36M-17) or the
-            path of a checkpoint (ours, or VideoPose3D's ``.bin``).
-        causal: for checkpoints that do not say (VideoPose3D's): whether the model is causal;
-            VideoPose3D's releases are symmetric (False).
+            path of a lifter file (``.safetensors``, format ``posestream-lifter/1``, which says
+            whether the model is causal; a PyTorch ``.pt``/``.bin`` is converted first with
+            ``posestream convert-lifter``).
     """
 
     enabled: bool = True
     checkpoint: str = "default"
-    causal: bool = False
 
-    def load(self) -> "TemporalModel":
-        """The model this config names.
+    @property
+    def path(self) -> Path:
+        """The lifter file this config names."""
+        return DEFAULT_LIFTER if self.checkpoint == "default" else Path(self.checkpoint)
+
+    def check(self) -> LifterArchitecture:
+        """Check the lifter file without reading its weights or building the model.
+
+        Returns:
+            The file's architecture.
 
         Raises:
-            engines.errors.ModelError: missing, unreadable or mismatched checkpoint.
+            posestream.engines.errors.ModelNotFoundError: no such file.
+            posestream.engines.errors.ModelError: not a lifter file (a PyTorch checkpoint: with the
+                command that converts it).
+            posestream.engines.errors.ModelSignatureError: unreadable architecture, tensors that do
+                not fit it, or not a COCO-17 → H36M-17 lifter.
         """
-        from engines.lifter import load_lifter
+        return _coco_to_h36m(inspect_lifter(self.path), self.path)
 
-        path = DEFAULT_LIFTER if self.checkpoint == "default" else Path(self.checkpoint)
-        return load_lifter(path, causal=self.causal)
+    def load(self) -> Lifter:
+        """The lifter this config names (NumPy weights, for :class:`LiftStage`).
+
+        Raises:
+            posestream.engines.errors.ModelError: as :meth:`check`.
+        """
+        lifter = load_lifter(self.path)
+        _coco_to_h36m(lifter.architecture, self.path)
+        return lifter
+
+
+def _coco_to_h36m(architecture: LifterArchitecture, path: Path) -> LifterArchitecture:
+    a = architecture
+    if (a.joints_in, a.joints_out, a.in_features) != (17, 17, 2):
+        raise ModelSignatureError(f"{path}: the lift stage needs a COCO-17 → H36M-17 lifter (x, y per keypoint), "
+                                  f"got {a.joints_in} → {a.joints_out} joints, {a.in_features} values per keypoint")
+    return a
 
 
 class _Track:
@@ -66,23 +96,22 @@ class _Track:
 
 
 class LiftStage:
-    """Per-stream lifting state around a trained :class:`~engines.lifter.TemporalModel`.
+    """Per-stream lifting state around a trained :class:`~posestream.stream.lift.model.Lifter`
+    (run by the NumPy :class:`~posestream.stream.lift.model.StreamingTemporalModel`; no torch).
 
     Args:
-        model: the lifter; its input must be 17 COCO keypoints and its output 17 H36M joints.
+        lifter: the lifter's weights; its input must be 17 COCO keypoints and its output 17 H36M joints.
 
     Raises:
-        ValueError: the model's joint counts are not 17 in and 17 out.
+        ValueError: the lifter's joint counts are not 17 in and 17 out.
     """
 
-    def __init__(self, model: "TemporalModel"):
-        from engines.lifter import StreamingTemporalModel, normalize_screen_coordinates
-
+    def __init__(self, lifter: Lifter):
         self._normalize = normalize_screen_coordinates
-        a = model.architecture
+        a = lifter.architecture
         if (a.joints_in, a.joints_out, a.in_features) != (17, 17, 2):
             raise ValueError(f"the lift stage needs a COCO-17 → H36M-17 lifter, got {a.joints_in} → {a.joints_out} joints")
-        self.stream = StreamingTemporalModel(model)
+        self.stream = StreamingTemporalModel(lifter)
         self.delay = a.delay
         self.tracks: dict[int, _Track] = {}
         self.queue: deque[tuple[FrameResult, Any]] = deque()

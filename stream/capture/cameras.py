@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .sources import Frame, SourceError, VideoFileSource, open_source
+from posestream.stream.capture.files import Frame, SourceError, VideoFileSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ class WebcamSource(LiveSource):
         if not self._capture.isOpened():
             raise SourceError(f"cannot open camera {device!r} (is one connected, and free?)")
 
+    def close(self) -> None:
+        """Release the camera (iteration releases it at its end too)."""
+        self._capture.release()
+
     def __iter__(self) -> Iterator[Frame]:
         try:
             while not self._stopped.is_set():
@@ -115,6 +119,9 @@ class RtspSource(LiveSource):
     def __init__(self, url: str, options: RtspOptions = RtspOptions()):
         super().__init__(source_name(url))
         self.url, self.options = url, options
+
+    def close(self) -> None:
+        """Nothing is held before iteration (each connection is opened and closed by it)."""
 
     def _open(self):
         import av

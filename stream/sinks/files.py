@@ -1,6 +1,9 @@
 """Result sinks for recorded runs: JSON lines, mmpose ``--save-predictions`` JSON, annotated video.
 
-Every sink writes to ``<file>.part`` and renames it into place on :meth:`close`, which is
+Every sink offers ``write(result, image)`` (one frame's :class:`FrameResult` and its (H, W, 3)
+uint8 BGR image, in frame order) and ``close() -> Path | None`` (finish, rename into place,
+return the path; None when nothing was written). Every sink writes to ``<file>.part`` and
+renames it into place on :meth:`close`, which is
 called also when a run fails part-way: what was computed is kept, and a reader never sees a
 half-written file under the final name.
 """
@@ -11,27 +14,13 @@ import json
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from engines.files import atomic_output
-from engines.layouts import coco17_dataset_meta
+from posestream.engines.files import atomic_output
+from posestream.engines.layouts import coco17_dataset_meta
 
-from .results import FrameResult
-
-
-class Sink(Protocol):
-    """What every sink offers.
-
-    ``write(result, image)`` takes one frame's :class:`FrameResult` and its (H, W, 3) uint8 BGR
-    image, in frame order; ``close()`` finishes the output (also after an error part-way),
-    renames it into place and returns its path (None when nothing was written).
-    """
-
-    def write(self, result: FrameResult, image: np.ndarray) -> None: ...
-
-    def close(self) -> Path | None: ...
+from posestream.stream.results import FrameResult
 
 
 def _part(path: Path) -> Path:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engines.layouts import COCO17_SKELETON
+from posestream.engines.layouts import COCO17_SKELETON
 
-from .results import FrameResult
+from posestream.stream.results import FrameResult
 
 # BGR colours: left limbs orange, right limbs blue, centre/face green (mmpose's convention)
 _LEFT, _RIGHT, _CENTRE = (0, 128, 255), (255, 128, 0), (0, 200, 0)
@@ -23,6 +23,34 @@ def _colour(a: int, b: int) -> tuple[int, int, int]:
     if a in _RIGHT_IDS and b in _RIGHT_IDS:
         return _RIGHT
     return _CENTRE
+
+
+def label_font(image_shape: tuple[int, ...]) -> tuple[float, int]:
+    """OpenCV Hershey font scale and stroke width for labels on a frame of ``image_shape``
+    (H, W, ...): text about 1/40 of the frame's shorter side high (18 px at 720 p), at least 10 px.
+
+    Returns:
+        ``(font_scale, thickness)`` for ``cv2.putText`` with ``FONT_HERSHEY_SIMPLEX`` (whose
+        capital letters are about 22 px high at scale 1).
+    """
+    height = max(10.0, min(image_shape[:2]) / 40)
+    scale = height / 22
+    return scale, max(1, round(scale * 2))
+
+
+def draw_label(canvas: np.ndarray, text: str, corner: tuple[int, int], colour=(0, 255, 0)) -> None:
+    """Draw ``text`` above the pixel ``corner`` (a box's top-left, x, y), inside the frame, sized by
+    :func:`label_font`, outlined in black so it reads on any background. Draws in place."""
+    scale, thick = label_font(canvas.shape)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x = int(min(max(corner[0], 0), max(canvas.shape[1] - w, 0)))
+    y = int(min(max(corner[1] - base - 2, h + 2), canvas.shape[0] - base))
+    # the outline: the text in black shifted by `thick` px in the 8 directions (OpenCV's text
+    # renderers differ in how they widen strokes; offsets work with every one)
+    for dx, dy in ((-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)):
+        cv2.putText(canvas, text, (x + dx * thick, y + dy * thick), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
+                    cv2.LINE_AA)
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
 class SkeletonAnnotator:
@@ -51,8 +79,7 @@ class SkeletonAnnotator:
             for labels in (result.postures, result.gestures):
                 if labels is not None and labels[i] not in (None, "none", "unknown"):
                     label.append(labels[i])
-            cv2.putText(canvas, " ".join(label), (x1, max(12 * scale, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.5 * scale, (0, 255, 0), max(1, scale), cv2.LINE_AA)
+            draw_label(canvas, " ".join(label), (x1, y1))
             points = result.keypoints[i]
             visible = result.keypoint_scores[i] >= self.keypoint_threshold
             for a, b in COCO17_SKELETON:
@@ -77,6 +104,10 @@ class Pose3DAnnotator:
     """
 
     def __init__(self, radius: float = 1.0, max_people: int = 3, azimuth: float = -70.0, elevation: float = 15.0):
+        try:
+            import matplotlib  # noqa: F401  (checked here, before any frame is processed)
+        except ImportError as exc:
+            raise ImportError("the 3D view needs matplotlib: pip install 'posestream[view]'") from exc
         self.skeleton = SkeletonAnnotator()
         self.radius, self.max_people, self.azimuth, self.elevation = radius, max_people, azimuth, elevation
 
@@ -85,7 +116,7 @@ class Pose3DAnnotator:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from engines.layouts import H36M17_NAMES, H36M17_PARENTS
+        from posestream.engines.layouts import H36M17_NAMES, H36M17_PARENTS
 
         left = self.skeleton.annotate(image, result)
         height = image.shape[0]

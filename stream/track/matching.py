@@ -2,14 +2,26 @@
 
 OKS follows the COCO keypoint evaluation (``cocoeval.py`` ``computeOks``): per keypoint
 ``exp(-d² / (2 · s² · k²))`` with ``s²`` the object area in pixels² and ``k = 2σ`` from
-:data:`engines.layouts.COCO17_SIGMAS`, averaged over the keypoints counted.
+:data:`posestream.engines.layouts.COCO17_SIGMAS`, averaged over the keypoints counted.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engines.layouts import COCO17_SIGMAS
+from posestream.engines.layouts import COCO17_SIGMAS
+
+
+def _intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, M) pairwise intersection areas and the (N,), (M,) areas of x1y1x2y2 boxes, float64 px²."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    return inter, area_a, area_b
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -21,15 +33,28 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns:
         (N, M) float64 in [0, 1]; 0 where both boxes are empty.
     """
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    inter, area_a, area_b = _intersections(a, b)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_containment(a: np.ndarray, b: np.ndarray, min_area_ratio: float = 0.0) -> np.ndarray:
+    """Pairwise fraction of the smaller box covered by the other (intersection over the smaller
+    area; the "overlap coefficient"), 0 for pairs whose smaller / larger area is under
+    ``min_area_ratio`` (a small box inside a much larger one is another person).
+
+    Args:
+        a: (N, 4) and b: (M, 4) float x1, y1, x2, y2 pixels.
+        min_area_ratio: in [0, 1].
+
+    Returns:
+        (N, M) float64 in [0, 1]; 0 where either box is empty.
+    """
+    inter, area_a, area_b = _intersections(a, b)
+    small = np.minimum(area_a[:, None], area_b[None, :])
+    large = np.maximum(area_a[:, None], area_b[None, :])
+    ok = (small > 0) & (small >= min_area_ratio * large)
+    return np.divide(inter, small, out=np.zeros_like(inter), where=ok)
 
 
 def oks(keypoints_a: np.ndarray, keypoints_b: np.ndarray, areas: np.ndarray, visible_a: np.ndarray | None = None,

@@ -107,6 +107,10 @@ class VideoFileSource:
     def __len__(self) -> int:
         return self.frame_count
 
+    def close(self) -> None:
+        """Close the file without reading it (iteration closes it at its end too)."""
+        self._container.close()
+
 
 class ImageSource:
     """One image file or a folder of images (sorted by name).
@@ -131,6 +135,9 @@ class ImageSource:
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def close(self) -> None:
+        """Nothing to close: each image is read when iterated."""
 
     def __iter__(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files, start=1):

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .matching import box_iou, keypoint_bboxes, oks
-from .smoothing import OneEuroFilter
+from posestream.stream.track.matching import box_containment, box_iou, keypoint_bboxes, oks
+from posestream.stream.track.smoothing import OneEuroFilter
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,13 @@ class TrackerConfig:
         iou_threshold: a pose may join a track when the IoU of their boxes is at least this
             (0.4, MMDeploy PoseTracker) ...
         oks_threshold: ... or when the OKS of their keypoints is at least this.
-        merge_iou: on detection frames, a detected box overlapping a track's box by more than this
-            IoU is the same person; the track's box (from keypoints) is kept.
+        merge_containment: on detection frames, a detected box is the same person as a track's
+            box when the two are paired one-to-one (Hungarian) and their intersection covers at
+            least this fraction of the smaller box, with areas within ``merge_area_ratio`` of
+            each other; the track's crop is kept (one crop per person). IoU is the wrong measure
+            here: a keypoint box ×1.25 and a detector box of the same person overlap by IoU
+            0.26–0.44 only.
+        merge_area_ratio: smallest ratio of the smaller to the larger area for such a pair.
         pose_nms_threshold: poses whose OKS with a better-scored pose of the same frame exceeds
             this are duplicates and dropped (OKS-NMS; 0.5 as MMDeploy's PoseTracker).
         birth_score: only poses in boxes scoring at least this start a track; weaker detections
@@ -50,7 +55,8 @@ class TrackerConfig:
     detect_interval: int = 1
     iou_threshold: float = 0.4
     oks_threshold: float = 0.5
-    merge_iou: float = 0.5
+    merge_containment: float = 0.7
+    merge_area_ratio: float = 0.3
     pose_nms_threshold: float = 0.5
     birth_score: float = 0.6
     min_hits: int = 3
@@ -140,6 +146,7 @@ class Track:
         self.t = t
         self.hits, self.missing, self.confirmed = 1, 0, False
         self.smoother = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
+        self.roi: np.ndarray | None = None  # the pose model's crop for the next frame, if it gives one
         self.smoothed = self._smooth(keypoints, t)
 
     def _smooth(self, keypoints: np.ndarray, t: float) -> np.ndarray:
@@ -191,40 +198,73 @@ class Tracker:
         """Whether the frame about to be processed should run the detector."""
         return self.frames % self.config.detect_interval == 0 or not self.tracks
 
-    def predict(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance every track to time ``t`` (seconds).
 
         Returns:
-            ``(bboxes, scores)``: (T, 4) float32 predicted boxes (pixels) of the tracks seen in
-            the last frame, and (T,) float32 their last box scores — the crops for frames
-            without detection.
+            ``(bboxes, scores, rois)`` of the tracks seen in the last frame — the crops for this
+            frame: (T, 4) float32 predicted boxes (pixels), (T,) float32 their last box scores,
+            and (T, 4) float32 the pose model's crop regions (cx, cy, side, rotation; NaN where
+            the model gives none), moved with the box's predicted shift.
         """
         dt = 0.0 if self._t is None else t - self._t
-        boxes, scores = [], []
+        boxes, scores, rois = [], [], []
         for track in self.tracks:
-            box = track.kalman.predict(dt) if dt > 0 else track.kalman.box
+            before = track.kalman.box
+            box = track.kalman.predict(dt) if dt > 0 else before
             if track.missing == 0:
                 boxes.append(box)
                 scores.append(track.bbox_score)
+                roi = np.full(4, np.nan, np.float32) if track.roi is None else track.roi.copy()
+                roi[:2] += (box[:2] + box[2:]) / 2 - (before[:2] + before[2:]) / 2
+                rois.append(roi)
         self._t = t
-        return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32))
+        return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
+                np.asarray(rois, np.float32).reshape(-1, 4))
 
     def merge(self, detected: np.ndarray, detected_scores: np.ndarray, tracked: np.ndarray,
-              tracked_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Join detected and tracked boxes: a detection overlapping a tracked box (IoU >
-        ``merge_iou``) is that person, already covered; the others are new people.
+              tracked_scores: np.ndarray, tracked_rois: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Join detected and tracked boxes so that each person gets one crop: detections paired
+        one-to-one with tracked boxes they overlap (see ``merge_containment``) are those tracks,
+        already covered; the others are new people, except detections scoring under
+        ``birth_score`` (which cannot start a track) away from every lost track (IoU under
+        ``iou_threshold``).
+
+        Args:
+            detected: (D, 4) float32 pixels. detected_scores: (D,).
+            tracked: (T, 4) float32 pixels. tracked_scores: (T,).
+            tracked_rois: (T, 4) float32 crop regions of the tracks (:meth:`predict`), or None.
 
         Returns:
-            ``(bboxes, scores)``: (n, 4) float32, (n,) float32 — tracked boxes first.
+            ``(bboxes, scores, rois)``: (n, 4), (n,), (n, 4) float32 — tracked boxes first; new
+            people's rois are NaN.
         """
+        if tracked_rois is None:
+            tracked_rois = np.full((len(tracked), 4), np.nan, np.float32)
         if len(tracked) and len(detected):
-            new = box_iou(detected, tracked).max(axis=1) <= self.config.merge_iou
+            cover = box_containment(detected, tracked, self.config.merge_area_ratio)
+            rows, cols = linear_sum_assignment(-cover)
+            same = rows[cover[rows, cols] >= self.config.merge_containment]
+            new = np.ones(len(detected), bool)
+            new[same] = False
             detected, detected_scores = detected[new], detected_scores[new]
+        # a weak detection can only continue a track (birth_score): crop it only where a track
+        # was lost, so that the background's weak boxes cost no pose pass on every frame
+        lost = [tr.kalman.box for tr in self.tracks if tr.missing > 0]
+        weak = detected_scores < self.config.birth_score
+        if weak.any():
+            near_lost = (box_iou(detected[weak], np.asarray(lost)).max(axis=1) >= self.config.iou_threshold
+                         if lost else np.zeros(int(weak.sum()), bool))
+            keep = ~weak
+            keep[np.flatnonzero(weak)[near_lost]] = True
+            detected, detected_scores = detected[keep], detected_scores[keep]
         return (np.concatenate([tracked, detected]).astype(np.float32),
-                np.concatenate([tracked_scores, detected_scores]).astype(np.float32))
+                np.concatenate([tracked_scores, detected_scores]).astype(np.float32),
+                np.concatenate([tracked_rois, np.full((len(detected), 4), np.nan, np.float32)]).astype(np.float32))
 
     def update(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, bbox_scores: np.ndarray, t: float,
-               crop_bboxes: np.ndarray | None = None) -> TrackedPeople:
+               crop_bboxes: np.ndarray | None = None, rois: np.ndarray | None = None) -> TrackedPeople:
         """Match this frame's poses to the tracks and return the people to report.
 
         Args:
@@ -233,6 +273,8 @@ class Tracker:
             t: frame time, seconds (the same as passed to :meth:`predict`).
             crop_bboxes: (N, 4) the boxes the poses came from (used when a pose has fewer
                 than two confident keypoints).
+            rois: (N, 4) the pose model's crop regions for each person's next frame
+                (:attr:`posestream.stream.pose.PoseEstimates.rois`), or None.
 
         Returns:
             :class:`TrackedPeople` — born tracks matched in this frame, in the order of the poses.
@@ -249,6 +291,7 @@ class Tracker:
         for pose_index, track in matches:
             track.update(boxes[pose_index], keypoints[pose_index], keypoint_scores[pose_index],
                          float(bbox_scores[pose_index]), t)
+            track.roi = None if rois is None else np.asarray(rois[pose_index], np.float32)
             matched.add(pose_index)
         for track in self.tracks:
             if all(track is not m for _, m in matches):
@@ -258,6 +301,7 @@ class Tracker:
         for i in range(len(keypoints)):
             if i not in matched and bbox_scores[i] >= cfg.birth_score:
                 track = Track(0, boxes[i], keypoints[i], keypoint_scores[i], float(bbox_scores[i]), t, cfg)
+                track.roi = None if rois is None else np.asarray(rois[i], np.float32)
                 self.tracks.append(track)
                 matches.append((i, track))
         reported = []

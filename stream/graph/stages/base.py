@@ -1,0 +1,102 @@
+"""What every stage process shares: the ZeroMQ context, sockets, heartbeats, counters."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+
+import zmq
+
+from posestream.stream.graph.wire import WireError, decode, encode, header
+from posestream.stream.graph.endpoints import secure, start_authenticator
+
+log = logging.getLogger("posestream.graph")
+
+
+#: Exit status of a capture stage whose source cannot be opened (not worth restarting).
+EXIT_BAD_SOURCE = 2
+#: Exit status of a capture stage whose source failed part-way (its stream was ended with EOS).
+EXIT_SOURCE_FAILED = 3
+
+
+def _exit_on_term(*_) -> None:
+    raise SystemExit(143)
+
+
+class Stage:
+    """What every stage shares: ZeroMQ context, heartbeat thread, counters.
+
+    Args:
+        spec: the stage's spec (see :mod:`posestream.stream.graph.supervisor`).
+    """
+
+    def __init__(self, spec: dict):
+        self.spec, self.name = spec, spec["name"]
+        self.graph = spec["config"]["graph"]
+        self.context = zmq.Context()
+        self.auth = start_authenticator(self.context, self.graph.get("curve_keys"))
+        self.counters = defaultdict(int)
+        self.state = "starting"
+        self.busy_since: float | None = None
+        self._stop = threading.Event()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _exit_on_term)  # capture replaces this; close() still sends a last heartbeat
+        self._beat = threading.Thread(target=self._heartbeats, daemon=True)
+        self._beat.start()
+
+    def socket(self, kind: int, endpoint: str, bind: bool, hwm: int | None = None) -> zmq.Socket:
+        """A socket of ``kind`` bound or connected to ``endpoint`` (CURVE over tcp with keys),
+        its high-water mark ``hwm`` messages each way, lingering 2 s at close."""
+        sock = self.context.socket(kind)
+        if hwm is not None:
+            sock.sndhwm = sock.rcvhwm = hwm
+        sock.linger = 2000
+        secure(sock, endpoint, bind, self.graph.get("curve_keys"))
+        return sock
+
+    def _heartbeats(self) -> None:
+        sock = self.context.socket(zmq.PUSH)
+        sock.linger = 0
+        sock.sndhwm = 10
+        secure(sock, self.spec["endpoints"]["control"], False, self.graph.get("curve_keys"))
+        while not self._stop.is_set():
+            self.send_heartbeat(sock)
+            self._stop.wait(self.graph["heartbeat_interval"])
+        self.send_heartbeat(sock)
+        sock.close()
+
+    def send_heartbeat(self, sock) -> None:
+        """Send state, counters, busy seconds and :meth:`extra` on the control socket (never blocks)."""
+        busy = None if self.busy_since is None else time.monotonic() - self.busy_since
+        try:
+            sock.send_multipart(encode(header("heartbeat", "", stage=self.name, pid=os.getpid(), state=self.state,
+                                              busy=busy, counters=dict(self.counters), extra=self.extra())),
+                                flags=zmq.NOBLOCK)
+        except (zmq.Again, RuntimeError):  # queue full, or counters changed while copied: next beat
+            pass
+
+    def extra(self) -> dict:
+        """Stage-specific figures sent with each heartbeat."""
+        return {}
+
+    def receive(self, sock: zmq.Socket):
+        """One message from ``sock`` (decoded), or None if it was malformed (counted)."""
+        parts = sock.recv_multipart(copy=False)
+        try:
+            return decode(parts)
+        except WireError as exc:
+            self.counters["malformed"] += 1
+            log.warning("%s: dropped a malformed message (%s)", self.name, exc)
+            return None
+
+    def close(self) -> None:
+        """Stop the heartbeats (a last one goes out) and close every socket."""
+        self._stop.set()
+        self._beat.join(timeout=2)
+        if self.auth is not None:
+            self.auth.stop()
+        self.context.destroy(linger=2000)

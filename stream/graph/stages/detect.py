@@ -1,0 +1,51 @@
+"""The detect stage: the person detector, N workers sharing the frames (stateless)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import zmq
+
+from posestream.stream.graph.wire import Timer, encode
+from posestream.stream.graph.endpoints import secure
+
+from .base import Stage
+
+log = logging.getLogger("posestream.graph")
+
+
+def run_detect(spec: dict) -> int:
+    """Detect people in frames from every capture; forward frame + boxes."""
+    from posestream.stream.config import PipelineConfig
+    from posestream.stream.pipeline import PosePipeline
+
+    stage = Stage(spec)
+    try:
+        pipeline = PosePipeline.from_config(
+            PipelineConfig(**{**spec["config"]["pipeline"], "threads": spec.get("threads", 0)}), pose=False)
+        pipeline.detect(np.zeros((480, 640, 3), np.uint8))  # warm up before frames come (first runs are slow)
+        inp = stage.context.socket(zmq.PULL)
+        inp.rcvhwm = stage.graph["queue"]
+        for endpoint in spec["endpoints"]["frames"].values():
+            secure(inp, endpoint, False, stage.graph.get("curve_keys"))
+        out = stage.socket(zmq.PUSH, spec["endpoints"]["detections"], bind=False, hwm=stage.graph["queue"])
+        stage.state = "running"
+        while True:
+            message = stage.receive(inp)
+            if message is None:
+                continue
+            stage.busy_since = time.monotonic()
+            if message.kind == "frame":
+                timer = Timer(message.header, "detect")
+                bboxes, scores = pipeline.detect(message.image)
+                timer.stop()
+                message.header.update(bboxes=bboxes.tolist(), bbox_scores=scores.tolist())
+                out.send_multipart(encode(message.header, message.image), copy=False)
+                stage.counters["frames"] += 1
+            elif message.kind == "eos":
+                out.send_multipart(encode(message.header))
+            stage.busy_since = None
+    finally:
+        stage.close()

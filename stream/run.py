@@ -1,0 +1,261 @@
+"""``posestream run``: a recorded video, an image or a folder of images → result files.
+
+Writes, in ``out_dir``: ``<name>.jsonl`` (one frame per line), ``results_<name>.json`` (mmpose
+``--save-predictions`` layout) and ``<name>.mp4`` (annotated, source frame rate, one frame per
+input frame) — or, for images, a folder ``<name>_annotated/`` — and on request ``<name>_3d.mp4``
+(the annotated frame beside each person's 3D skeleton). Frames are processed
+losslessly; if decoding fails part-way the frames before it are written out and the
+:class:`~posestream.stream.capture.files.SourceError` is raised again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from posestream.stream.sinks.annotate import Pose3DAnnotator, SkeletonAnnotator
+from posestream.stream.classify.rules import ClassifierConfig
+from posestream.stream.pipeline import PosePipeline, PoseStream
+from posestream.stream.sinks.files import ImageFolderSink, JsonLinesSink, PredictionsJsonSink, VideoSink
+from posestream.stream.sinks.outputs import OutputFiles
+from posestream.stream.capture.files import ImageSource, VideoFileSource, open_source
+from posestream.stream.track.tracker import TrackerConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
+
+    Attributes:
+        frames: frames processed. people: person instances over all frames.
+        max_people: most people in one frame. seconds: wall time of the loop.
+        stage_ms: mean milliseconds per frame of each stage (decode, detect, pose, track,
+            lift, classify, write).
+        outputs: files written. error: the error that ended the run early, or None.
+    """
+
+    frames: int = 0
+    people: int = 0
+    max_people: int = 0
+    seconds: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    outputs: list[Path] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_ms.items())
+        return (f"{self.frames} frames, {self.people} people (max {self.max_people} per frame), "
+                f"{self.fps:.1f} fps; ms/frame: {stages}")
+
+
+def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir: str | Path, pipeline: PosePipeline,
+               tracking: TrackerConfig | None = TrackerConfig(), classify: ClassifierConfig | None = ClassifierConfig(),
+               lifter=None, write_video: bool = True, view_3d: bool = False, max_frames: int | None = None, progress: bool = True) -> RunSummary:
+    """Process a recorded source with ``pipeline`` and write the result files.
+
+    Args:
+        source_path: video file, image file or folder of images (or such a source, already opened).
+        out_dir: output folder (created).
+        pipeline: the models (:class:`PosePipeline`).
+        tracking: tracker settings, or None for no tracking; never used on images and image
+            folders, whose frames are unrelated.
+        classify: classifier settings, or None for no posture/gesture labels.
+        lifter: COCO-17 → H36M-17 :class:`~posestream.stream.lift.model.Lifter` for ``keypoints_3d``, or None.
+        write_video: also write the annotated video (or annotated images).
+        view_3d: also write ``<name>_3d.mp4``, each frame beside its people's 3D skeletons
+            (needs ``lifter``; videos only).
+        max_frames: stop after this many frames.
+        progress: tqdm progress bar.
+
+    Returns:
+        A :class:`RunSummary` (its ``outputs`` list every file written).
+
+    Raises:
+        posestream.stream.capture.files.SourceError: the source cannot be opened, or fails part-way (after the
+            results so far were written).
+    """
+    source = source_path if isinstance(source_path, (VideoFileSource, ImageSource)) else open_source(source_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = OutputFiles(out_dir, source.name)
+    annotator = SkeletonAnnotator()
+    sinks = [JsonLinesSink(names.jsonl), PredictionsJsonSink(names.predictions)]
+    if write_video:
+        sinks.append(ImageFolderSink(names.annotated_images, annotator) if isinstance(source, ImageSource)
+                     else VideoSink(names.video, source.fps, annotator))
+    if view_3d and lifter is not None and not isinstance(source, ImageSource):
+        sinks.append(VideoSink(names.view_3d, source.fps, Pose3DAnnotator()))
+    process = PoseStream(pipeline, None if isinstance(source, ImageSource) else tracking, classify, lifter)
+    summary = RunSummary()
+    totals = {"decode": 0.0, "detect": 0.0, "pose": 0.0, "track": 0.0, "lift": 0.0, "classify": 0.0, "write": 0.0}
+    total = len(source) or None  # frames the progress bar expects; None when the container does not say
+    if max_frames:
+        total = min(total, max_frames) if total else max_frames
+    start = time.perf_counter()
+    decoder = _Prefetch(source, max_frames, totals)
+    writer = _Writer(sinks, totals, summary)
+    try:
+        with tqdm(total=total, unit="frame", desc=source.name, disable=not progress) as bar:
+            for frame in decoder:
+                writer.put(process.process(frame))
+                summary.frames += 1
+                bar.update(1)
+    except BaseException as exc:
+        summary.error = str(exc)
+        raise
+    finally:
+        decoder.stop()
+        try:  # results a delayed lifter still holds are completed and written, also after an error
+            writer.put(process.flush())
+        except Exception:
+            log.exception("could not flush the held-back results")
+        try:
+            writer.close()
+        except Exception:
+            log.exception("could not write every result")
+            if summary.error is None:
+                summary.error = "could not write every result"
+        summary.seconds = time.perf_counter() - start
+        summary.stage_ms = {k: v / max(summary.frames, 1) for k, v in totals.items()}
+        for sink in sinks:
+            try:
+                written = sink.close()
+            except Exception:  # one broken sink must not lose the others' results
+                log.exception("could not finish %s", type(sink).__name__)
+                continue
+            if written is not None:
+                summary.outputs.append(written)
+    return summary
+
+
+class _Prefetch:
+    """Decodes frames in a thread, a few ahead of the pipeline (PyAV and OpenCV release the GIL
+    while they decode), so that decoding overlaps inference. Iterating yields the frames in
+    order and re-raises the source's error where it happened.
+
+    Args:
+        source: an opened source. limit: most frames to read (None: all).
+        totals: stage → ms; ``decode`` gets the time spent decoding.
+        depth: frames decoded ahead.
+    """
+
+    def __init__(self, source, limit: int | None, totals: dict[str, float], depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(source, limit, totals), daemon=True,
+                                        name="posestream-decode")
+        self._thread.start()
+
+    def _read(self, source, limit, totals) -> None:
+        item = ("end", None)
+        try:
+            frames, count = iter(source), 0
+            while not self._stopped.is_set() and (limit is None or count < limit):
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                totals["decode"] += (time.perf_counter() - t0) * 1e3
+                if frame is None:
+                    break
+                count += 1
+                self._put(("frame", frame))
+        except BaseException as exc:  # handed to the consumer, raised where the frame would be
+            item = ("error", exc)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None and item[0] != "error":
+                try:
+                    close()
+                except Exception:
+                    pass
+        self._put(item)
+
+    def _put(self, item) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        while True:
+            kind, value = self._queue.get()
+            if kind == "frame":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    def stop(self) -> None:
+        """Stop reading (after an error or an interruption) and wait for the thread."""
+        self._stopped.set()
+        self._thread.join(timeout=10)
+
+
+class _Writer:
+    """Writes results to the sinks in a thread, in order, so that annotation and video encoding
+    overlap inference. A sink's error is raised again by the next :meth:`put` or by :meth:`close`;
+    after one, nothing more is written (the files keep the frames before it).
+
+    Args:
+        sinks: the run's sinks. totals: stage → ms (``write`` and the per-frame stage timings
+            are added up here). summary: its people counts are filled in.
+        depth: batches of ready results waiting at most.
+    """
+
+    def __init__(self, sinks: list, totals: dict[str, float], summary: RunSummary, depth: int = 4):
+        self.sinks, self.totals, self.summary = sinks, totals, summary
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, daemon=True, name="posestream-write")
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            ready = self._queue.get()
+            if ready is None:
+                return
+            if self._error is not None:
+                continue
+            t0 = time.perf_counter()
+            try:
+                for frame, result in ready:
+                    for sink in self.sinks:
+                        sink.write(result, frame.image)
+                    for stage in ("detect", "pose", "track", "lift", "classify"):
+                        self.totals[stage] += result.timings.get(stage, 0.0)
+                    self.summary.people += len(result)
+                    self.summary.max_people = max(self.summary.max_people, len(result))
+            except BaseException as exc:
+                self._error = exc
+            self.totals["write"] += (time.perf_counter() - t0) * 1e3
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, ready: list) -> None:
+        """Queue ``(frame, result)`` pairs for writing (blocks while ``depth`` batches wait)."""
+        self._raise()
+        if ready:
+            self._queue.put(ready)
+
+    def close(self) -> None:
+        """Write what is queued and stop the thread; raises a sink's error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
