@@ -283,3 +283,15 @@ def test_a_camera_faster_than_the_graph_drops_frames_without_stalling_it(tmp_pat
     assert len(frame_ids) == capture["sent"] and frame_ids == sorted(frame_ids) and frame_ids[-1] <= 100
     assert metrics["stages"]["person"]["counters"].get("lost", 0) == 0
     assert metrics["latency_ms"]["capture_to_result"]["p99"] < 30_000  # never waited out the 30 s gap timeout
+
+
+def test_stage_threads_share_the_cores_without_oversubscribing():
+    from posestream.stream.graph.supervisor import stage_threads
+
+    # 2 cores, 2 detector workers: one ONNX Runtime thread per detector, one for the person stage
+    assert stage_threads(RunConfig(), cores=2) == (1, 1)
+    # 16 cores: detectors 16 // 3, person stage half the cores
+    assert stage_threads(RunConfig(), cores=16) == (5, 8)
+    assert stage_threads(RunConfig.from_dict({"graph": {"detect_workers": 3}}), cores=16) == (4, 8)
+    # an explicit pipeline.threads wins
+    assert stage_threads(RunConfig.from_dict({"pipeline": {"threads": 3}}), cores=16) == (3, 3)

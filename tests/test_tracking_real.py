@@ -41,3 +41,40 @@ def test_detecting_every_fifth_frame_keeps_the_poses(intel_runs):
     assert agree["mean_oks"] >= 0.85
     detect_calls = sum(r.timings["detect"] > 0 for r in intel_runs[5])
     assert detect_calls < 0.5 * FRAMES  # the detector really ran less often
+
+
+def test_one_pose_pass_per_tracked_person_agrees_with_fresh_crops(real_pipeline):
+    """A tracked person gets one BlazePose pass per frame, on the aligned crop of their previous
+    frame's landmarks (MediaPipe's tracking); a still gets the upright crop plus the aligned
+    second pass. On a one-person clip: one pass per frame once the track runs, and the same
+    keypoints as the two-pass stills within a few percent of the body height."""
+    import numpy as np
+
+    from posestream.stream.track.matching import oks
+
+    video = shared_file("media/har-wave/wave.mp4")
+    estimator = real_pipeline.estimator
+    passes = []
+    original = estimator._run
+
+    def counting(image, rois):
+        passes.append(len(rois))
+        return original(image, rois)
+
+    estimator._run = counting
+    try:
+        stream = PoseStream(real_pipeline, TrackerConfig(), classify=None)
+        frames = [frame for _, frame in zip(range(40), open_source(video))]
+        tracked = [stream(frame) for frame in frames]
+        tracked_passes = sum(passes)
+        passes.clear()
+        stills = [PoseStream(real_pipeline, None, classify=None)(frame) for frame in frames]
+    finally:
+        estimator._run = original
+    assert all(len(r) == 1 for r in tracked)
+    detected = sum(len(s) for s in stills)
+    assert tracked_passes <= len(frames) + 2  # the first frame's two passes, then one per frame
+    assert sum(passes) == 2 * detected  # stills: upright + aligned for every box
+    similarity = [oks(s.keypoints, t.keypoints[:1], np.prod(s.bboxes[:, 2:] - s.bboxes[:, :2], axis=1)).max()
+                  for t, s in zip(tracked, stills) if len(s)]
+    assert len(similarity) >= 0.9 * len(frames) and np.median(similarity) >= 0.9

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from posestream.offline.classify_eval import LABELLED_CLIPS, KINDS, classify_frames, load_labels, pairs, score  # noqa: E402
 from posestream.stream.classify.rules import GESTURES, ClassifierConfig  # noqa: E402

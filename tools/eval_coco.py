@@ -25,7 +25,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posestream.stream.pose import BlazePoseLandmark  # noqa: E402
 from posestream.engines.transforms import apply_affine  # noqa: E402

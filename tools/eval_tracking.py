@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from posestream.offline.track_eval import agreement, interior_births, load_visits, score_visits  # noqa: E402
 from posestream.stream.config import RunConfig  # noqa: E402
