@@ -60,6 +60,7 @@ def _live(args: argparse.Namespace) -> int:
     from posestream.stream.sinks.outputs import OutputFiles
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
+                 "tracking": {"detect_interval": args.detect_interval},
                  "graph": {"realtime": True if args.realtime else None, "detect_workers": args.workers},
                  "sinks": {"pub": args.pub, "window": True if args.window else None,
                            "video": False if args.no_video else None}}
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--out", default="out", help="output folder (default out/)")
     live.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
     live.add_argument("--workers", type=int, help="detector processes (default 2)")
+    live.add_argument("--detect-interval", type=int, metavar="N",
+                      help="detect every N frames; the tracks carry the boxes in between (default 1)")
     live.add_argument("--pub", metavar="ENDPOINT", help="publish results on this ZeroMQ endpoint (tcp://127.0.0.1:5560)")
     live.add_argument("--window", action="store_true", help="show the annotated frames when a display exists")
     live.add_argument("--no-video", action="store_true", help="skip the annotated videos")

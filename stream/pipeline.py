@@ -133,7 +133,8 @@ class PoseStream:
         """Process the next frame of the stream (frames in order; ``pts`` in seconds).
 
         ``detections``: this frame's ``(bboxes, scores)`` from :meth:`PosePipeline.detect` run
-        elsewhere (the live graph's detector workers); used where the detector would run.
+        elsewhere (the live graph's detector workers); used where the detector would run. None:
+        the pipeline's own detector runs where the tracker needs a detection.
 
         ``timings`` gets ``detect`` (0 on frames without detection), ``pose``, ``track``
         (prediction, merging, OKS-NMS, matching, smoothing), ``lift`` and ``classify`` milliseconds.

@@ -59,6 +59,25 @@ def test_file_through_the_graph_equals_the_single_process_run(tmp_path):
     assert metrics["stages"]["person"]["counters"].get("lost", 0) == 0
 
 
+def test_detecting_every_fifth_frame_in_the_graph_equals_the_single_process_run(tmp_path):
+    """With tracking.detect_interval 5 the detector workers only detect the frames the tracker
+    will use (the others pass through), and the results are those of posestream run."""
+    video = shared_file("media/har-wave/wave.mp4")
+    single = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "run", str(video), "--out", str(tmp_path / "run"),
+                             "--max-frames", "30", "--quiet", "--no-video", "--detect-interval", "5"],
+                            env=ENV, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    live = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(video), "--out",
+                           str(tmp_path / "live"), "--max-frames", "30", "--no-video", "--detect-interval", "5"],
+                          env=ENV, capture_output=True, text=True)
+    assert live.returncode == 0, live.stderr
+    assert (tmp_path / "live" / "wave.jsonl").read_text() == (tmp_path / "run" / "wave.jsonl").read_text()
+    stages = json.loads((tmp_path / "live" / "metrics.json").read_text())["stages"]
+    detected = sum(s["counters"].get("frames", 0) for name, s in stages.items() if name.startswith("detect"))
+    passed = sum(s["counters"].get("passed", 0) for name, s in stages.items() if name.startswith("detect"))
+    assert (detected, passed) == (6, 24)  # frames 1, 6, 11, 16, 21, 26
+
+
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["crashed", "hung"])
 def test_a_crashed_or_hung_stage_is_restarted_and_the_run_completes(tmp_path, fault):
     video = shared_file("media/har-wave/wave.mp4")  # 125 frames

@@ -125,7 +125,7 @@ def blazepose_graph_ms(model: Path, repeats: int = 30) -> dict[str, float]:
     return timings
 
 
-def graph_report(video: Path, frames: int, soak: float, queue: int = 2) -> None:
+def graph_report(video: Path, frames: int, soak: float, queue: int = 2, detect_interval: int = 1) -> None:
     """The live graph vs the single-process main job on the same file and frames (throughput
     ratio), the graph paced at the file's frame rate like a camera (latency, drops), and a soak
     run of ``soak`` seconds looping the file (peak memory of every process)."""
@@ -135,16 +135,17 @@ def graph_report(video: Path, frames: int, soak: float, queue: int = 2) -> None:
     from posestream.stream.config import RunConfig
     from posestream.stream.graph.supervisor import Supervisor
 
-    config = RunConfig.from_yaml(None)
+    tracking = {"detect_interval": detect_interval}
+    config = RunConfig.from_dict({"tracking": tracking})
     pipeline = PosePipeline.from_config(config.pipeline)
     lifter = config.lift.load()
-    run_source(video, tempfile.mkdtemp(), pipeline, max_frames=5, progress=False, lifter=lifter)  # warm-up
+    run_source(video, tempfile.mkdtemp(), pipeline, config.tracking, max_frames=5, progress=False, lifter=lifter)
     with tempfile.TemporaryDirectory() as out:
-        single = run_source(video, out, pipeline, max_frames=frames, progress=False, lifter=lifter)
+        single = run_source(video, out, pipeline, config.tracking, max_frames=frames, progress=False, lifter=lifter)
     del pipeline
 
     def graph_run(seconds: float | None = None, **graph) -> dict:
-        cfg = RunConfig.from_dict({"graph": graph})
+        cfg = RunConfig.from_dict({"graph": graph, "tracking": tracking})
         with tempfile.TemporaryDirectory() as out:
             supervisor = Supervisor([str(video)], cfg, out, max_frames=None if seconds else frames)
             if seconds:
@@ -156,7 +157,7 @@ def graph_report(video: Path, frames: int, soak: float, queue: int = 2) -> None:
     stream = video.stem
     lossless = graph_run()
     print(f"{video.name}, {frames} frames, {single.people / max(single.frames, 1):.2f} people/frame, {os.cpu_count()} cores, "
-          f"default models, tracking, lifting, labels, JSON lines + annotated video")
+          f"default models, detector every {detect_interval} frame(s), tracking, lifting, labels, JSON lines + annotated video")
     print(f"  single process: {single.fps:.1f} fps;  graph (2 detector workers): {lossless['steady_fps'][stream]:.1f} fps "
           f"(first to last result) -> ratio {lossless['steady_fps'][stream] / single.fps:.2f}")
     paced = graph_run(realtime=True, drop_late=True, queue=queue)
@@ -199,7 +200,7 @@ def main() -> int:
         parser.error("a video is needed (or --lifter)")
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
     if args.graph:
-        graph_report(args.video, args.frames, args.soak, args.queue)
+        graph_report(args.video, args.frames, args.soak, args.queue, args.detect_interval)
         return 0
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
 

@@ -47,6 +47,7 @@ def run_capture(spec: dict) -> int:
                            hwm=1 if newest_wins else stage.graph["queue"])
         fps = float(getattr(source, "fps", 0) or 0)
         max_frames = spec.get("max_frames")
+        interval = int(spec["config"]["tracking"]["detect_interval"])
         stage.state = "running"
         start, last_id, last_pts = time.monotonic(), 0, 0.0
         epoch = time.time_ns()  # this capture process's run: a restarted capture starts a new sequence
@@ -71,9 +72,10 @@ def run_capture(spec: dict) -> int:
                     delay = start + frame.pts - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
+                seq = stage.counters["sent"] + 1  # consecutive over the frames sent
                 head = header("frame", stream, frame.frame_id, pts=frame.pts, capture_ns=time.time_ns(), fps=fps,
-                              dropped=stage.counters["dropped"], timings={}, epoch=epoch,
-                              seq=stage.counters["sent"] + 1)  # consecutive over the frames sent
+                              dropped=stage.counters["dropped"], timings={}, epoch=epoch, seq=seq,
+                              detect=(seq - 1) % interval == 0)  # the tracker's detection frames only
                 stage.counters["read"] += 1
                 stage.counters["reconnects"] = getattr(source, "reconnects", 0)
                 if newest_wins:

@@ -17,7 +17,8 @@ log = logging.getLogger("posestream.graph")
 
 
 def run_detect(spec: dict) -> int:
-    """Detect people in frames from every capture; forward frame + boxes."""
+    """Detect people in the frames of every capture marked ``detect`` (all of them with
+    ``tracking.detect_interval`` 1) and forward frame + boxes; forward the others as they are."""
     from posestream.stream.config import PipelineConfig
     from posestream.stream.pipeline import PosePipeline
 
@@ -38,12 +39,16 @@ def run_detect(spec: dict) -> int:
                 continue
             stage.busy_since = time.monotonic()
             if message.kind == "frame":
-                timer = Timer(message.header, "detect")
-                bboxes, scores = pipeline.detect(message.image)
-                timer.stop()
-                message.header.update(bboxes=bboxes.tolist(), bbox_scores=scores.tolist())
-                out.send_multipart(encode(message.header, message.image), copy=False)
-                stage.counters["frames"] += 1
+                if message.header.get("detect", True) is False:  # between the tracker's detection frames
+                    out.send_multipart(encode(message.header, message.image), copy=False)
+                    stage.counters["passed"] += 1
+                else:
+                    timer = Timer(message.header, "detect")
+                    bboxes, scores = pipeline.detect(message.image)
+                    timer.stop()
+                    message.header.update(bboxes=bboxes.tolist(), bbox_scores=scores.tolist())
+                    out.send_multipart(encode(message.header, message.image), copy=False)
+                    stage.counters["frames"] += 1
             elif message.kind == "eos":
                 out.send_multipart(encode(message.header))
             stage.busy_since = None

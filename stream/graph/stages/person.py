@@ -20,7 +20,10 @@ log = logging.getLogger("posestream.graph")
 
 
 def _detections_ok(head: dict) -> bool:
-    """A frame message from a detector: boxes as [x1, y1, x2, y2] lists with one score each."""
+    """A frame message from a detector: boxes as [x1, y1, x2, y2] lists with one score each, or
+    a frame the capture marked ``detect: false`` (between the tracker's detection frames)."""
+    if head.get("detect") is False and "bboxes" not in head:
+        return True
     try:
         require(head, bboxes=list, bbox_scores=list)
         boxes = np.asarray(head["bboxes"], np.float32).reshape(-1, 4)
@@ -60,8 +63,10 @@ def run_person(spec: dict) -> int:
     stage = Stage(spec)
     try:
         config = RunConfig.from_dict(spec["config"])
+        # with detection every N frames, the person stage detects itself where the tracker needs a
+        # detection the workers did not make (no track yet, or all lost)
         pipeline = PosePipeline.from_config(dataclasses.replace(config.pipeline, threads=spec.get("threads", 0)),
-                                            detector=False)
+                                            detector=config.tracking.detect_interval > 1)
         pipeline.estimate(np.zeros((480, 640, 3), np.uint8), np.array([[200, 100, 400, 460]], np.float32))  # warm up
         lifter = config.lift.load() if config.lift.enabled else None
         inp = stage.socket(zmq.PULL, spec["endpoints"]["detections"], bind=True, hwm=stage.graph["queue"])
@@ -75,7 +80,8 @@ def run_person(spec: dict) -> int:
         def emit(state: _StreamState, ready) -> None:
             for frame, result in ready:
                 head = state.headers.pop(frame.frame_id)
-                head["timings"].update({k: round(v, 3) for k, v in result.timings.items() if k != "detect"})
+                # a worker's detect time is in the header already; a frame detected here adds its own
+                head["timings"].update({k: round(v, 3) for k, v in result.timings.items() if k not in head["timings"]})
                 head.update(kind="result", result=result.to_json(), result_ns=time.time_ns())
                 for key in ("bboxes", "bbox_scores", "shape", "dtype"):
                     head.pop(key, None)
@@ -89,7 +95,8 @@ def run_person(spec: dict) -> int:
                 stage.counters["duplicates"] += 1
                 return
             frame = Frame(h["frame_id"], h["pts"], message.image)
-            detections = (np.asarray(h["bboxes"], np.float32).reshape(-1, 4), np.asarray(h["bbox_scores"], np.float32))
+            detections = None if "bboxes" not in h else (np.asarray(h["bboxes"], np.float32).reshape(-1, 4),
+                                                         np.asarray(h["bbox_scores"], np.float32))
             state.headers[frame.frame_id] = h
             state.last_frame_id = frame.frame_id
             stage.busy_since = time.monotonic()
