@@ -93,13 +93,33 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 
 def fid(features1: np.ndarray, features2: np.ndarray) -> float:
-    """FID between two feature sets ((N₁, d), (N₂, d), N ≥ 2 each): :func:`feature_statistics`
-    then :func:`frechet_distance`. Biased upwards when N < :data:`FID_MIN_SAMPLES` (2048).
+    """FID between two feature sets ((N₁, d), (N₂, d), N ≥ 2 each). Biased upwards when
+    N < :data:`FID_MIN_SAMPLES` (2048).
+
+    With at least d + 1 samples on both sides: :func:`feature_statistics` then
+    :func:`frechet_distance` (``sqrtm``, as pytorch-fid). With fewer — the usual case for one
+    generated clip — the covariances are rank-deficient and ``sqrtm`` of a 2048² product is both
+    slow (≈ 20 s here) and ill-conditioned, so the trace term is computed exactly from the
+    centred features X₁, X₂ instead: the non-zero eigenvalues of Σ₁Σ₂ are the squared singular
+    values of X₁X₂ᵀ / √((N₁−1)(N₂−1)), hence Tr (Σ₁Σ₂)^½ = ‖X₁X₂ᵀ‖_* / √((N₁−1)(N₂−1)) (nuclear
+    norm of an N₁ × N₂ matrix), and Tr Σᵢ = ‖Xᵢ‖²_F / (Nᵢ − 1). Same quantity, no ε offset.
 
     Raises:
-        ValueError: see both functions.
+        ValueError: fewer than 2 samples, or feature sizes that differ; see :func:`frechet_distance`.
     """
-    return frechet_distance(*feature_statistics(features1), *feature_statistics(features2))
+    x1, x2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"feature sets must be (N, d) with one d, got {x1.shape} and {x2.shape}")
+    (n1, d), n2 = x1.shape, len(x2)
+    if n1 < 2 or n2 < 2:
+        raise ValueError(f"FID needs at least 2 samples on each side, got {n1} and {n2}")
+    if min(n1, n2) > d:
+        return frechet_distance(*feature_statistics(x1), *feature_statistics(x2))
+    mu1, mu2 = x1.mean(axis=0), x2.mean(axis=0)
+    c1, c2 = x1 - mu1, x2 - mu2
+    cross = np.linalg.svd(c1 @ c2.T, compute_uv=False).sum() / np.sqrt((n1 - 1) * (n2 - 1))
+    trace1, trace2 = (c1 ** 2).sum() / (n1 - 1), (c2 ** 2).sum() / (n2 - 1)
+    return float(max(((mu1 - mu2) ** 2).sum() + trace1 + trace2 - 2 * cross, 0.0))
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

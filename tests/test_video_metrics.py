@@ -382,3 +382,25 @@ def test_bad_inputs_exit_2_with_one_line_and_no_metrics(tmp_path, capsys, monkey
     code, _, err = _metrics(capsys, good, good, "--out", tmp_path / "out")
     assert code == 2 and inc.FILENAME in err and "POSESTREAM_MODEL_DIR" in err
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_fid_with_fewer_samples_than_dimensions_is_exact():
+    """N < d: the nuclear-norm trace equals Tr (Σ₁^½ Σ₂ Σ₁^½)^½ computed by symmetric
+    eigendecompositions (a route that never forms the non-symmetric product)."""
+    from posestream.offline.fid import feature_statistics, fid
+
+    rng = np.random.default_rng(3)
+    x1 = rng.normal(0.0, 1.0, (12, 40))
+    x2 = rng.normal(0.3, 1.5, (9, 40)) @ rng.normal(0, 0.3, (40, 40))
+    mu1, s1 = feature_statistics(x1)
+    mu2, s2 = feature_statistics(x2)
+
+    def psd_sqrt(m):
+        w, v = np.linalg.eigh((m + m.T) / 2)
+        return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+    root1 = psd_sqrt(s1)
+    cross = np.trace(psd_sqrt(root1 @ s2 @ root1))
+    reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross
+    assert fid(x1, x2) == pytest.approx(reference, rel=1e-6)  # the reference clips eigenvalues ~1e-15 of singular Σ
+    assert fid(x1, x1) == pytest.approx(0.0, abs=1e-9)
