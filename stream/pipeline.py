@@ -128,13 +128,19 @@ class PoseStream:
         """Frames between a frame going in and its result coming out."""
         return self.lift.delay if self.lift is not None else 0
 
-    def process(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None
-                ) -> list[tuple[Frame, FrameResult]]:
+    def process(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None,
+                detect: bool | None = None) -> list[tuple[Frame, FrameResult]]:
         """Process the next frame of the stream (frames in order; ``pts`` in seconds).
 
         ``detections``: this frame's ``(bboxes, scores)`` from :meth:`PosePipeline.detect` run
         elsewhere (the live graph's detector workers); used where the detector would run. None:
         the pipeline's own detector runs where the tracker needs a detection.
+
+        ``detect``: whether this is a detection frame. None: the tracker's schedule (every
+        ``detect_interval`` frames, or when it has no track). The live graph passes whether
+        boxes came with the frame (its capture marks the detection frames), and False still
+        detects (with the pipeline's own detector) when the tracker has no track, so that a lost
+        or duplicate frame never shifts the schedule.
 
         ``timings`` gets ``detect`` (0 on frames without detection), ``pose``, ``track``
         (prediction, merging, OKS-NMS, matching, smoothing), ``lift`` and ``classify`` milliseconds.
@@ -143,7 +149,7 @@ class PoseStream:
             The frames whose results are complete, oldest first, each with its result: this one
             alone unless the lifter has a delay.
         """
-        result = self.pipeline(frame) if self.tracker is None else self._tracked(frame, detections)
+        result = self.pipeline(frame) if self.tracker is None else self._tracked(frame, detections, detect)
         ready = [(result, frame)] if self.lift is None else self.lift.push(result, frame)
         return [(f, self._classify(r)) for r, f in ready]
 
@@ -179,12 +185,13 @@ class PoseStream:
         result.timings["classify"] = (time.perf_counter() - t0) * 1e3
         return result
 
-    def _tracked(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None) -> FrameResult:
+    def _tracked(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None,
+                 detect: bool | None = None) -> FrameResult:
         tracker, image, cfg = self.tracker, frame.image, self.tracker.config
         start = time.perf_counter()
         bboxes, bbox_scores, rois = tracker.predict(frame.pts)
         detect_ms = 0.0
-        if tracker.is_detection_frame():
+        if tracker.is_detection_frame() if detect is None else (detect or not tracker.tracks):
             t0 = time.perf_counter()
             detected, detected_scores = self.pipeline.detect(image) if detections is None else detections
             detect_ms = (time.perf_counter() - t0) * 1e3

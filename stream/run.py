@@ -91,12 +91,14 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = OutputFiles(out_dir, source.name)
     annotator = SkeletonAnnotator()
+    # built before any file is opened: a missing matplotlib must leave no .part behind
+    view = Pose3DAnnotator() if view_3d and lifter is not None and not isinstance(source, ImageSource) else None
     sinks = [JsonLinesSink(names.jsonl), PredictionsJsonSink(names.predictions)]
     if write_video:
         sinks.append(ImageFolderSink(names.annotated_images, annotator) if isinstance(source, ImageSource)
                      else VideoSink(names.video, source.fps, annotator))
-    if view_3d and lifter is not None and not isinstance(source, ImageSource):
-        sinks.append(VideoSink(names.view_3d, source.fps, Pose3DAnnotator()))
+    if view is not None:
+        sinks.append(VideoSink(names.view_3d, source.fps, view))
     process = PoseStream(pipeline, None if isinstance(source, ImageSource) else tracking, classify, lifter)
     summary = RunSummary()
     totals = {"decode": 0.0, "detect": 0.0, "pose": 0.0, "track": 0.0, "lift": 0.0, "classify": 0.0, "write": 0.0}
@@ -106,6 +108,7 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
     start = time.perf_counter()
     decoder = _Prefetch(source, max_frames, totals)
     writer = _Writer(sinks, totals, summary)
+    late_error: BaseException | None = None  # a writer or flush error found while finishing
     try:
         with tqdm(total=total, unit="frame", desc=source.name, disable=not progress) as bar:
             for frame in decoder:
@@ -119,14 +122,14 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
         decoder.stop()
         try:  # results a delayed lifter still holds are completed and written, also after an error
             writer.put(process.flush())
-        except Exception:
-            log.exception("could not flush the held-back results")
+        except Exception as exc:
+            late_error = exc
         try:
             writer.close()
-        except Exception:
-            log.exception("could not write every result")
-            if summary.error is None:
-                summary.error = "could not write every result"
+        except Exception as exc:
+            late_error = late_error or exc
+        if late_error is not None and summary.error is None:
+            summary.error = str(late_error)
         summary.seconds = time.perf_counter() - start
         summary.stage_ms = {k: v / max(summary.frames, 1) for k, v in totals.items()}
         for sink in sinks:
@@ -137,6 +140,8 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
                 continue
             if written is not None:
                 summary.outputs.append(written)
+    if late_error is not None:  # the loop itself ended well: the run did not
+        raise late_error
     return summary
 
 
@@ -219,7 +224,8 @@ class _Writer:
     def __init__(self, sinks: list, totals: dict[str, float], summary: RunSummary, depth: int = 4):
         self.sinks, self.totals, self.summary = sinks, totals, summary
         self._queue: queue.Queue = queue.Queue(depth)
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # stays set: nothing is written after it
+        self._raised = False
         self._thread = threading.Thread(target=self._work, daemon=True, name="posestream-write")
         self._thread.start()
 
@@ -244,9 +250,9 @@ class _Writer:
             self.totals["write"] += (time.perf_counter() - t0) * 1e3
 
     def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
 
     def put(self, ready: list) -> None:
         """Queue ``(frame, result)`` pairs for writing (blocks while ``depth`` batches wait)."""

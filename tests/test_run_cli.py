@@ -254,3 +254,39 @@ def test_config_with_an_unknown_section_or_bad_value_is_refused(tmp_path):
     with pytest.raises(ValueError, match="rules"):
         RunConfig.from_yaml(config)
     assert RunConfig.from_yaml(None, {"tracking": {"detect_interval": 5}}).tracking.detect_interval == 5
+
+
+def test_a_sink_failing_near_the_end_fails_the_run_and_leaves_no_gap(tmp_path, real_pipeline, monkeypatch):
+    """The writer thread runs a few frames behind: an error there must still end the run with
+    that error, and the files must hold exactly the frames before it (nothing written after)."""
+    from posestream.stream.run import run_source
+    from posestream.stream.sinks.files import JsonLinesSink
+
+    original = JsonLinesSink.write_record
+
+    def failing(self, record):
+        if record["frame_id"] == 17:
+            raise OSError(28, "No space left on device")
+        original(self, record)
+
+    monkeypatch.setattr(JsonLinesSink, "write_record", failing)
+    video = shared_file("media/har-wave/wave.mp4")
+    with pytest.raises(OSError, match="No space left"):
+        run_source(video, tmp_path, real_pipeline, max_frames=20, write_video=False, progress=False)
+    frame_ids = [json.loads(line)["frame_id"] for line in (tmp_path / "wave.jsonl").read_text().splitlines()]
+    assert frame_ids == list(range(1, 17))
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_view_3d_without_matplotlib_leaves_nothing_behind(tmp_path, real_pipeline, monkeypatch):
+    from posestream.stream.run import run_source
+    from posestream.stream.sinks import annotate
+
+    def missing(self, *args, **kwargs):
+        raise ImportError("the 3D view needs matplotlib: pip install 'posestream[view]'")
+
+    monkeypatch.setattr(annotate.Pose3DAnnotator, "__init__", missing)
+    with pytest.raises(ImportError, match="posestream\\[view\\]"):
+        run_source(shared_file("media/har-wave/wave.mp4"), tmp_path, real_pipeline, lifter=object(), view_3d=True,
+                   max_frames=3, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -78,3 +78,31 @@ def test_one_pose_pass_per_tracked_person_agrees_with_fresh_crops(real_pipeline)
     similarity = [oks(s.keypoints, t.keypoints[:1], np.prod(s.bboxes[:, 2:] - s.bboxes[:, :2], axis=1)).max()
                   for t, s in zip(tracked, stills) if len(s)]
     assert len(similarity) >= 0.9 * len(frames) and np.median(similarity) >= 0.9
+
+
+def test_graph_detection_frames_follow_the_boxes_not_a_frame_count(real_pipeline):
+    """In the live graph the capture marks every N-th frame it sends for detection; a frame lost
+    on the way must not shift the person stage's schedule, which would make it run the detector
+    itself on every later detection frame."""
+    video = shared_file("media/har-wave/wave.mp4")
+    own_calls = []
+    original = real_pipeline.detect
+
+    def counting(image):
+        own_calls.append(1)
+        return original(image)
+
+    stream = PoseStream(real_pipeline, TrackerConfig(detect_interval=5), classify=None)
+    frames = [frame for _, frame in zip(range(30), open_source(video))]
+    real_pipeline.detect = counting
+    try:
+        for seq, frame in enumerate(frames, start=1):
+            if seq == 8:  # lost between the stages
+                continue
+            flagged = (seq - 1) % 5 == 0
+            detections = original(frame.image) if flagged else None
+            result = stream.process(frame, detections, detect=detections is not None)[0][1]
+            assert len(result) == 1
+    finally:
+        del real_pipeline.detect
+    assert len(own_calls) == 0  # frame 1 came with boxes; the track never ran out

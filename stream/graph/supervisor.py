@@ -72,10 +72,11 @@ def stream_ids(sources: list[str]) -> list[str]:
 def stage_threads(config: RunConfig, cores: int | None = None) -> tuple[int, int]:
     """ONNX Runtime intra-op threads of each detector process and of the person stage.
 
-    ``pipeline.threads`` > 0 is used as it is. Otherwise (0, auto) the cores are shared so that
-    the graph does not oversubscribe them: each of the N detector workers gets
-    ``cores // (N + 1)`` and the person stage (pose, the heaviest model) ``cores // 2``, at
-    least 1 each. The capture, sink and BLAS/OpenMP pools of every stage get one thread.
+    ``pipeline.threads`` > 0 is used as it is. Otherwise (0, auto) the cores are shared out:
+    each of the N detector workers gets ``cores // (N + 1)`` and the person stage (pose, the
+    heaviest model) ``cores // 2``, at least 1 each — at most about 1.5 × the cores in all, and
+    the detectors and the person stage seldom run at full load together (ONNX Runtime does not
+    spin). The capture, sink and BLAS/OpenMP pools of every stage get one thread.
 
     Returns:
         ``(detect_threads, person_threads)``.

@@ -63,8 +63,8 @@ def run_person(spec: dict) -> int:
     stage = Stage(spec)
     try:
         config = RunConfig.from_dict(spec["config"])
-        # with detection every N frames, the person stage detects itself where the tracker needs a
-        # detection the workers did not make (no track yet, or all lost)
+        # with detection every N frames, the person stage detects itself where the tracker has no
+        # track on a frame the workers did not detect
         pipeline = PosePipeline.from_config(dataclasses.replace(config.pipeline, threads=spec.get("threads", 0)),
                                             detector=config.tracking.detect_interval > 1)
         pipeline.estimate(np.zeros((480, 640, 3), np.uint8), np.array([[200, 100, 400, 460]], np.float32))  # warm up
@@ -100,7 +100,7 @@ def run_person(spec: dict) -> int:
             state.headers[frame.frame_id] = h
             state.last_frame_id = frame.frame_id
             stage.busy_since = time.monotonic()
-            emit(state, state.stream.process(frame, detections))
+            emit(state, state.stream.process(frame, detections, detect=detections is not None))
             stage.busy_since = None
 
         def advance(state: _StreamState) -> None:
