@@ -407,3 +407,32 @@ def test_train_command_on_a_real_clip_then_generate(tiny_dir, tmp_path, capsys):
                         capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "gen" / "generation.json").read_text())["model_layout"] == "run"
+
+
+def test_fetch_downloads_only_the_weights_it_needs(tiny_dir, tmp_path, capsys, monkeypatch):
+    from hub_server import serve
+
+    server, requested = serve(tiny_dir, "YueMafighting/FollowYourPose_v1")
+    try:
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_XET", True)
+        code, stdout, err = _cli(["fyp", "fetch", "--out", str(tmp_path / "weights"), "--endpoint",
+                                  f"http://127.0.0.1:{server.server_address[1]}"], capsys)
+    finally:
+        server.shutdown()
+    assert code == 0, err
+    assert "licence" in stdout and "CreativeML OpenRAIL-M" in stdout
+    assert "followyourpose_checkpoint-1000/pytorch_model.bin" in requested
+    assert not [name for name in requested if name.endswith(("optimizer.bin", "random_states_0.pkl", "scheduler.bin"))]
+    assert ckpt.detect_layout(tmp_path / "weights") == "released"
+    assert ckpt.load_model(tmp_path / "weights").layout == "released"
+
+
+def test_fetch_offline_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    code, _, err = _cli(["fyp", "fetch", "--out", str(tmp_path / "weights")], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "could not download" in err

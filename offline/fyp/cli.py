@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -14,8 +15,23 @@ import numpy as np
 
 #: Hugging Face repository of the released weights (FOLLOW_YOUR_POSE.md §3).
 RELEASED_REPO = "YueMafighting/FollowYourPose_v1"
+#: What ``fyp fetch`` downloads: SD v1.4's folders, the adapter and the UNet weights of the
+#: accelerate checkpoint, at the repository root or one folder down; never the optimizer and
+#: random-state pickles of the checkpoint, nor SD's safety checker and other formats' copies.
+FETCH_PATTERNS = ["*stable-diffusion-v1-4/*", "*pose_encoder.pth", "*followyourpose_checkpoint-1000/pytorch_model.bin",
+                  "*followyourpose_checkpoint-1000/model.safetensors"]
+FETCH_IGNORE = ["*safety_checker/*", "*feature_extractor/*", "*.ckpt", "*.msgpack", "*.h5", "*.onnx", "*.pb"]
 #: Options that lower GPU memory, named in the out-of-memory message.
 MEMORY_OPTIONS = "--attention-slicing 1, --vae-batch 1, fewer --frames, a smaller --size, or --dtype float16"
+
+
+def _require_offline() -> None:
+    """Raise one clear ImportError when the [offline] extra (torch, diffusers, transformers) is missing."""
+    import importlib.util
+
+    missing = [name for name in ("torch", "diffusers", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ImportError(f"posestream fyp needs {', '.join(missing)}: pip install 'posestream[offline]'")
 
 
 def _quiet_libraries(verbose: bool) -> None:
@@ -85,6 +101,7 @@ def _skeleton_check(frames: list[np.ndarray], path: Path) -> list[str]:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    _require_offline()
     import torch
 
     from posestream.offline.align import require_clip
@@ -206,6 +223,7 @@ def _clip_and_skeleton(args: argparse.Namespace, out: Path):
 
 
 def _train(args: argparse.Namespace) -> int:
+    _require_offline()
     import torch
 
     from .checkpoint import RUN_FILE, load_model
@@ -266,7 +284,9 @@ def _fetch(args: argparse.Namespace) -> int:
         raise ImportError("posestream fyp fetch needs huggingface_hub (pip install 'posestream[offline]')") from exc
     out = Path(args.out)
     try:
-        path = Path(snapshot_download(repo_id=args.repo, revision=args.revision, local_dir=out))
+        path = Path(snapshot_download(repo_id=args.repo, revision=args.revision, local_dir=out,
+                                      allow_patterns=FETCH_PATTERNS, ignore_patterns=FETCH_IGNORE,
+                                      endpoint=args.endpoint or os.environ.get("HF_ENDPOINT") or None))
     except Exception as exc:  # noqa: BLE001 -- offline, unknown repo, HTTP errors: one line
         raise ValueError(f"could not download {args.repo}: {str(exc).splitlines()[0]}") from exc
     candidates = [path] + sorted(p for p in path.iterdir() if p.is_dir())
@@ -283,11 +303,14 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def fyp_command(sub) -> None:
     """Add ``posestream fyp fetch | generate | train`` to ``sub`` (argparse sub-parsers)."""
-    from .sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_STRIDE
-    from .train import DEFAULT_FRAMES as TRAIN_FRAMES
-    from .train import DEFAULT_LR
-    from .train import DEFAULT_STRIDE as TRAIN_STRIDE
-    from .video_unet import TRAINABLE_MODULES
+    from .defaults import SAMPLE_FPS as DEFAULT_FPS
+    from .defaults import SAMPLE_FRAMES as DEFAULT_FRAMES
+    from .defaults import SAMPLE_GUIDANCE as DEFAULT_GUIDANCE
+    from .defaults import SAMPLE_SEED as DEFAULT_SEED
+    from .defaults import SAMPLE_STEPS as DEFAULT_STEPS
+    from .defaults import SAMPLE_STRIDE as DEFAULT_STRIDE
+    from .defaults import TRAIN_FRAMES, TRAIN_STRIDE, TRAINABLE_MODULES
+    from .defaults import TRAIN_LR as DEFAULT_LR
 
     parser = sub.add_parser("fyp", parents=[sub.parent_parser],
                             help="Follow-Your-Pose: pose-guided text-to-video (fetch, generate, train)",
@@ -300,6 +323,7 @@ def fyp_command(sub) -> None:
     fetch.add_argument("--out", required=True, help="folder to download into")
     fetch.add_argument("--repo", default=RELEASED_REPO, help=f"Hugging Face repository (default {RELEASED_REPO})")
     fetch.add_argument("--revision", help="branch, tag or commit (default: main)")
+    fetch.add_argument("--endpoint", help="Hub address, e.g. a mirror (default: $HF_ENDPOINT, else huggingface.co)")
     fetch.set_defaults(func=_fetch)
 
     def runtime(p):

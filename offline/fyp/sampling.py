@@ -21,13 +21,12 @@ from tqdm import tqdm
 
 from .checkpoint import FYPModel
 
-#: The public code's sampling defaults (configs/pose_sample.yaml, FOLLOW_YOUR_POSE.md §4).
-DEFAULT_STEPS = 50
-DEFAULT_GUIDANCE = 12.5
-DEFAULT_STRIDE = 5
-DEFAULT_FRAMES = 24
-DEFAULT_SEED = 33
-DEFAULT_FPS = 8.0
+from .defaults import SAMPLE_FPS as DEFAULT_FPS  # noqa: F401 -- re-exported
+from .defaults import SAMPLE_FRAMES as DEFAULT_FRAMES  # noqa: F401
+from .defaults import SAMPLE_GUIDANCE as DEFAULT_GUIDANCE
+from .defaults import SAMPLE_SEED as DEFAULT_SEED
+from .defaults import SAMPLE_STEPS as DEFAULT_STEPS
+from .defaults import SAMPLE_STRIDE as DEFAULT_STRIDE  # noqa: F401
 
 
 def encode_prompts(model: FYPModel, prompts: list[str], device) -> torch.Tensor:

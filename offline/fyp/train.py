@@ -36,15 +36,13 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import FYPModel, RUN_FILE, apply_trained, latest_checkpoint
+from .defaults import TRAIN_FRAMES as DEFAULT_FRAMES
+from .defaults import TRAIN_LR as DEFAULT_LR
+from .defaults import TRAIN_STRIDE as DEFAULT_STRIDE
 from .sampling import encode_prompts, encode_video, generate
 from .video_unet import TRAINABLE_MODULES, trainable_parameters
 
 log = logging.getLogger(__name__)
-
-#: The public code's training defaults (configs/pose_train.yaml, FOLLOW_YOUR_POSE.md §4).
-DEFAULT_LR = 3e-5
-DEFAULT_FRAMES = 12
-DEFAULT_STRIDE = 4
 
 
 @dataclass

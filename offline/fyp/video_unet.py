@@ -34,11 +34,11 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.resnet import ResnetBlock2D
 from torch import nn
 
+from .defaults import TRAINABLE_MODULES
+
 #: Rank of ``conv_temporal`` in the released model (``LoRALinearLayer(dim, dim, rank=160)``);
 #: where a block is narrower than that, the released code falls back to ``dim // 2``.
 TEMPORAL_RANK = 160
-#: Parameter-name fragments of the layers stage 2 of Follow-Your-Pose trains (FOLLOW_YOUR_POSE.md §2).
-TRAINABLE_MODULES = ("attn1.to_q", "attn2.to_q", "attn_temp", "conv_temporal")
 
 
 class FrameContext:
