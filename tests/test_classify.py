@@ -116,25 +116,79 @@ def test_posture_from_the_3d_pose():
     assert default_posture_3d(_skeleton_3d(90, 90) @ r.T, DEFAULT) == "sitting"
 
 
-def test_hysteresis_k_of_n():
-    hold = LabelHysteresis(k=3, n=5, initial="unknown")
-    seen = [hold(x) for x in ["sitting", "standing", "sitting", "standing", "sitting", "sitting", "standing"]]
-    assert seen == ["unknown", "unknown", "unknown", "unknown", "sitting", "sitting", "sitting"]
+def test_hysteresis_in_seconds_alike_at_10_and_60_fps():
+    for fps in (10, 60):
+        hold = LabelHysteresis(0.3, initial="standing")
+        switched = None
+        for i in range(3 * fps):
+            t = i / fps
+            reading = "sitting" if t >= 1.0 else "standing"
+            if fps == 60 and t >= 1.0 and i % 5 == 0:
+                reading = "standing"  # a flicker every 5th frame does not stop the change
+            if hold(reading, t) == "sitting" and switched is None:
+                switched = t
+        assert switched == pytest.approx(1.3, abs=1.01 / fps), fps
+    hold = LabelHysteresis(0.3, initial="none")
+    assert [hold(r, t / 10) for t, r in enumerate(["hello", "none", "hello", "none", "none", "none"])] == ["none"] * 6
 
 
 def test_events_on_every_label_change_per_track():
-    classifier = PoseClassifier(ClassifierConfig(hysteresis_k=2, hysteresis_n=3))
-    sequence = [person(), person(), person(arms_up=1), person(arms_up=1), person(arms_up=1)]
+    classifier = PoseClassifier(ClassifierConfig(posture_hold=0.3, gesture_hold=0.3, first_hold=0.1))
+    sequence = [person()] * 10 + [person(arms_up=1)] * 10  # 10 fps
     events = []
     for i, k in enumerate(sequence):
         _, gestures, new = classifier(k[None], ONES[None], np.array([7]), None, i + 1, i / 10)
         events += [(e.track_id, e.kind, e.previous, e.label, e.frame_id) for e in new]
-    assert events == [(7, "posture", "unknown", "standing", 2), (7, "gesture", "none", "hello", 4)]
+    # the first posture after 0.1 s (first_posture_hold), the gesture change after 0.3 s
+    assert events == [(7, "posture", "unknown", "standing", 2), (7, "gesture", "none", "hello", 14)]
     assert gestures == ["hello"]
+
+
+def _forearms_up(k: np.ndarray, arms: tuple, elbow_drop: float, torso: float) -> np.ndarray:
+    """Elbows ``elbow_drop`` torsos below the shoulders and out to the side, forearms vertical."""
+    for shoulder, elbow, wrist, side in ((6, 8, 10, -1), (5, 7, 9, 1)):
+        if side in arms:
+            k[elbow] = k[shoulder] + [side * 0.35 * torso, elbow_drop * torso]
+            k[wrist] = k[elbow] + [0, -0.6 * torso]
+    return k
+
+
+def test_stop_and_hello_with_elbows_at_chest_height():
+    torso = 0.33 * 300
+    stop = _forearms_up(person(), (-1, 1), elbow_drop=0.4, torso=torso)  # elbows below the shoulders
+    hello = _forearms_up(person(), (-1,), elbow_drop=0.4, torso=torso)
+    assert classify_instance(stop, ONES, None, DEFAULT)[1] == "stop"
+    assert classify_instance(hello, ONES, None, DEFAULT)[1] == "hello"
+    assert hafizas_classify(stop)[1] == "stop"  # the reference's forearm angle test agrees
+    low = _forearms_up(person(), (-1, 1), elbow_drop=1.0, torso=torso)  # elbows at the hips: not raised
+    assert classify_instance(low, ONES, None, DEFAULT)[1] == "none"
+
+
+def test_drinking_and_phoning_are_no_gesture():
+    torso = 0.33 * 300
+    drink = person()
+    drink[8] = drink[6] + [0.1 * torso, 0.45 * torso]  # elbow at the chest, forearm up to the mouth
+    drink[10] = drink[0] + [0, 0.15 * torso]
+    phone = person()
+    phone[8] = phone[6] + [-0.15 * torso, 0.35 * torso]
+    phone[10] = phone[4] + [0, 0.1 * torso]  # wrist at the right ear
+    for k in (drink, phone):
+        assert classify_instance(k, ONES, None, DEFAULT)[1] == "none"
+        assert hafizas_classify(k)[1] == "hello"  # the reference fires on both
+
+
+def test_seated_facing_the_camera_is_sitting():
+    k = person()
+    torso = 0.33 * 300
+    for hip, knee, ankle in ((11, 13, 15), (12, 14, 16)):
+        k[knee] = k[hip] + [0, 0.2 * torso]  # thigh towards the lens: short, knee just below the hip
+        k[ankle] = k[knee] + [0, 0.9 * torso]  # shank straight down
+    assert classify_instance(k, ONES, None, DEFAULT)[0] == "sitting"
+    assert hafizas_classify(k)[0] == "sitting"  # shank/thigh ≥ 1.5
 
 
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         ClassifierConfig(rules="mine")
     with pytest.raises(ValueError):
-        ClassifierConfig(hysteresis_k=4, hysteresis_n=3)
+        ClassifierConfig(gesture_hold=-1.0)

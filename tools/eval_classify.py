@@ -3,10 +3,16 @@ reference (hafizas) rules, side by side.
 
     python tools/eval_classify.py VIDEO LABELS.csv [VIDEO LABELS.csv ...]
     python tools/eval_classify.py --shared          # the labelled shared clips (tests/data/*.csv)
+    python tools/eval_classify.py --shared --cv     # + leave-one-clip-out cross-validation
 
-Runs the tracked and lifted pipeline once per video, classifies the same keypoints with each rule
-variant, and prints per-clip frame accuracy and pooled per-class precision / recall / F1
-(labels format: offline/classify_eval.py).
+Runs the tracked and lifted pipeline once per video (``--cache DIR`` keeps its JSON lines for the
+next run), classifies the same keypoints with each rule variant, and prints per-clip frame
+accuracy and pooled per-class precision / recall / F1 (labels format: offline/classify_eval.py).
+
+``--cv``: for each clip, the default rules' free settings (:data:`GRID`) are chosen on the
+*other* clips (best mean of posture and gesture accuracy there) and scored on the held-out clip;
+printed beside the fixed defaults and the reference rules on the same clip. Frame accuracy on
+clips the settings were chosen on is not a result: read the held-out column.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ VARIANTS = {"default": {"rules": "default", "posture_source": "2d"},
             "default-3d": {"rules": "default", "posture_source": "3d"},
             "hafizas": {"rules": "hafizas"}}
 RULES = tuple(VARIANTS)
+#: Settings of the default rules searched by --cv (each a few values around the default).
+GRID = {"short_thigh": (0.35, 0.45, 0.55), "hands_apart": (0.4, 0.5, 0.6), "face_distance": (0.25, 0.35),
+        "first_hold": (0.0, 0.1), "arm_keypoint_threshold": (0.3, 0.5)}
 
 
 def shared_pairs() -> list[tuple[Path, Path]]:
@@ -43,12 +52,72 @@ def track_video(stream: PoseStream, video: Path) -> list:
     return results + [r for _, r in stream.flush()]
 
 
+def cached_results(stream_factory, video: Path, cache: Path | None, name: str) -> list:
+    """:func:`track_video`, read from / written to ``cache/<name>.jsonl`` when a cache folder is given."""
+    import json
+
+    from posestream.engines.files import atomic_output
+    from posestream.stream.results import FrameResult
+
+    path = cache / f"{name}.jsonl" if cache else None
+    if path is not None and path.is_file():
+        return [FrameResult.from_json(json.loads(line)) for line in path.read_text().splitlines() if line]
+    results = track_video(stream_factory(), video)
+    if path is not None:
+        with atomic_output(path) as tmp:
+            Path(tmp).write_text("".join(json.dumps(r.to_json()) + "\n" for r in results))
+    return results
+
+
+def accuracies(results: list, spans: list, config: ClassifierConfig) -> tuple[float, float]:
+    """(posture, gesture) frame accuracy of one clip under ``config`` (NaN where nothing is labelled)."""
+    labels = classify_frames(results, config)
+    return tuple(score(*pairs(spans, results, labels, kind), ())[1] for kind in KINDS)
+
+
+def cross_validate(clips: dict, base: ClassifierConfig) -> None:
+    """Leave-one-clip-out choice of :data:`GRID` settings; prints held-out accuracies per clip."""
+    import itertools
+    import math
+
+    import numpy as np
+
+    names = list(GRID)
+    candidates = [ClassifierConfig(**{**base.__dict__, **dict(zip(names, values))})
+                  for values in itertools.product(*GRID.values())]
+    table = np.array([[accuracies(results, spans, c) for results, spans in clips.values()] for c in candidates])
+    reference = [accuracies(r, s, ClassifierConfig(rules="hafizas")) for r, s in clips.values()]
+    fixed = [accuracies(r, s, base) for r, s in clips.values()]
+    print(f"\nleave-one-clip-out over {len(candidates)} settings of {', '.join(names)}")
+    print(f"{'held-out clip':28s} {'posture: cv':>11s} {'default':>8s} {'hafizas':>8s}   {'gesture: cv':>11s} "
+          f"{'default':>8s} {'hafizas':>8s}   chosen on the other clips")
+    held = []
+    for j, clip in enumerate(clips):
+        others = [i for i in range(len(clips)) if i != j]
+        merit = np.nanmean(table[:, others, :].reshape(len(candidates), -1), axis=1)
+        best = int(np.argmax(merit))
+        held.append(table[best, j])
+        chosen = ", ".join(f"{n}={getattr(candidates[best], n):g}" for n in names)
+        cells = [table[best, j, 0], fixed[j][0], reference[j][0], table[best, j, 1], fixed[j][1], reference[j][1]]
+        text = ["{:>11s}".format("-") if math.isnan(v) else f"{v:11.3f}" for v in cells[:1]]
+        text += ["{:>8s}".format("-") if math.isnan(v) else f"{v:8.3f}" for v in cells[1:3]]
+        text += ["  {:>11s}".format("-") if math.isnan(cells[3]) else f"  {cells[3]:11.3f}"]
+        text += ["{:>8s}".format("-") if math.isnan(v) else f"{v:8.3f}" for v in cells[4:]]
+        print(f"{clip:28s} " + " ".join(text) + f"   {chosen}")
+    held = np.array(held)
+    print(f"{'mean over clips':28s} {np.nanmean(held[:, 0]):11.3f} {np.nanmean([f[0] for f in fixed]):8.3f} "
+          f"{np.nanmean([r[0] for r in reference]):8.3f}   {np.nanmean(held[:, 1]):11.3f} "
+          f"{np.nanmean([f[1] for f in fixed]):8.3f} {np.nanmean([r[1] for r in reference]):8.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", nargs="*", help="VIDEO LABELS.csv pairs")
     parser.add_argument("--shared", action="store_true", help="evaluate the labelled shared clips")
     parser.add_argument("--config", help="YAML settings (configs/run.yaml layout)")
     parser.add_argument("--detect-interval", type=int)
+    parser.add_argument("--cv", action="store_true", help="leave-one-clip-out cross-validation of the default settings")
+    parser.add_argument("--cache", type=Path, help="folder keeping each clip's tracked results (JSON lines)")
     args = parser.parse_args()
     if len(args.pairs) % 2:
         parser.error("give VIDEO LABELS.csv pairs")
@@ -57,16 +126,20 @@ def main() -> None:
         clips += shared_pairs()
     if not clips:
         parser.error("nothing to evaluate")
+    os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "models"))
     config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval}})
     pipeline = PosePipeline.from_config(config.pipeline)
     rule_configs = {name: ClassifierConfig(**{**config.classify.__dict__, **v}) for name, v in VARIANTS.items()}
     lifter = config.lift.load()
 
     pooled = {(rules, kind): ([], []) for rules in RULES for kind in KINDS}
+    kept = {}
     print(f"{'clip':28s} {'frames':>6s}  " + "  ".join(f"{kind} acc {r:10s}" for kind in KINDS for r in RULES))
     for video, labels_path in clips:
         spans = load_labels(labels_path)
-        results = track_video(PoseStream(pipeline, config.tracking, classify=None, lifter=lifter), video)
+        results = cached_results(lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter), video,
+                                 args.cache, labels_path.stem)
+        kept[labels_path.stem] = (results, spans)
         cells = []
         for kind in KINDS:
             for rules in RULES:
@@ -87,6 +160,8 @@ def main() -> None:
                    f"{per_rules[r][0][cls].f1:6.3f}" for r in RULES]
             print(f"{cls:10s} {per_rules['default'][0][cls].support:7d}  " + "  ".join(row))
         print(f"{'accuracy':10s} {'':7s}  " + "  ".join(f"{per_rules[r][1]:24.3f}" for r in RULES))
+    if args.cv:
+        cross_validate(kept, rule_configs["default"])
 
 
 if __name__ == "__main__":

@@ -8,10 +8,26 @@ Two rule sets over COCO-17 keypoints (pixels, y down):
 * ``default`` — the same questions asked robustly: keypoints below a confidence are not used and
   the answer is ``unknown`` rather than a guess; every threshold is a ratio of the person's own
   torso length (scale-free); no division by zero; sit/stand from the 3D pose (H36M-17) when the
-  lifter has produced one; and per-track temporal hysteresis (:class:`LabelHysteresis`).
+  lifter has produced one; and per-track hysteresis in seconds (:class:`LabelHysteresis`), so
+  10 fps and 60 fps behave alike.
 
-Labels: posture ∈ {standing, sitting, unknown}; gesture ∈ {none, hello, stop} (one raised arm
-is hello, two are stop, as in the reference).
+Labels: posture ∈ {standing, sitting, unknown}; gesture ∈ {none, hello, stop}.
+
+Definitions (the default rules; README "Labels"):
+
+* an arm is **raised** when its forearm points up: wrist above elbow, forearm 30°–150° from the
+  horizontal (the reference's angle test) and at least ``min_forearm`` torso lengths long; its
+  elbow anywhere from above the waist (``elbow_above_hip`` torso lengths above the hip centre) to
+  above the shoulder; its wrist no lower than ``wrist_below_shoulder`` torso lengths under the
+  shoulder (hands clasped at the chest are not a gesture); and its wrist, unless above the eyes,
+  away from the face (farther than ``face_distance`` torso lengths from the nose, eyes and ears:
+  a hand at the mouth or ear — drinking, phoning — is not a gesture). **hello** = one raised arm,
+  **stop** = both with the hands apart (``hands_apart``), each held for ``gesture_hold`` seconds.
+* a leg **sits** when its thigh is level or foreshortened (the knee hardly below the hip, or a
+  thigh shorter than ``short_thigh`` torso lengths above a longer shank: a person seated facing
+  the camera), or bent at the knee with the thigh not vertical; it **stands** when the thigh is
+  near vertical and the knee straight. One standing leg stands (walking is standing); sitting
+  needs every judged leg; ``unknown`` when no leg is seen well enough.
 """
 
 from __future__ import annotations
@@ -96,17 +112,28 @@ class ClassifierConfig:
         rules: ``default`` or ``hafizas`` (the reference, for comparison).
         keypoint_threshold: keypoints scoring below this are not used (``unknown`` if a rule
             lacks the keypoints it needs).
-        raise_height: an arm is raised when its wrist is above its shoulder by at least this
-            fraction of the torso length (shoulder centre to hip centre) ...
-        elbow_height: ... and its elbow is no lower than this fraction of the torso below the
-            shoulder (hands held at the face with elbows down are not a gesture).
+        min_forearm: a raised forearm is at least this many torso lengths long (wrist to elbow).
+        elbow_above_hip: a raised arm's elbow is at least this many torso lengths above the hip
+            centre (above the waist); it may be anywhere above that, shoulder height or higher.
+        face_distance: a raised arm's wrist, unless above the eyes, is farther than this many
+            torso lengths from every confident face keypoint (nose, eyes, ears): hands at the
+            face are no gesture.
+        wrist_below_shoulder: a raised arm's wrist is at most this many torso lengths below its
+            shoulder (hands held in front of the chest are no gesture).
+        hands_apart: two raised arms with both wrists below the eyes are stop only with the
+            wrists at least this many torso lengths apart (a palms-out stop spreads them about a
+            shoulder width, 0.6–0.8 torso; hands clasped or held together at the chin are no
+            gesture; hands together above the head are still stop).
         stand_thigh: a leg stands when its knee is below its hip by at least this fraction of the
             torso length (a thigh near vertical) ...
         stand_knee_angle: ... and its knee angle (hip–knee–ankle) is at least this, degrees.
         sit_thigh: a leg sits when its knee is less than this fraction of the torso below the hip
             (thigh level or foreshortened towards the camera) ...
         sit_knee_angle: ... or its knee is bent below this angle, degrees, with the thigh not
-            vertical (knee less than ``stand_thigh`` below the hip).
+            vertical (knee less than ``stand_thigh`` below the hip) ...
+        short_thigh: ... or its thigh is shorter than this many torso lengths ...
+        short_thigh_shank: ... under a shank at least this many times longer (the thigh points
+            at the camera: seated, facing it; the reference's shank/thigh ratio of 1.5).
         max_thigh: a thigh longer than this many torso lengths is implausible (a body guessed
             from a partial view) and that leg is not judged.
         posture_source: ``2d`` (default rules on the 2D keypoints) or ``3d``: the thigh angles of
@@ -115,32 +142,48 @@ class ClassifierConfig:
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
         stand_thigh_angle_3d: ... and stands when it is within this many degrees.
-        hysteresis_k, hysteresis_n: a reported label changes only after the new reading was
-            seen in ``k`` of the last ``n`` frames of that track.
+        posture_hold, gesture_hold: a reported label changes only when the new reading has held
+            (in at least 2/3 of the track's frames) for this many seconds, by the frames'
+            timestamps.
+        gesture_release: seconds ``none`` must hold to end a gesture (a lowered arm ends it
+            sooner than a raised one starts it; entering stays at ``gesture_hold``, so gestures
+            cannot flicker faster than that).
+        first_hold: seconds a track's first posture and gesture readings must hold (its
+            initial ``unknown`` / ``none`` is no label to protect).
+        arm_keypoint_threshold: elbows and wrists are judged from this score (they score lower
+            than the trunk: small, fast, often blurred).
     """
 
     rules: str = "default"
     keypoint_threshold: float = 0.5
-    raise_height: float = 0.2
-    elbow_height: float = 0.1
+    min_forearm: float = 0.2
+    elbow_above_hip: float = 0.15
+    face_distance: float = 0.25
+    wrist_below_shoulder: float = 0.15
+    hands_apart: float = 0.4
     stand_thigh: float = 0.35
     stand_knee_angle: float = 145.0
     sit_thigh: float = 0.25
     sit_knee_angle: float = 120.0
+    short_thigh: float = 0.55
+    short_thigh_shank: float = 1.5
     max_thigh: float = 1.6
     posture_source: str = "2d"
     sit_thigh_angle_3d: float = 55.0
     stand_thigh_angle_3d: float = 30.0
-    hysteresis_k: int = 2
-    hysteresis_n: int = 3
+    posture_hold: float = 0.3
+    gesture_hold: float = 0.3
+    gesture_release: float = 0.1
+    first_hold: float = 0.0
+    arm_keypoint_threshold: float = 0.3
 
     def __post_init__(self):
         if self.rules not in ("default", "hafizas"):
             raise ValueError(f"classify: rules must be 'default' or 'hafizas', not {self.rules!r}")
         if self.posture_source not in ("2d", "3d"):
             raise ValueError(f"classify: posture_source must be '2d' or '3d', not {self.posture_source!r}")
-        if not 1 <= self.hysteresis_k <= self.hysteresis_n:
-            raise ValueError("classify: need 1 ≤ hysteresis_k ≤ hysteresis_n")
+        if min(self.posture_hold, self.gesture_hold, self.gesture_release, self.first_hold) < 0:
+            raise ValueError("classify: posture_hold, gesture_hold, gesture_release and first_hold are seconds ≥ 0")
 
 
 def torso_length(keypoints: np.ndarray, ok: np.ndarray) -> float | None:
@@ -154,26 +197,50 @@ def torso_length(keypoints: np.ndarray, ok: np.ndarray) -> float | None:
     return length if length > 0 else None
 
 
+FACE = (0, 1, 2, 3, 4)  # COCO-17 nose, eyes, ears
+
+
+def arm_raised(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, hip_y: float, face: np.ndarray,
+               torso: float, config: ClassifierConfig) -> bool:
+    """One arm's reading (module text): (2,) pixel points, ``hip_y`` the hip centre's y, ``face``
+    (K, 2) the confident face keypoints (K may be 0), ``torso`` in pixels."""
+    if not hafizas_arm_raised(elbow, wrist):
+        return False
+    if np.linalg.norm(wrist - elbow) < config.min_forearm * torso:
+        return False
+    if (hip_y - elbow[1]) < config.elbow_above_hip * torso:
+        return False
+    if wrist[1] - shoulder[1] > config.wrist_below_shoulder * torso:
+        return False  # hands held in front of the chest or belly
+    if len(face) and wrist[1] >= face[:, 1].min():  # a hand above the eyes is never at the face
+        return not np.min(np.linalg.norm(face - wrist, axis=1)) < config.face_distance * torso
+    return True
+
+
 def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> str:
     """Gesture from one person's (17, 2) keypoints and (17,) scores: arms whose shoulder, elbow
-    and wrist are all confident are judged; ``none`` when none is raised or none can be judged."""
+    and wrist are all confident are judged (:func:`arm_raised`); one raised is hello, two stop;
+    ``none`` when none is raised or none can be judged."""
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
     if torso is None:
         return "none"
-    raised = 0
-    for shoulder, elbow, wrist in ARMS:
-        if not (ok[shoulder] and ok[elbow] and ok[wrist]):
-            continue
-        wrist_above = (keypoints[shoulder, 1] - keypoints[wrist, 1]) / torso
-        elbow_below = (keypoints[elbow, 1] - keypoints[shoulder, 1]) / torso
-        raised += bool(wrist_above >= config.raise_height and elbow_below <= config.elbow_height)
+    arm_ok = scores >= config.arm_keypoint_threshold
+    ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]] = arm_ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]]
+    hip_y = float(keypoints[[i for i in (L_HIP, R_HIP) if ok[i]], 1].mean())
+    face = keypoints[[i for i in FACE if ok[i]]]
+    raised = sum(arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config)
+                 for s, e, w in ARMS if ok[s] and ok[e] and ok[w])
+    if (raised == 2 and np.linalg.norm(keypoints[L_WRIST] - keypoints[R_WRIST]) < config.hands_apart * torso
+            and not (len(face) and max(keypoints[L_WRIST, 1], keypoints[R_WRIST, 1]) < face[:, 1].min())):
+        return "none"  # hands together below the eyes (clasped, at the chin): no gesture
     return _gesture(raised)
 
 
 def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> str:
     """Posture from one person's 2D keypoints: a leg stands (thigh near vertical, knee straight)
-    or sits (thigh level or foreshortened, or knee bent with the thigh not vertical); legs with
+    or sits (thigh level or foreshortened — knee hardly below the hip, or a short thigh above a
+    longer shank —, or knee bent with the thigh not vertical); legs with
     an implausibly long thigh (``max_thigh``) are not judged; one standing leg is enough to stand (a person on one leg stands); otherwise sitting needs every
     judged leg to sit; ``unknown`` when no leg, or no torso, can be judged."""
     ok = scores >= config.keypoint_threshold
@@ -186,7 +253,11 @@ def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: Classi
             continue
         drop = (keypoints[knee, 1] - keypoints[hip, 1]) / torso
         angle = _angle(keypoints[hip] - keypoints[knee], keypoints[ankle] - keypoints[knee]) if ok[ankle] else None
-        if drop >= config.stand_thigh and (angle is None or angle >= config.stand_knee_angle):
+        thigh = float(np.linalg.norm(keypoints[knee] - keypoints[hip]))
+        shank = float(np.linalg.norm(keypoints[ankle] - keypoints[knee])) if ok[ankle] else 0.0
+        if thigh < config.short_thigh * torso and shank >= config.short_thigh_shank * thigh:
+            readings.append("sitting")  # thigh towards the camera
+        elif drop >= config.stand_thigh and (angle is None or angle >= config.stand_knee_angle):
             readings.append("standing" if angle is not None else "unknown")
         elif drop < config.sit_thigh or (angle is not None and angle < config.sit_knee_angle):
             readings.append("sitting")
@@ -243,21 +314,50 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
 
 
 class LabelHysteresis:
-    """Holds a label until a different reading has been seen in ``k`` of the last ``n`` frames.
+    """Holds a label until a different reading has held long enough: it changes to reading r at
+    time t when the track's readings over [t − hold(r), t] (by timestamps, so alike at 10 and
+    60 fps; the window may fall short by half a frame) start with r and are at least 2/3 r.
 
     Args:
-        k, n: see :class:`ClassifierConfig`. initial: label reported before any reading holds.
+        hold: seconds a new label must hold (0: every reading is reported at once).
+        initial: label reported before any holds.
+        first_hold: the hold of a change from ``initial`` during the track's first ``hold``
+            seconds (its first label: the initial one is no reading to protect), default ``hold``.
+        release: {label: seconds} holds that differ from ``hold`` for some labels (e.g. a
+            gesture ends faster than it starts: ``{"none": 0.1}``).
     """
 
-    def __init__(self, k: int, n: int, initial: str):
-        self.k, self.label = k, initial
-        self.history: deque[str] = deque(maxlen=n)
+    def __init__(self, hold: float, initial: str, first_hold: float | None = None, release: dict | None = None):
+        self.hold, self.label = float(hold), initial
+        self.first_hold = self.hold if first_hold is None else float(first_hold)
+        self.release = {k: float(v) for k, v in (release or {}).items()}
+        self.longest = max([self.hold, self.first_hold, *self.release.values()])
+        self.changed = False
+        self.start: float | None = None
+        self.history: deque[tuple[float, str]] = deque()
 
-    def __call__(self, reading: str) -> str:
-        """Add one frame's reading; return the label to report."""
-        self.history.append(reading)
-        if reading != self.label and self.history.count(reading) >= self.k:
-            self.label = reading
+    def __call__(self, reading: str, pts: float) -> str:
+        """Add one frame's reading at ``pts`` seconds; return the label to report."""
+        pts = float(pts)
+        if self.start is None:
+            self.start = pts
+        self.history.append((pts, reading))
+        while self.history[0][0] < pts - self.longest - 1e-6:
+            self.history.popleft()
+        if reading == self.label:
+            return self.label
+        young = not self.changed and pts - self.start < self.hold  # the track's first moments
+        hold = self.first_hold if young else self.release.get(reading, self.hold)
+        if hold <= 0:
+            self.label, self.changed = reading, True
+            return reading
+        if len(self.history) > 1:
+            period = pts - self.history[-2][0]
+            window = [(t, r) for t, r in self.history if t >= pts - hold - 1e-6]
+            first_pts, first = window[0]
+            votes = sum(r == reading for _, r in window)
+            if first == reading and pts - first_pts >= hold - period / 2 - 1e-6 and 3 * votes >= 2 * len(window):
+                self.label, self.changed = reading, True
         return self.label
 
 
@@ -323,11 +423,13 @@ class PoseClassifier:
             if smooth:
                 tid = int(track_ids[i])
                 if tid not in self._state:
-                    k, n = self.config.hysteresis_k, self.config.hysteresis_n
-                    self._state[tid] = (LabelHysteresis(k, n, "unknown"), LabelHysteresis(k, n, "none"))
+                    c = self.config
+                    self._state[tid] = (LabelHysteresis(c.posture_hold, "unknown", c.first_hold),
+                                        LabelHysteresis(c.gesture_hold, "none", c.first_hold,
+                                                        {"none": c.gesture_release}))
                 hold_posture, hold_gesture = self._state[tid]
                 before = (hold_posture.label, hold_gesture.label)
-                posture, gesture = hold_posture(posture), hold_gesture(gesture)
+                posture, gesture = hold_posture(posture, pts), hold_gesture(gesture, pts)
                 for kind, old, new in (("posture", before[0], posture), ("gesture", before[1], gesture)):
                     if new != old:
                         events.append(LabelEvent(tid, kind, new, old, frame_id, pts))
