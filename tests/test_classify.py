@@ -192,3 +192,28 @@ def test_bad_settings_are_refused():
         ClassifierConfig(rules="mine")
     with pytest.raises(ValueError):
         ClassifierConfig(gesture_hold=-1.0)
+
+
+# -- the synthetic viewpoint sweep (posestream.offline.classify_sweep) ------------------------
+#: Where the README says the 2D rules hold: (pose, yaws, pitches). Outside it (a camera 20–40°
+#: above a person seated facing it; gestures seen from 75–90° or from 30–40° above; a hand
+#: at the ear from 30–40° above) 2D keypoints are ambiguous: tools/classify_sweep.py prints those.
+SUPPORTED = [("standing", (0, 15, 30, 45, 60, 75, 90), (-20, -10, 0, 10, 20, 30, 40)),
+             ("sitting", (0, 15, 30, 45, 60, 75, 90), (-20, -10, 0)),
+             ("sitting", (60, 75, 90), (10, 20, 30)),
+             ("hello", (0, 15, 30, 45, 60), (-20, -10, 0, 10, 20, 30, 40)),
+             ("stop", (0, 15), (-20, -10, 0, 10, 20)),
+             ("stop", (30,), (0, 10, 20)),
+             ("drinking", (0, 15, 30, 45, 60), (-10, 0, 10, 20, 30, 40)),
+             ("phoning", (0, 15, 30, 45, 60, 75, 90), (-20, -10, 0, 10))]
+
+
+@pytest.mark.parametrize("pose, yaws, pitches", SUPPORTED, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(SUPPORTED)])
+def test_rules_hold_across_viewpoints(pose, yaws, pitches):
+    from posestream.offline.classify_sweep import POSES, sweep
+
+    scores = np.full(17, 0.9, np.float32)
+    table = sweep(lambda k: classify_instance(k, scores, None, DEFAULT), count=8, seed=11, yaws=yaws, pitches=pitches)
+    column = 0 if pose in ("standing", "sitting") else 1
+    failing = {(y, p): round(v[column], 2) for (name, y, p), v in table.items() if name == pose and v[column] < 0.85}
+    assert not failing, f"{pose} ({POSES[pose][column]}) read wrong at (yaw, pitch): {failing}"

@@ -123,7 +123,9 @@ class ClassifierConfig:
         hands_apart: two raised arms with both wrists below the eyes are stop only with the
             wrists at least this many torso lengths apart (a palms-out stop spreads them about a
             shoulder width, 0.6–0.8 torso; hands clasped or held together at the chin are no
-            gesture; hands together above the head are still stop).
+            gesture; hands together above the head are still stop) ...
+        hands_apart_shoulders: ... and closer than this many shoulder widths (in a side view the
+            shoulders, and the hands, overlap in the image: no reading of "together" there).
         stand_thigh: a leg stands when its knee is below its hip by at least this fraction of the
             torso length (a thigh near vertical) ...
         stand_knee_angle: ... and its knee angle (hip–knee–ankle) is at least this, degrees.
@@ -159,8 +161,9 @@ class ClassifierConfig:
     min_forearm: float = 0.2
     elbow_above_hip: float = 0.15
     face_distance: float = 0.25
-    wrist_below_shoulder: float = 0.15
+    wrist_below_shoulder: float = 0.3
     hands_apart: float = 0.4
+    hands_apart_shoulders: float = 0.9
     stand_thigh: float = 0.35
     stand_knee_angle: float = 145.0
     sit_thigh: float = 0.25
@@ -231,9 +234,12 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
     face = keypoints[[i for i in FACE if ok[i]]]
     raised = sum(arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config)
                  for s, e, w in ARMS if ok[s] and ok[e] and ok[w])
-    if (raised == 2 and np.linalg.norm(keypoints[L_WRIST] - keypoints[R_WRIST]) < config.hands_apart * torso
-            and not (len(face) and max(keypoints[L_WRIST, 1], keypoints[R_WRIST, 1]) < face[:, 1].min())):
-        return "none"  # hands together below the eyes (clasped, at the chin): no gesture
+    if raised == 2:
+        spread = float(np.linalg.norm(keypoints[L_WRIST] - keypoints[R_WRIST]))
+        shoulders = float(np.linalg.norm(keypoints[L_SHOULDER] - keypoints[R_SHOULDER]))
+        above_eyes = len(face) and max(keypoints[L_WRIST, 1], keypoints[R_WRIST, 1]) < face[:, 1].min()
+        if spread < config.hands_apart * torso and spread < config.hands_apart_shoulders * shoulders and not above_eyes:
+            return "none"  # hands together below the eyes (clasped, at the chin): no gesture
     return _gesture(raised)
 
 
