@@ -118,6 +118,10 @@ class VideoSink:
         self._stream.pix_fmt = "yuv420p"
         if self._codec == "libx264":
             self._stream.options = {"crf": "23", "preset": "veryfast"}
+        # one encoder thread: x264's threaded encoding is not reproducible on a loaded machine
+        # (two runs of the same frames decode differently), and the same settings must give the
+        # same file (posestream batch vs posestream run)
+        self._stream.codec_context.thread_count = 1
 
     def write(self, result: FrameResult, image: np.ndarray) -> None:
         import av
