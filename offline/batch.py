@@ -203,7 +203,8 @@ def _init_ray(address: str | None, workers: int):
 
 
 def run_batch(jobs: list[Job], config, out: Path, workers: int = 1, address: str | None = None,
-              resume: bool = False, options: dict | None = None, progress: bool = True, use_ray: bool | None = None) -> dict:
+              resume: bool = False, options: dict | None = None, progress: bool = True, use_ray: bool | None = None,
+              gpus_per_worker: float | None = None) -> dict:
     """Process ``jobs``; returns {"ok", "failed", "skipped", "frames", "seconds", "manifest"}.
 
     Args:
@@ -213,6 +214,8 @@ def run_batch(jobs: list[Job], config, out: Path, workers: int = 1, address: str
         resume: skip the videos :meth:`Manifest.done` accepts. options: see :class:`VideoWorker`.
         use_ray: None: Ray for more than one worker or an address; True: Ray even for one
             (to measure its overhead).
+        gpus_per_worker: GPUs each Ray actor asks for (default: 1 / workers on a CUDA or
+            TensorRT device, else 0).
     """
     from tqdm import tqdm
 
@@ -246,7 +249,7 @@ def run_batch(jobs: list[Job], config, out: Path, workers: int = 1, address: str
             for job in todo:
                 record(worker.process(str(job.path), str(job.out_dir)))
         elif todo:
-            _run_ray(todo, config_dict, options, workers, address, record)
+            _run_ray(todo, config_dict, options, workers, address, record, gpus_per_worker)
     finally:
         bar.close()
     counts["seconds"] = time.perf_counter() - start
@@ -254,13 +257,19 @@ def run_batch(jobs: list[Job], config, out: Path, workers: int = 1, address: str
     return counts
 
 
-def _run_ray(todo: list[Job], config_dict: dict, options: dict, workers: int, address: str | None, record) -> None:
-    """Schedule ``todo`` over ``workers`` Ray actors; a dead actor is replaced and its video retried once."""
+def _run_ray(todo: list[Job], config_dict: dict, options: dict, workers: int, address: str | None, record,
+             gpus_per_worker: float | None = None) -> None:
+    """Schedule ``todo`` over ``workers`` Ray actors; a dead actor is replaced and its video retried once.
+    Each actor asks Ray for one CPU and, on a CUDA/TensorRT device, ``gpus_per_worker`` GPUs
+    (default: one GPU shared by all workers)."""
     ray = _init_ray(address, workers)
     try:
         from ray.exceptions import RayActorError
 
-        Actor = ray.remote(num_cpus=1, max_restarts=0)(VideoWorker)
+        device = str(config_dict["pipeline"].get("device", "cpu"))
+        gpus = gpus_per_worker if gpus_per_worker is not None else (
+            1.0 / workers if device.startswith(("cuda", "tensorrt")) else 0.0)
+        Actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(VideoWorker)
         actors = [Actor.remote(config_dict, options) for _ in range(min(workers, len(todo)))]
         queue = [(job, 1) for job in todo]
         running = {}
@@ -297,7 +306,8 @@ def _batch(args: argparse.Namespace) -> int:
     extensions = tuple(e if e.startswith(".") else "." + e for e in args.ext.lower().split(",") if e)
     out = Path(args.out)
     jobs = collect_jobs(args.inputs, out, extensions)
-    config = RunConfig.from_yaml(args.config, {"lift": {"enabled": False if args.no_lift else None}})
+    config = RunConfig.from_yaml(args.config, {"lift": {"enabled": False if args.no_lift else None},
+                                               "pipeline": {"device": args.device}})
     config.check_models()
     options = {"write_video": not args.no_video, "skeleton": args.skeleton, "export_npz": args.export_npz,
                "no_track": args.no_track}
@@ -306,7 +316,7 @@ def _batch(args: argparse.Namespace) -> int:
                           "pip install 'posestream[batch]' (--workers 1 runs without it)")
     try:
         counts = run_batch(jobs, config, out, workers=args.workers, address=args.address, resume=args.resume,
-                           options=options, progress=not args.quiet)
+                           options=options, progress=not args.quiet, gpus_per_worker=args.gpus_per_worker)
     except KeyboardInterrupt:
         print(f"posestream: interrupted; {out / MANIFEST} lists what finished", file=sys.stderr)
         return 130
@@ -347,5 +357,8 @@ def batch_command(sub) -> None:
     parser.add_argument("--no-lift", action="store_true", help="no 3D lifting")
     parser.add_argument("--skeleton", action="store_true", help="also a skeleton video per input (posestream skeleton)")
     parser.add_argument("--export-npz", action="store_true", help="also VideoPose3D npz files per input")
+    parser.add_argument("--device", help="cpu, cuda, tensorrt (default: the config's)")
+    parser.add_argument("--gpus-per-worker", type=float,
+                        help="GPUs each Ray actor asks for (default: 1/workers on cuda/tensorrt, else 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_batch)

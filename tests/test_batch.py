@@ -155,3 +155,17 @@ def test_bad_input_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     done = _posestream("batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "no video found" in done.stderr
+
+
+def test_one_worker_without_ray_writes_skeleton_and_npz_too(tmp_path):
+    from posestream.offline.batch import collect_jobs, run_batch
+    from posestream.stream.config import RunConfig
+
+    clip = shared_file("media/har-wave/wave.mp4")
+    out = tmp_path / "out"
+    counts = run_batch(collect_jobs([str(clip)], out), RunConfig.from_yaml(None, {}), out,
+                       options={"write_video": False, "skeleton": True, "export_npz": True}, progress=False)
+    assert counts["ok"] == 1 and counts["failed"] == 0
+    outputs = {Path(p).name for p in _manifest(out)["wave.mp4"]["outputs"]}
+    assert {"wave.jsonl", "results_wave.json", "wave_skeleton.mp4"} <= outputs
+    assert any(name.endswith(".npz") for name in outputs)
