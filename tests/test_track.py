@@ -128,3 +128,32 @@ def test_merge_gives_one_crop_per_person_where_iou_is_low():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         TrackerConfig(detect_interval=0)
+
+
+def _arms_spread(k: np.ndarray, height: float) -> np.ndarray:
+    """Both arms swung out and up (a jumping jack): elbows and wrists far from the body."""
+    k = k.copy()
+    for shoulder, elbow, wrist, side in ((5, 7, 9, 1), (6, 8, 10, -1)):
+        k[elbow] = k[shoulder] + [side * 0.16 * height, -0.08 * height]
+        k[wrist] = k[shoulder] + [side * 0.30 * height, -0.22 * height]
+    for hip, knee, ankle, side in ((11, 13, 15, 1), (12, 14, 16, -1)):  # legs apart
+        k[knee] = k[hip] + [side * 0.08 * height, 0.24 * height]
+        k[ankle] = k[hip] + [side * 0.16 * height, 0.48 * height]
+    return k - [0, 0.08 * height]  # in the air
+
+
+def test_a_person_missed_while_swinging_the_arms_keeps_the_id():
+    """Three people exercising side by side at 10 fps; the middle one is missed for two frames
+    and comes back with the arms spread: the box changed shape, the torso did not."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1))
+    height = 300
+    people = [person(x, 400, height) for x in (200, 480, 760)]
+    for i in range(10):
+        out = _step(tracker, people, i / 10)
+    ids = out.track_ids.tolist()
+    for i in range(10, 12):  # the middle person is missed
+        _step(tracker, [people[0], people[2]], i / 10)
+    back = [people[0], _arms_spread(people[1], height), people[2]]
+    out = _step(tracker, back, 1.2)
+    assert out.track_ids.tolist() == ids
+    assert len(tracker.tracks) == 3

@@ -4,7 +4,8 @@ The scheme of MMDeploy's PoseTracker (DESIGN.md §3): the detector runs every N 
 between, each person's box is the box of their last keypoints (×1.25), carried forward by a
 constant-velocity Kalman filter (OpenCV's ``cv2.KalmanFilter``) over the real time between
 frames. New poses are matched to tracks by the Hungarian algorithm (SciPy's
-``linear_sum_assignment``) on box IoU and keypoint OKS; a track is born after ``min_hits``
+``linear_sum_assignment``) on box IoU and keypoint OKS (for a track missed in the last frame,
+the better of the whole body's and the trunk's, :data:`TRUNK`); a track is born after ``min_hits``
 matched frames and dropped after ``max_missing`` frames without a match.
 """
 
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from posestream.engines.layouts import COCO17_SIGMAS
 from posestream.stream.track.matching import box_containment, box_iou, keypoint_bboxes, oks
 from posestream.stream.track.smoothing import OneEuroFilter
 
@@ -132,6 +134,10 @@ class BoxKalman:
         r = np.array([self.position_std * max(float(z[3]), 1.0)] * 4, np.float32)
         self.kf.measurementNoiseCov = np.diag(r ** 2).astype(np.float32)
         self.kf.correct(z.reshape(4, 1))
+
+
+#: COCO-17 shoulders and hips: the keypoints a person's limbs do not move.
+TRUNK = (5, 6, 11, 12)
 
 
 class Track:
@@ -333,6 +339,15 @@ class Tracker:
         track_visible = np.stack([tr.keypoint_scores >= cfg.keypoint_threshold for tr in self.tracks])
         areas = np.prod(np.clip(track_boxes[:, 2:] - track_boxes[:, :2], 1, None), axis=1) / cfg.bbox_padding ** 2
         similarity_oks = oks(track_points, keypoints, areas, track_visible, visible).T  # (N, T)
+        lost = np.array([tr.missing > 0 for tr in self.tracks])
+        if keypoints.shape[1] == 17 and lost.any():
+            # a lost track is found again by its trunk (shoulders, hips) alone too: arms and legs
+            # swung out while it was missed (exercise, a jump) change the box's shape and most
+            # keypoints, not the trunk
+            trunk = list(TRUNK)
+            trunk_oks = oks(track_points[lost][:, trunk], keypoints[:, trunk], areas[lost],
+                            track_visible[lost][:, trunk], visible[:, trunk], COCO17_SIGMAS[trunk]).T
+            similarity_oks[:, lost] = np.maximum(similarity_oks[:, lost], trunk_oks)
         allowed = (iou >= cfg.iou_threshold) | (similarity_oks >= cfg.oks_threshold)
         cost = np.where(allowed, 1.0 - (iou + similarity_oks) / 2, 10.0)
         rows, cols = linear_sum_assignment(cost)
