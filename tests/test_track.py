@@ -42,7 +42,7 @@ def test_two_people_crossing_keep_their_ids():
 
 
 def test_birth_after_min_hits_and_death_after_max_missing():
-    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3, max_missing=4))
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3, max_missing=4, max_missing_seconds=0.0))
     p = person(300, 300, 200)
     reported = [len(_step(tracker, [], i / 10).track_ids) for i in range(5)]  # empty frames start the stream
     reported += [len(_step(tracker, [p], (5 + i) / 10).track_ids) for i in range(4)]
@@ -157,3 +157,18 @@ def test_a_person_missed_while_swinging_the_arms_keeps_the_id():
     out = _step(tracker, back, 1.2)
     assert out.track_ids.tolist() == ids
     assert len(tracker.tracks) == 3
+
+
+def test_the_gap_a_track_survives_is_in_seconds_too():
+    """At 60 fps a person hidden for 0.5 s (30 frames, over max_missing) keeps the id; after
+    more than max_missing_seconds and max_missing frames the track is gone."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, max_missing=10, max_missing_seconds=1.0))
+    p = person(300, 300, 200)
+    for i in range(30):
+        first = _step(tracker, [p], i / 60).track_ids.tolist()
+    for i in range(30, 60):  # hidden for 0.5 s
+        _step(tracker, [], i / 60)
+    assert _step(tracker, [p], 1.0).track_ids.tolist() == first
+    for i in range(61, 61 + 70):  # hidden for 70 frames, 1.17 s
+        _step(tracker, [], i / 60)
+    assert tracker.tracks == []

@@ -6,7 +6,7 @@ constant-velocity Kalman filter (OpenCV's ``cv2.KalmanFilter``) over the real ti
 frames. New poses are matched to tracks by the Hungarian algorithm (SciPy's
 ``linear_sum_assignment``) on box IoU and keypoint OKS (for a track missed in the last frame,
 the better of the whole body's and the trunk's, :data:`TRUNK`); a track is born after ``min_hits``
-matched frames and dropped after ``max_missing`` frames without a match.
+matched frames and dropped after ``max_missing`` frames and ``max_missing_seconds`` without a match.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ class TrackerConfig:
             this keeps an armchair that YOLOX-Nano scores 0.3-0.5 from becoming a person).
         min_hits: matched frames before a track is born and reported (the first frames of a
             stream report at once, as SORT does).
-        max_missing: frames a track survives without a match (10, MMDeploy PoseTracker).
+        max_missing: frames a track survives without a match (10, MMDeploy PoseTracker) ...
+        max_missing_seconds: ... or seconds since its last match, whichever lasts longer (the
+            same gap at 10 and 60 fps: a person hidden for half a second keeps the id).
         keypoint_threshold: keypoints with a lower score are not used for boxes or OKS.
         bbox_padding: scale of the keypoints' box about its centre (1.25).
         smoothing: One-Euro filter on each track's keypoints.
@@ -63,6 +65,7 @@ class TrackerConfig:
     birth_score: float = 0.6
     min_hits: int = 3
     max_missing: int = 10
+    max_missing_seconds: float = 1.0
     keypoint_threshold: float = 0.3
     bbox_padding: float = 1.25
     smoothing: bool = True
@@ -71,8 +74,9 @@ class TrackerConfig:
     d_cutoff: float = 1.0
 
     def __post_init__(self):
-        if self.detect_interval < 1 or self.min_hits < 1 or self.max_missing < 0:
-            raise ValueError("tracking: detect_interval and min_hits must be ≥ 1, max_missing ≥ 0")
+        if self.detect_interval < 1 or self.min_hits < 1 or self.max_missing < 0 or not self.max_missing_seconds >= 0:
+            raise ValueError("tracking: detect_interval and min_hits must be ≥ 1, max_missing and "
+                             "max_missing_seconds ≥ 0")
 
 
 def _xyxy_to_cxcywh(box: np.ndarray) -> np.ndarray:
@@ -303,7 +307,8 @@ class Tracker:
             if all(track is not m for _, m in matches):
                 track.missing += 1
         self.tracks = [tr for tr in self.tracks
-                       if tr.missing <= (cfg.max_missing if tr.confirmed else 0)]
+                       if tr.missing == 0 or (tr.confirmed and (tr.missing <= cfg.max_missing
+                                                                 or t - tr.t <= cfg.max_missing_seconds))]
         for i in range(len(keypoints)):
             if i not in matched and bbox_scores[i] >= cfg.birth_score:
                 track = Track(0, boxes[i], keypoints[i], keypoint_scores[i], float(bbox_scores[i]), t, cfg)
