@@ -166,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from posestream.stream.capture.cameras import RedactingFilter, redact
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # no RTSP password in any log line
     try:
         return args.func(args)
     except (ModelError, SourceError, ValueError, FileNotFoundError, ImportError) as exc:
         if args.verbose:
             logging.exception("posestream %s failed", args.command)
-        print(f"posestream: error: {exc}", file=sys.stderr)
+        print(f"posestream: error: {redact(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # unwritable output, full disk
         if args.verbose:

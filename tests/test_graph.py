@@ -314,3 +314,71 @@ def test_stage_threads_share_the_cores_without_oversubscribing():
     assert stage_threads(RunConfig.from_dict({"graph": {"detect_workers": 3}}), cores=16) == (4, 8)
     # an explicit pipeline.threads wins
     assert stage_threads(RunConfig.from_dict({"pipeline": {"threads": 3}}), cores=16) == (3, 3)
+
+
+# -- RTSP credentials stay out of the process list and the logs --------------------------------
+
+def test_stage_specs_go_through_a_pipe_not_argv(tmp_path, monkeypatch):
+    """The supervisor hands each stage its spec (with the RTSP URL and its password) on stdin."""
+    import subprocess as sp
+
+    from posestream.stream.config import RunConfig
+    from posestream.stream.graph import supervisor as sup
+
+    launched = []
+
+    class FakePopen:
+        def __init__(self, args, env=None, stdin=None):
+            self.args, self.stdin_data = args, b""
+            outer = self
+
+            class Pipe:
+                def write(self, data):
+                    outer.stdin_data += data
+
+                def close(self):
+                    pass
+
+            self.stdin = Pipe()
+            launched.append(self)
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(sup.subprocess, "Popen", FakePopen)
+    url = "rtsp://admin:s3cret@127.0.0.1:8554/cam"
+    supervisor = Supervisor([url], RunConfig.from_yaml(None, {}), tmp_path)
+    for process in supervisor.processes:
+        supervisor._start(process)
+    capture = next(p for p in launched if "capture" in " ".join(p.args))
+    assert all("s3cret" not in " ".join(p.args) for p in launched)
+    assert json.loads(capture.stdin_data)["source"] == url
+    assert sp is not None
+
+
+def test_credentials_are_redacted_and_can_come_from_the_environment(monkeypatch, tmp_path, caplog):
+    import logging
+
+    from posestream.stream.capture import cameras
+
+    assert cameras.redact("cannot open rtsp://admin:s3cret@10.0.0.5:554/s (refused)") == \
+        "cannot open rtsp://***@10.0.0.5:554/s (refused)"
+    assert cameras.redact("rtsp://10.0.0.5/s") == "rtsp://10.0.0.5/s"
+    monkeypatch.setenv(cameras.RTSP_CREDENTIALS_ENV, "op:pw")
+    assert cameras.with_credentials("rtsp://10.0.0.5:554/s") == "rtsp://op:pw@10.0.0.5:554/s"
+    assert cameras.with_credentials("rtsp://me:x@10.0.0.5/s") == "rtsp://me:x@10.0.0.5/s"  # its own win
+    monkeypatch.delenv(cameras.RTSP_CREDENTIALS_ENV)
+    secret = tmp_path / "cam.txt"
+    secret.write_text("file:pw2\n")
+    monkeypatch.setenv(cameras.RTSP_CREDENTIALS_FILE_ENV, str(secret))
+    assert cameras.with_credentials("rtsp://10.0.0.5/s") == "rtsp://file:pw2@10.0.0.5/s"
+    # a camera that refuses the connection: the warning quotes FFmpeg's error, never the password
+    source = cameras.RtspSource("rtsp://admin:s3cret@127.0.0.1:1/cam",
+                                cameras.RtspOptions(open_timeout=1.0, read_timeout=1.0))
+    caplog.set_level(logging.WARNING)
+    frames = iter(source)
+    import threading
+
+    threading.Timer(1.5, source.stop).start()
+    assert list(frames) == []
+    assert "cannot connect" in caplog.text and "s3cret" not in caplog.text

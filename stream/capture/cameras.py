@@ -9,6 +9,7 @@ backoff, when the camera drops or stalls; frames after a reconnect may have anot
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -30,6 +31,52 @@ def source_name(spec: str) -> str:
         return f"camera{spec}"
     base = spec.split("://", 1)[1].split("@")[-1] if "://" in spec else Path(spec).stem
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("_") or "stream"
+
+
+#: Environment variables that give RTSP credentials without putting them on the command line:
+#: ``user:password`` itself, or the path of a file holding it (first line).
+RTSP_CREDENTIALS_ENV = "POSESTREAM_RTSP_CREDENTIALS"
+RTSP_CREDENTIALS_FILE_ENV = "POSESTREAM_RTSP_CREDENTIALS_FILE"
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it replaced by ``***@`` (log lines,
+    error messages, FFmpeg's errors that quote the URL)."""
+    return _USERINFO.sub(r"\1***@", str(text))
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts URL credentials (:func:`redact`) in every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+def with_credentials(url: str) -> str:
+    """``url`` with the credentials of :data:`RTSP_CREDENTIALS_ENV` (or the file named by
+    :data:`RTSP_CREDENTIALS_FILE_ENV`) inserted when it has none of its own.
+
+    Raises:
+        SourceError: the credentials file cannot be read, or holds no ``user:password`` line.
+    """
+    if "://" not in url or "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        return url
+    credentials = os.environ.get(RTSP_CREDENTIALS_ENV)
+    path = os.environ.get(RTSP_CREDENTIALS_FILE_ENV)
+    if not credentials and path:
+        try:
+            credentials = Path(path).read_text().splitlines()[0].strip() if Path(path).stat().st_size else ""
+        except OSError as exc:
+            raise SourceError(f"{RTSP_CREDENTIALS_FILE_ENV}={path}: {exc.strerror or exc}") from exc
+        if ":" not in credentials:
+            raise SourceError(f"{RTSP_CREDENTIALS_FILE_ENV}={path}: the first line must be user:password")
+    if not credentials:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{credentials}@{rest}"
 
 
 def is_live(spec: str) -> bool:
@@ -127,7 +174,7 @@ class RtspSource(LiveSource):
         import av
 
         o = self.options
-        return av.open(self.url, options={"rtsp_transport": o.transport, "fflags": "nobuffer", "flags": "low_delay",
+        return av.open(with_credentials(self.url), options={"rtsp_transport": o.transport, "fflags": "nobuffer", "flags": "low_delay",
                                           "max_delay": "500000"},
                        timeout=(o.open_timeout, o.read_timeout))
 
@@ -138,7 +185,7 @@ class RtspSource(LiveSource):
             try:
                 container = self._open()
             except Exception as exc:  # PyAV raises OSError subclasses and av.error.*
-                log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name, exc, backoff)
+                log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name, redact(exc), backoff)
                 self._stopped.wait(backoff)
                 backoff = min(backoff * 2, self.options.backoff_max)
                 continue
@@ -154,7 +201,7 @@ class RtspSource(LiveSource):
                         return
                 log.warning("%s: stream ended; reconnecting", self.name)
             except Exception as exc:
-                log.warning("%s: stream failed (%s); reconnecting", self.name, exc)
+                log.warning("%s: stream failed (%s); reconnecting", self.name, redact(exc))
             finally:
                 container.close()
 

@@ -1,4 +1,4 @@
-"""``python -m posestream.stream.graph SPEC_JSON``: run one stage of the live graph (the supervisor does this)."""
+"""``python -m posestream.stream.graph NAME`` (spec JSON on stdin): run one stage of the live graph (the supervisor does this)."""
 
 import sys
 

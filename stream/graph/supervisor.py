@@ -120,8 +120,15 @@ class Supervisor:
     def _start(self, process: _Process) -> None:
         # one thread each for the BLAS and OpenMP pools a stage might touch: the stages share the cores
         env = {**os.environ, **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
-        process.popen = subprocess.Popen([sys.executable, "-m", "posestream.stream.graph", json.dumps(process.spec)],
-                                         env=env)
+        # the spec (sources with their credentials, endpoints) goes through a pipe, not argv, which
+        # every local user can read in the process list; argv only names the stage
+        process.popen = subprocess.Popen([sys.executable, "-m", "posestream.stream.graph", process.spec["name"]],
+                                         env=env, stdin=subprocess.PIPE)
+        try:
+            process.popen.stdin.write(json.dumps(process.spec).encode())
+            process.popen.stdin.close()
+        except OSError:  # the process died at once: its exit status tells the supervisor
+            pass
         process.started, process.last_beat, process.beat = time.monotonic(), None, {}
 
     def _restart(self, process: _Process, why: str) -> bool:

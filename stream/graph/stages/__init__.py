@@ -35,10 +35,16 @@ STAGES = {"capture": run_capture, "detect": run_detect, "person": run_person, "s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m posestream.stream.graph SPEC_JSON``: run one stage."""
+    """``python -m posestream.stream.graph NAME`` with the stage's spec as JSON on standard input
+    (the supervisor's pipe: sources and endpoints stay out of the process list), or
+    ``python -m posestream.stream.graph SPEC_JSON``: run one stage."""
     argv = sys.argv[1:] if argv is None else argv
-    spec = json.loads(argv[0])
+    spec = json.loads(argv[0] if argv and argv[0].lstrip().startswith("{") else sys.stdin.read())
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {spec['name']}: %(message)s")
+    from posestream.stream.capture.cameras import RedactingFilter
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # no RTSP password in any log line
     import cv2
 
     cv2.setNumThreads(int(spec.get("threads", 1)))  # OpenCV's pool shares the cores with the other stages

@@ -20,7 +20,7 @@ log = logging.getLogger("posestream.graph")
 
 def run_capture(spec: dict) -> int:
     """Read one source and send its frames; EOS at the end (or on SIGTERM)."""
-    from posestream.stream.capture.cameras import RtspOptions, open_any_source
+    from posestream.stream.capture.cameras import RtspOptions, open_any_source, redact
     from posestream.stream.capture.files import SourceError
 
     stage = Stage(spec)
@@ -29,7 +29,7 @@ def run_capture(spec: dict) -> int:
         try:
             source = open_any_source(spec["source"], RtspOptions())
         except SourceError as exc:
-            print(f"posestream: error: {exc}", file=sys.stderr)
+            print(f"posestream: error: {redact(exc)}", file=sys.stderr)
             return EXIT_BAD_SOURCE
         live = getattr(source, "live", False)
         live_source = source if live else None
@@ -102,7 +102,7 @@ def run_capture(spec: dict) -> int:
                                              last_seq=stage.counters["sent"])))
         stage.state = "done"
         if failed is not None:
-            print(f"posestream: error: {stream}: {failed} (after frame {last_id}; its results so far are kept)",
+            print(f"posestream: error: {stream}: {redact(failed)} (after frame {last_id}; its results so far are kept)",
                   file=sys.stderr)
             return EXIT_SOURCE_FAILED
         return 0
