@@ -23,7 +23,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from posestream.engines.errors import ModelError
-from posestream.stream.capture.files import SourceError
+from posestream.stream.capture.files import MAX_IMAGE_PIXELS, SourceError
 
 #: Exit status of a bad input, model or setting.
 EXIT_USAGE = 2
@@ -41,7 +41,9 @@ def _run(args: argparse.Namespace) -> int:
                  "lift": {"checkpoint": args.lifter, "enabled": False if args.no_lift else None},
                  "classify": {"rules": args.rules}}
     config = RunConfig.from_yaml(args.config, overrides)
-    source = open_source(args.source)  # a bad source is reported before any model is loaded
+    if args.max_image_pixels < 1:
+        raise ValueError(f"--max-image-pixels must be positive, got {args.max_image_pixels}")
+    source = open_source(args.source, args.max_image_pixels)  # a bad source is reported before any model loads
     config.check_models()  # so is a missing model: one line, before anything loads
     pipeline = PosePipeline.from_config(config.pipeline)
     lifter = config.lift.load() if config.lift.enabled else None
@@ -49,6 +51,8 @@ def _run(args: argparse.Namespace) -> int:
                          classify=config.classify, lifter=lifter, write_video=not args.no_video, view_3d=args.view_3d,
                          max_frames=args.max_frames, progress=not args.quiet)
     print(f"{args.source}: {summary.describe()}")
+    for name, why in summary.skipped:
+        print(f"posestream: warning: skipped {name}: {why}", file=sys.stderr)
     for path in summary.outputs:
         print(f"  wrote {path}")
     return 0
@@ -122,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--view-3d", action="store_true", help="also write NAME_3d.mp4: the frame beside its 3D skeletons")
     run.add_argument("--rules", choices=["default", "hafizas"], help="posture/gesture rules (default: default)")
     run.add_argument("--max-frames", type=int, help="stop after this many frames")
+    run.add_argument("--max-image-pixels", type=int, default=MAX_IMAGE_PIXELS,
+                     help=f"refuse (a single image) or skip (in a folder) images over this many pixels "
+                          f"(default {MAX_IMAGE_PIXELS:,})")
     run.add_argument("--no-video", action="store_true", help="skip the annotated video")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)

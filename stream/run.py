@@ -40,6 +40,8 @@ class RunSummary:
         stage_ms: mean milliseconds per frame of each stage (decode, detect, pose, track,
             lift, classify, write).
         outputs: files written. error: the error that ended the run early, or None.
+        skipped: ``(file name, reason)`` of the images of a folder that were skipped
+            (undecodable, too large).
     """
 
     frames: int = 0
@@ -49,6 +51,7 @@ class RunSummary:
     stage_ms: dict[str, float] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
     error: str | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -56,7 +59,8 @@ class RunSummary:
 
     def describe(self) -> str:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_ms.items())
-        return (f"{self.frames} frames, {self.people} people (max {self.max_people} per frame), "
+        skipped = f", {len(self.skipped)} images skipped" if self.skipped else ""
+        return (f"{self.frames} frames{skipped}, {self.people} people (max {self.max_people} per frame), "
                 f"{self.fps:.1f} fps; ms/frame: {stages}")
 
 
@@ -131,6 +135,7 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
         if late_error is not None and summary.error is None:
             summary.error = str(late_error)
         summary.seconds = time.perf_counter() - start
+        summary.skipped = list(getattr(source, "skipped", []))
         summary.stage_ms = {k: v / max(summary.frames, 1) for k, v in totals.items()}
         for sink in sinks:
             try:

@@ -290,3 +290,33 @@ def test_view_3d_without_matplotlib_leaves_nothing_behind(tmp_path, real_pipelin
         run_source(shared_file("media/har-wave/wave.mp4"), tmp_path, real_pipeline, lifter=object(), view_3d=True,
                    max_frames=3, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_oversized_and_corrupt_images_in_a_folder_are_skipped_and_named(tmp_path, capsys):
+    """One unreadable image and one over --max-image-pixels in a folder are skipped, reported
+    and counted; the others are processed. A single oversized image is refused in one line."""
+    import cv2
+
+    from posestream.stream.cli import main
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    frames = []
+    from posestream.offline.video_io import read_frames
+
+    frames, _, _ = read_frames(shared_file("media/har-wave/wave.mp4"), max_frames=2)
+    cv2.imwrite(str(folder / "a.jpg"), frames[0])
+    cv2.imwrite(str(folder / "b.jpg"), frames[1])
+    (folder / "c.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    cv2.imwrite(str(folder / "d.png"), np.zeros((1000, 1000, 3), np.uint8))  # 1 MP
+    out = tmp_path / "out"
+    code = main(["run", str(folder), "--out", str(out), "--max-image-pixels", "500000", "--no-video", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 frames, 2 images skipped" in captured.out
+    assert "skipped c.jpg" in captured.err and "skipped d.png" in captured.err and "1000x1000" in captured.err
+    lines = (out / "images.jsonl").read_text().splitlines()
+    assert [json.loads(line)["image"] for line in lines] == ["a.jpg", "b.jpg"]
+    code = main(["run", str(folder / "d.png"), "--out", str(out), "--max-image-pixels", "500000", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "over the limit of 500000" in err

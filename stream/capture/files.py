@@ -112,17 +112,42 @@ class VideoFileSource:
         self._container.close()
 
 
+#: Largest image read, in pixels (a 50-megapixel photo takes 150 MB decoded; a 20000 × 20000
+#: "image" would take 1.2 GB): larger ones are refused before they are decoded.
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header (FFmpeg's image demuxers via PyAV, no decoding),
+    or None when the header cannot be read."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            context = container.streams.video[0].codec_context
+            return int(context.width), int(context.height)
+    except (av.error.FFmpegError, IndexError, OSError):
+        return None
+
+
 class ImageSource:
     """One image file or a folder of images (sorted by name).
 
+    In a folder, an image that cannot be decoded or is larger than ``max_pixels`` is skipped,
+    logged and listed in :attr:`skipped` (``(file name, reason)``); a single image that fails
+    raises.
+
     Raises:
-        SourceError: missing path, a folder without images, or an image that cannot be decoded.
+        SourceError: missing path, a folder without images, or a single image that cannot be
+            decoded or is too large.
     """
 
     fps = Fraction(1)
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS):
         self.path = Path(path)
+        self.max_pixels = int(max_pixels)
+        self.skipped: list[tuple[str, str]] = []
         self.name = self.path.stem if self.path.is_file() else self.path.name
         if self.path.is_dir():
             self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -139,15 +164,32 @@ class ImageSource:
     def close(self) -> None:
         """Nothing to close: each image is read when iterated."""
 
+    def _read(self, file: Path) -> np.ndarray:
+        size = image_size(file)
+        if size is not None and size[0] * size[1] > self.max_pixels:
+            raise SourceError(f"{file} is {size[0]}x{size[1]} pixels, over the limit of {self.max_pixels} "
+                              "(--max-image-pixels)")
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"{file} cannot be decoded as an image")
+        return image
+
     def __iter__(self) -> Iterator[Frame]:
-        for index, file in enumerate(self.files, start=1):
-            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-            if image is None:
-                raise SourceError(f"{file} cannot be decoded as an image")
+        index = 0
+        for file in self.files:
+            try:
+                image = self._read(file)
+            except SourceError as exc:
+                if len(self.files) == 1:
+                    raise
+                log.warning("skipped: %s", exc)
+                self.skipped.append((file.name, str(exc)))
+                continue
+            index += 1
             yield Frame(index, float(index - 1), image, name=file.name)
 
 
-def open_source(path: str | Path) -> VideoFileSource | ImageSource:
+def open_source(path: str | Path, max_image_pixels: int = MAX_IMAGE_PIXELS) -> VideoFileSource | ImageSource:
     """Open a recorded source: an image (by suffix), a folder of images, or a video file.
 
     Raises:
@@ -155,5 +197,5 @@ def open_source(path: str | Path) -> VideoFileSource | ImageSource:
     """
     path = Path(path)
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource(path)
+        return ImageSource(path, max_image_pixels)
     return VideoFileSource(path)
