@@ -382,3 +382,16 @@ def test_credentials_are_redacted_and_can_come_from_the_environment(monkeypatch,
     threading.Timer(1.5, source.stop).start()
     assert list(frames) == []
     assert "cannot connect" in caplog.text and "s3cret" not in caplog.text
+
+
+def test_a_long_tmpdir_does_not_break_the_ipc_sockets(tmp_path):
+    """$TMPDIR deep enough that ipc paths would pass 107 bytes: the graph runs from /tmp instead."""
+    clip = shared_file("media/har-wave/wave.mp4")
+    deep = tmp_path / ("x" * 60) / ("y" * 40)
+    deep.mkdir(parents=True)
+    env = {**os.environ, "TMPDIR": str(deep)}
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(clip), "--out", str(out),
+                           "--max-frames", "5", "--no-video"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len((out / "wave.jsonl").read_text().splitlines()) == 5

@@ -8,10 +8,34 @@ sockets, ``client.key(_secret)`` for connecting ones, both trusted by the bindin
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import zmq
+
+
+#: Longest Unix socket path, bytes (``sizeof(sockaddr_un.sun_path)`` − 1 on Linux).
+IPC_PATH_MAX = getattr(zmq, "IPC_PATH_MAX_LEN", 107) or 107
+
+
+def ipc_run_dir() -> str:
+    """A new private folder for the run's ipc sockets whose socket paths fit :data:`IPC_PATH_MAX`:
+    under ``$TMPDIR`` when short enough, else under ``/tmp``.
+
+    Raises:
+        ValueError: neither is short enough (says what to do).
+    """
+    import shutil
+    import tempfile
+
+    longest = len("/posestream-XXXXXXXX/f999")  # mkdtemp's 8 random characters, the longest socket name
+    for parent in (None, "/tmp"):
+        folder = tempfile.mkdtemp(prefix="posestream-", dir=parent)
+        if len(folder.encode()) + len("/f999") <= IPC_PATH_MAX:
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+    raise ValueError(f"no temporary folder short enough for ipc sockets ({IPC_PATH_MAX} bytes, "
+                     f"{longest} of them for posestream's names): set TMPDIR to a short folder, or use "
+                     "graph: transport: tcp")
 
 
 def endpoints(graph: dict, run_dir: str, streams: list[str]) -> dict:
@@ -22,7 +46,9 @@ def endpoints(graph: dict, run_dir: str, streams: list[str]) -> dict:
     """
     names = ["control", "detections", "results"] + [f"frames-{s}" for s in streams]
     if graph["transport"] == "ipc":
-        out = {n: f"ipc://{Path(run_dir) / re.sub(r'[^A-Za-z0-9_.-]', '_', n)}" for n in names}
+        # short file names (a Unix socket path holds at most 107 bytes): c, d, r, f0, f1, …
+        files = ["c", "d", "r"] + [f"f{i}" for i in range(len(streams))]
+        out = {n: f"ipc://{Path(run_dir) / f}" for n, f in zip(names, files)}
     else:
         out = {n: f"tcp://{graph['host']}:{graph['base_port'] + i}" for i, n in enumerate(names)}
     out["frames"] = {s: out.pop(f"frames-{s}") for s in streams}

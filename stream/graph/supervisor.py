@@ -28,7 +28,7 @@ from posestream.stream.config import RunConfig
 from posestream.stream.capture.cameras import open_any_source, source_name
 from posestream.stream.sinks.files import write_json_atomic
 from posestream.stream.graph.wire import WireError, decode
-from posestream.stream.graph.endpoints import endpoints, secure, start_authenticator
+from posestream.stream.graph.endpoints import endpoints, ipc_run_dir, secure, start_authenticator
 from posestream.stream.graph.stages import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED
 
 log = logging.getLogger("posestream.supervisor")
@@ -101,7 +101,7 @@ class Supervisor:
     def __init__(self, sources: list[str], config: RunConfig, out_dir: str | Path, max_frames: int | None = None):
         self.config, self.out_dir = config, Path(out_dir)
         self.streams = stream_ids(sources)
-        self.run_dir = tempfile.mkdtemp(prefix="posestream-")
+        self.run_dir = ipc_run_dir() if config.graph.transport == "ipc" else tempfile.mkdtemp(prefix="posestream-")
         self.endpoints = endpoints(config.to_dict()["graph"], self.run_dir, self.streams)
         base = {"config": config.to_dict(), "endpoints": self.endpoints}
         detect_threads, person_threads = stage_threads(config)
