@@ -129,7 +129,7 @@ def test_hysteresis_in_seconds_alike_at_10_and_60_fps():
                 switched = t
         assert switched == pytest.approx(1.3, abs=1.01 / fps), fps
     hold = LabelHysteresis(0.3, initial="none")
-    assert [hold(r, t / 10) for t, r in enumerate(["hello", "none", "hello", "none", "none", "none"])] == ["none"] * 6
+    assert [hold(r, t / 10) for t, r in enumerate(["hello", "none", "none", "hello", "none", "none"])] == ["none"] * 6
 
 
 def test_events_on_every_label_change_per_track():
@@ -217,3 +217,26 @@ def test_rules_hold_across_viewpoints(pose, yaws, pitches):
     column = 0 if pose in ("standing", "sitting") else 1
     failing = {(y, p): round(v[column], 2) for (name, y, p), v in table.items() if name == pose and v[column] < 0.85}
     assert not failing, f"{pose} ({POSES[pose][column]}) read wrong at (yaw, pitch): {failing}"
+
+
+@pytest.mark.parametrize("fps", [29.97, 59.94, 12.0, 9.0, 25.0])
+def test_hysteresis_reaches_its_hold_at_any_frame_rate(fps):
+    """The 0.3 s start and 0.1 s release holds are reached at rates that are no divisor of them."""
+    hold = LabelHysteresis(0.3, initial="none", first_hold=0.0, release={"none": 0.1})
+    period = 1 / fps
+    labels = []
+    for k in range(int(3 * fps)):
+        t = k * period
+        reading = "hello" if 1.0 <= t < 2.0 else "none"
+        labels.append((t, hold(reading, t)))
+    started = next(t for t, label in labels if label == "hello")
+    ended = next(t for t, label in labels if t > started and label == "none")
+    assert 1.3 - 1.01 * period <= started <= 1.3 + 1.01 * period
+    assert 2.1 - 1.01 * period <= ended <= 2.1 + 1.01 * period
+
+
+def test_after_a_gap_one_reading_does_not_flip_the_label():
+    hold = LabelHysteresis(0.3, initial="standing", first_hold=0.0)
+    for k in range(30):
+        hold("standing", k / 30)
+    assert hold("sitting", 5.0) == "standing"  # the track was away for 4 s: one reading is not 0.3 s

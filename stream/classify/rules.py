@@ -321,8 +321,9 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
 
 class LabelHysteresis:
     """Holds a label until a different reading has held long enough: it changes to reading r at
-    time t when the track's readings over [t − hold(r), t] (by timestamps, so alike at 10 and
-    60 fps; the window may fall short by half a frame) start with r and are at least 2/3 r.
+    time t when the track's readings over [t − hold(r), t] start with r, are at least 2/3 r, and
+    cover ``hold(r)`` seconds with each reading standing for the track's typical frame interval
+    (by timestamps: alike at 10, 12, 29.97 and 60 fps; after a gap, the readings since it count).
 
     Args:
         hold: seconds a new label must hold (0: every reading is reported at once).
@@ -341,12 +342,15 @@ class LabelHysteresis:
         self.changed = False
         self.start: float | None = None
         self.history: deque[tuple[float, str]] = deque()
+        self.intervals: deque[float] = deque(maxlen=9)
 
     def __call__(self, reading: str, pts: float) -> str:
         """Add one frame's reading at ``pts`` seconds; return the label to report."""
         pts = float(pts)
         if self.start is None:
             self.start = pts
+        if self.history:
+            self.intervals.append(pts - self.history[-1][0])
         self.history.append((pts, reading))
         while self.history[0][0] < pts - self.longest - 1e-6:
             self.history.popleft()
@@ -357,12 +361,14 @@ class LabelHysteresis:
         if hold <= 0:
             self.label, self.changed = reading, True
             return reading
-        if len(self.history) > 1:
-            period = pts - self.history[-2][0]
+        if self.intervals:
+            # each reading stands for its frame interval (the typical one: a gap in the track
+            # holds nothing), so that any frame rate — 29.97, 12 fps — reaches the hold
+            period = min(float(np.median(self.intervals)), hold)
             window = [(t, r) for t, r in self.history if t >= pts - hold - 1e-6]
             first_pts, first = window[0]
             votes = sum(r == reading for _, r in window)
-            if first == reading and pts - first_pts >= hold - period / 2 - 1e-6 and 3 * votes >= 2 * len(window):
+            if first == reading and pts - first_pts + period >= hold - 1e-6 and 3 * votes >= 2 * len(window):
                 self.label, self.changed = reading, True
         return self.label
 

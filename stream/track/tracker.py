@@ -308,7 +308,7 @@ class Tracker:
                 track.missing += 1
         self.tracks = [tr for tr in self.tracks
                        if tr.missing == 0 or (tr.confirmed and (tr.missing <= cfg.max_missing
-                                                                 or t - tr.t <= cfg.max_missing_seconds))]
+                                                                 or 0 <= t - tr.t <= cfg.max_missing_seconds))]
         for i in range(len(keypoints)):
             if i not in matched and bbox_scores[i] >= cfg.birth_score:
                 track = Track(0, boxes[i], keypoints[i], keypoint_scores[i], float(bbox_scores[i]), t, cfg)
