@@ -436,3 +436,28 @@ def test_fetch_offline_is_one_line(tmp_path, capsys, monkeypatch):
     code, _, err = _cli(["fyp", "fetch", "--out", str(tmp_path / "weights")], capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "could not download" in err
+
+
+def test_an_interrupted_checkpoint_write_is_not_resumed_from(tiny_dir, tmp_path):
+    run = tmp_path / "run"
+    first = _trainer(tiny_dir, run, steps=3)
+    first.run(progress=False)
+    torn = run / "checkpoint-000006.part"  # killed while writing step 6's checkpoint
+    torn.mkdir()
+    (torn / "trained.safetensors").write_bytes(b"half")
+    with open(run / "train_log.jsonl", "a") as log:
+        log.write('{"step": 4, "lo')  # and while appending a log line
+    assert ckpt.latest_checkpoint(run).name == "checkpoint-000003"
+    again = _trainer(tiny_dir, run, steps=6)
+    assert again.resume() == 3 and not torn.exists()
+    other = _trainer(tiny_dir, run, steps=6, lr=1e-3)
+    with pytest.raises(ValueError, match="other lr"):
+        other.resume()
+
+
+def test_pose_features_take_frames_as_a_batch_too(tiny_model):
+    frames = torch.rand(3, 3, TINY_SIZE, TINY_SIZE)
+    with torch.no_grad():
+        flat = tiny_model.video_unet.pose_features(frames)
+        clip = tiny_model.video_unet.pose_features(frames.transpose(0, 1)[None])
+    assert all(torch.allclose(a, b) for a, b in zip(flat, clip))

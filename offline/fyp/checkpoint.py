@@ -322,9 +322,13 @@ def load_ours(path: Path) -> FYPModel:
 
 
 def latest_checkpoint(run: Path) -> Path | None:
-    """The newest ``checkpoint-NNNNNN`` folder of a training run that holds ``trained.safetensors``."""
-    found = sorted(p for p in run.glob("checkpoint-*") if (p / "trained.safetensors").is_file())
-    return found[-1] if found else None
+    """The newest complete ``checkpoint-NNNNNN`` folder of a training run (by step number; one
+    holding ``trained.safetensors`` and ``state.json``, which is written last; ``.part`` folders
+    of an interrupted write are not checkpoints)."""
+    found = [(int(m[1]), p) for p in run.glob("checkpoint-*")
+             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / "trained.safetensors").is_file()
+             and (p / "state.json").is_file()]
+    return max(found)[1] if found else None
 
 
 def load_run(path: Path) -> FYPModel:

@@ -106,8 +106,13 @@ def _atomic_text(path: Path, text: str) -> None:
 def _read_log(path: Path, upto: int) -> list[dict]:
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= upto]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line torn by a kill while it was written
+            continue
+    return [r for r in rows if isinstance(r, dict) and r.get("step", upto + 1) <= upto]
 
 
 def plot_loss(rows: list[dict], path: Path) -> Path:
@@ -166,6 +171,8 @@ class Trainer:
         self.embeds = encode_prompts(model, [settings.prompt], self.device)
         if settings.gradient_checkpointing:
             self.unet.unet.enable_gradient_checkpointing()
+        self.scaler = (torch.amp.GradScaler("cuda")
+                       if settings.mixed_precision == "fp16" and self.device.type == "cuda" else None)
         self.step = 0
         self.rows: list[dict] = []
 
@@ -180,6 +187,9 @@ class Trainer:
     def resume(self) -> int:
         """Load the newest checkpoint of ``out`` (trained parameters, AdamW state, log); returns its
         step (0 when there is none)."""
+        for stale in self.out.glob("checkpoint-*.part"):  # an interrupted checkpoint write
+            shutil.rmtree(stale, ignore_errors=True)
+        self._check_same_run()
         checkpoint = latest_checkpoint(self.out)
         if checkpoint is None:
             return 0
@@ -192,6 +202,27 @@ class Trainer:
         self.rows = _read_log(self.out / "train_log.jsonl", self.step)
         _atomic_text(self.out / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
         return self.step
+
+    #: Settings that may change when a run is resumed (the others must match the run file).
+    RESUMABLE = ("steps", "checkpoint_every", "validate_every", "validation_steps", "validation_frames",
+                 "mixed_precision", "gradient_checkpointing")
+
+    def _check_same_run(self) -> None:
+        """Raises ValueError when ``out``'s run file names another base model or other settings."""
+        path = self.out / RUN_FILE
+        if not path.is_file():
+            return
+        stored = json.loads(path.read_text())
+        mine = {**asdict(self.settings), "trainable": list(self.settings.trainable)}
+        differ = [k for k, v in stored.get("settings", {}).items() if k not in self.RESUMABLE and mine.get(k) != v]
+        if Path(stored.get("base_model", "")).resolve() != self.base_model.resolve():
+            differ.insert(0, "model")
+        if differ:
+            was = [f"{k}={stored['settings'].get(k)!r}" for k in differ if k != "model"]
+            if "model" in differ:
+                was.append("model=" + str(stored.get("base_model")))
+            raise ValueError(f"--resume: {self.out} was trained with other {', '.join(differ)} ({'; '.join(was)}): "
+                             "resume with the same settings or start a new run")
 
     def save_checkpoint(self) -> Path:
         """Write ``checkpoint-NNNNNN/`` (atomically: a ``.part`` folder renamed) and ``loss.png``."""
@@ -220,9 +251,10 @@ class Trainer:
         start = int(torch.randint(0, clip_frames - (s.frames - 1) * s.stride, (1,), generator=g))
         index = start + torch.arange(s.frames) * s.stride
         mean, std = self.latent_mean[:, :, index], self.latent_std[:, :, index]
-        latents = mean + std * torch.randn(mean.shape, generator=g)
-        noise = torch.randn(latents.shape, generator=g)
-        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (1,), generator=g)
+        # every draw on the CPU generator (the same on any device), then moved to the model's
+        latents = mean + std * torch.randn(mean.shape, generator=g).to(mean.device)
+        noise = torch.randn(latents.shape, generator=g).to(latents.device)
+        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (1,), generator=g).to(latents.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         features = None
         if s.with_pose and self.unet.adapter is not None:
@@ -238,8 +270,13 @@ class Trainer:
         self.step += 1
         start = time.perf_counter()
         loss = self.loss_at(self.step)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is not None:  # fp16: scale the loss so that small gradients do not underflow
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         row = {"step": self.step, "loss": float(loss.detach()), "lr": self.settings.lr,
                "seconds": round(time.perf_counter() - start, 4)}

@@ -214,10 +214,11 @@ class VideoUNet(nn.Module):
         return self.unet.dtype
 
     def pose_features(self, skeleton: torch.Tensor) -> list[torch.Tensor]:
-        """Adapter features of skeleton frames (B, 3, F, H, W) in [0, 1]: one (B·F, C_l, h_l, w_l) per level."""
+        """Adapter features of skeleton frames (B, 3, F, H, W) — or already (B·F, 3, H, W) — in [0, 1]:
+        one (B·F, C_l, h_l, w_l) per level."""
         if self.adapter is None:
             raise ValueError("this model has no pose adapter")
-        frames = skeleton.flatten(0, 1) if skeleton.dim() == 4 else skeleton.transpose(1, 2).flatten(0, 1)
+        frames = skeleton if skeleton.dim() == 4 else skeleton.transpose(1, 2).flatten(0, 1)
         return list(self.adapter(frames.to(self.adapter.dtype)))
 
     def forward(self, latents: torch.Tensor, timestep: torch.Tensor | int, prompt_embeds: torch.Tensor,
@@ -238,7 +239,7 @@ class VideoUNet(nn.Module):
         self.context.num_frames = frames
         sample = latents.transpose(1, 2).reshape(batch * frames, channels, height, width)
         timestep = torch.as_tensor(timestep, device=latents.device)
-        timestep = timestep.expand(batch) if timestep.dim() == 0 else timestep
+        timestep = timestep.reshape(()).expand(batch) if timestep.numel() == 1 else timestep
         residuals = None
         if pose_features is not None:
             residuals = [f * pose_scale for f in pose_features]
