@@ -7,7 +7,7 @@ same settings, into ``DIR/<path relative to its input folder>/`` (so byte-identi
 same code, :func:`posestream.stream.run.run_source`, the same ONNX Runtime thread count).
 
 ``DIR/batch.jsonl`` is the manifest, rewritten atomically after every video: one line per video
-(``input``, ``sha256``, ``status`` ok/failed/skipped, ``frames``, ``persons``, ``seconds``,
+(absolute paths: ``input``, ``sha256``, ``status`` ok/failed/skipped, ``frames``, ``persons``, ``seconds``,
 ``error``, ``outputs`` with their sha256). ``--resume`` skips videos whose manifest line is ok
 for the same input sha256 and whose outputs still exist with their recorded sha256. A video that
 fails is recorded and the batch goes on; a worker that dies (killed, out of memory) is replaced
@@ -65,8 +65,9 @@ def collect_jobs(inputs: list[str], out: Path, extensions: tuple[str, ...] = DEF
             videos that would write the same output names.
     """
     jobs: list[Job] = []
+    out = out.resolve()
     for item in inputs:
-        path = Path(item)
+        path = Path(item).resolve()
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
         if path.is_dir():
@@ -77,7 +78,7 @@ def collect_jobs(inputs: list[str], out: Path, extensions: tuple[str, ...] = DEF
                 line = line.strip()
                 if line and not line.startswith("#"):
                     listed = Path(line) if Path(line).is_absolute() else path.parent / line
-                    jobs.append(Job(listed, out))
+                    jobs.append(Job(listed.resolve(), out))
         else:
             jobs.append(Job(path, out))
     if not jobs:
@@ -264,11 +265,18 @@ def _run_ray(todo: list[Job], config_dict: dict, options: dict, workers: int, ad
     (default: one GPU shared by all workers)."""
     ray = _init_ray(address, workers)
     try:
-        from ray.exceptions import RayActorError
+        import ray.exceptions as rex
+
+        # a worker gone: killed, out of memory (Ray's memory monitor), its node or process lost
+        gone = tuple(getattr(rex, name) for name in ("RayActorError", "OutOfMemoryError", "NodeDiedError",
+                                                      "WorkerCrashedError", "ObjectLostError") if hasattr(rex, name))
 
         device = str(config_dict["pipeline"].get("device", "cpu"))
         gpus = gpus_per_worker if gpus_per_worker is not None else (
             1.0 / workers if device.startswith(("cuda", "tensorrt")) else 0.0)
+        if gpus > 0 and ray.cluster_resources().get("GPU", 0) < gpus:
+            raise ValueError(f"the Ray cluster has no GPU for device {device!r} (each worker asks {gpus:g}): "
+                             "use --device cpu or a cluster with GPUs")
         Actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(VideoWorker)
         actors = [Actor.remote(config_dict, options) for _ in range(min(workers, len(todo)))]
         queue = [(job, 1) for job in todo]
@@ -285,7 +293,7 @@ def _run_ray(todo: list[Job], config_dict: dict, options: dict, workers: int, ad
             try:
                 result = ray.get(ref)
                 idle.append(actor)
-            except RayActorError as exc:  # the worker died: replace it, retry the video once
+            except gone as exc:  # the worker died: replace it, retry the video once
                 log.warning("worker died on %s: %s", job.path, str(exc).splitlines()[0])
                 idle.append(Actor.remote(config_dict, options))
                 if attempt < ATTEMPTS:
@@ -324,7 +332,8 @@ def _batch(args: argparse.Namespace) -> int:
     done = counts["ok"] + counts["failed"]
     print(f"{len(jobs)} videos: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; "
           f"{done / seconds:.2f} videos/s, {counts['frames'] / seconds:.1f} frames/s over {seconds:.1f} s")
-    failed = [r for r in Manifest(out / MANIFEST).records.values() if r["status"] == "failed"]
+    these = {str(job.path) for job in jobs}
+    failed = [r for r in Manifest(out / MANIFEST).records.values() if r["status"] == "failed" and r["input"] in these]
     for r in failed:
         print(f"  failed {r['input']}: {r['error']}", file=sys.stderr)
     print(f"  wrote {counts['manifest']}")
