@@ -21,7 +21,7 @@ joins an existing cluster (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``).
 from __future__ import annotations
 
 import argparse
-import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from posestream.engines.download import sha256_of
+
 log = logging.getLogger(__name__)
 
 #: Video file extensions searched in folders by default.
@@ -37,6 +39,8 @@ DEFAULT_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 MANIFEST = "batch.jsonl"
 #: Attempts per video when the worker running it dies.
 ATTEMPTS = 2
+RAY_MISSING = ("posestream batch with more than one worker (or --address) needs Ray: "
+               "pip install 'posestream[batch]' (--workers 1 runs without it)")
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,6 @@ class Job:
 
     path: Path
     out_dir: Path
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def collect_jobs(inputs: list[str], out: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS) -> list[Job]:
@@ -111,9 +106,6 @@ class VideoWorker:
         self.pipeline = PosePipeline.from_config(self.config.pipeline)
         self.lifter = self.config.lift.load() if self.config.lift.enabled else None
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def process(self, path: str, out_dir: str) -> dict:
         """Run one video; never raises for a bad video: returns its manifest fields."""
         from posestream.stream.run import run_source
@@ -121,7 +113,7 @@ class VideoWorker:
         start = time.perf_counter()
         record = {"input": str(path), "status": "failed", "frames": 0, "persons": 0, "error": None, "outputs": {}}
         try:
-            record["sha256"] = sha256_file(Path(path))
+            record["sha256"] = sha256_of(Path(path))
             summary = run_source(path, out_dir, self.pipeline,
                                  tracking=None if self.options.get("no_track") else self.config.tracking,
                                  classify=self.config.classify, lifter=self.lifter,
@@ -135,7 +127,7 @@ class VideoWorker:
                 from posestream.offline.export import export_npz
 
                 outputs += list(export_npz(jsonl, out_dir))
-            record["outputs"] = {str(p): sha256_file(p) for p in outputs if Path(p).is_file()}
+            record["outputs"] = {str(p): sha256_of(p) for p in outputs if Path(p).is_file()}
             record["status"] = "ok"
         except Exception as exc:  # noqa: BLE001 -- a bad video is recorded, the batch goes on
             record["error"] = f"{type(exc).__name__}: {exc}"
@@ -171,12 +163,13 @@ class Manifest:
         record = self.records.get(str(job.path))
         if not record or record.get("status") not in ("ok", "skipped") or not job.path.is_file():
             return False
-        if record.get("sha256") != sha256_file(job.path):
+        if record.get("sha256") != sha256_of(job.path):
             return False
         outputs = record.get("outputs") or {}
-        return bool(outputs) and all(Path(p).is_file() and sha256_file(Path(p)) == h for p, h in outputs.items())
+        return bool(outputs) and all(Path(p).is_file() and sha256_of(Path(p)) == h for p, h in outputs.items())
 
     def put(self, record: dict) -> None:
+        """Record (or replace) ``record["input"]``'s line and rewrite the manifest atomically."""
         from posestream.engines.files import atomic_output
 
         self.records[record["input"]] = record
@@ -193,8 +186,7 @@ def _init_ray(address: str | None, workers: int):
     try:
         import ray
     except ImportError as exc:
-        raise ImportError("posestream batch with more than one worker (or --address) needs Ray: "
-                          "pip install 'posestream[batch]'") from exc
+        raise ImportError(RAY_MISSING) from exc
     if address:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     else:
@@ -319,9 +311,8 @@ def _batch(args: argparse.Namespace) -> int:
     config.check_models()
     options = {"write_video": not args.no_video, "skeleton": args.skeleton, "export_npz": args.export_npz,
                "no_track": args.no_track}
-    if (args.workers > 1 or args.address) and not _has_ray():
-        raise ImportError("posestream batch with more than one worker (or --address) needs Ray: "
-                          "pip install 'posestream[batch]' (--workers 1 runs without it)")
+    if (args.workers > 1 or args.address) and importlib.util.find_spec("ray") is None:
+        raise ImportError(RAY_MISSING)  # before any output folder or model
     try:
         counts = run_batch(jobs, config, out, workers=args.workers, address=args.address, resume=args.resume,
                            options=options, progress=not args.quiet, gpus_per_worker=args.gpus_per_worker)
@@ -338,12 +329,6 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"  failed {r['input']}: {r['error']}", file=sys.stderr)
     print(f"  wrote {counts['manifest']}")
     return 1 if failed else 0
-
-
-def _has_ray() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("ray") is not None
 
 
 def batch_command(sub) -> None:

@@ -253,8 +253,21 @@ def write_skeleton_video(results: list[FrameResult], fps: float, out_dir: str | 
     return SkeletonSummary(len(results), float(fps), people_frames, outputs, time.perf_counter() - start)
 
 
-def _pipeline_results(args: argparse.Namespace, source) -> tuple[list[FrameResult], list[Path]]:
-    """Run the pipeline on ``source`` into ``args.out`` (no annotated video), read its JSONL."""
+def pipeline_results(args: argparse.Namespace, source) -> tuple[list[FrameResult], list[Path]]:
+    """Run the pipeline (tracked, no lifting) on ``source`` into ``args.out`` without an annotated
+    video and read its JSON lines back.
+
+    Args:
+        args: ``det``, ``pose``, ``device``, ``config`` (YAML path or None), ``max_frames``,
+            ``quiet``, ``out``, ``source`` (for messages).
+        source: an opened :class:`~posestream.stream.capture.files.VideoFileSource`.
+
+    Returns:
+        ``(results, files written)``: one :class:`FrameResult` per frame (keypoints in pixels).
+
+    Raises:
+        ModelError: a model is missing. ValueError: the run ended early (its error is given).
+    """
     from posestream.stream.config import RunConfig
     from posestream.stream.pipeline import PosePipeline
     from posestream.stream.run import run_source
@@ -289,7 +302,7 @@ def _skeleton(args: argparse.Namespace) -> int:
         source = open_source(source_path)  # a bad source is reported before any model loads
         name = source.name
         fps = Fraction(args.fps) if args.fps else Fraction(source.fps)
-        results, written = _pipeline_results(args, source)
+        results, written = pipeline_results(args, source)
     summary = write_skeleton_video(results, fps, args.out, name, size=args.size, track_id=args.track,
                                    frames_dir=args.frames_dir, progress=not args.quiet)
     who = f"track {args.track}" if args.track is not None else "people"

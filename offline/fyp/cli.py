@@ -195,7 +195,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _clip_and_skeleton(args: argparse.Namespace, out: Path):
     """Frames of ``args.video`` and their skeletons (from ``--skeleton`` or the pipeline), as tensors."""
-    from posestream.offline.skeleton import _pipeline_results, render_skeleton
+    from posestream.offline.skeleton import pipeline_results, render_skeleton
     from posestream.offline.video_io import read_frames
     from posestream.stream.capture.files import open_source
 
@@ -214,7 +214,7 @@ def _clip_and_skeleton(args: argparse.Namespace, out: Path):
         source = open_source(Path(args.video))
         pipeline_args = argparse.Namespace(det=args.det, pose=args.pose, device=None, config=None,
                                            max_frames=len(frames), quiet=args.quiet, out=str(out), source=args.video)
-        results, _ = _pipeline_results(pipeline_args, source)
+        results, _ = pipeline_results(pipeline_args, source)
         transform = ResizeCrop(results[0].width, results[0].height, args.size)
         skeleton_frames = [render_skeleton(r, transform) for r in results[:len(frames)]]
         if len(skeleton_frames) < len(frames):

@@ -21,12 +21,7 @@ from tqdm import tqdm
 
 from .checkpoint import FYPModel
 
-from .defaults import SAMPLE_FPS as DEFAULT_FPS  # noqa: F401 -- re-exported
-from .defaults import SAMPLE_FRAMES as DEFAULT_FRAMES  # noqa: F401
-from .defaults import SAMPLE_GUIDANCE as DEFAULT_GUIDANCE
-from .defaults import SAMPLE_SEED as DEFAULT_SEED
-from .defaults import SAMPLE_STEPS as DEFAULT_STEPS
-from .defaults import SAMPLE_STRIDE as DEFAULT_STRIDE  # noqa: F401
+from .defaults import SAMPLE_GUIDANCE, SAMPLE_SEED, SAMPLE_STEPS
 
 
 def encode_prompts(model: FYPModel, prompts: list[str], device) -> torch.Tensor:
@@ -103,7 +98,7 @@ class Generation:
 
 
 def generate(model: FYPModel, skeleton: torch.Tensor | None, prompt: str, *, negative_prompt: str = "",
-             steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, seed: int = DEFAULT_SEED,
+             steps: int = SAMPLE_STEPS, guidance: float = SAMPLE_GUIDANCE, seed: int = SAMPLE_SEED,
              pose_scale: float = 1.0, frames: int | None = None, size: int | None = None, vae_batch: int = 8,
              progress: bool = True, on_first_step=None) -> Generation:
     """Generate a clip that follows ``skeleton`` and ``prompt``.

@@ -178,6 +178,7 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------------
     def write_run_file(self) -> None:
+        """Write ``out/fyp_run.json`` (base model, settings, clip length) atomically."""
         info = {"format": "posestream-fyp-run/1", "base_model": str(self.base_model.resolve()),
                 "settings": {**asdict(self.settings), "trainable": list(self.settings.trainable)},
                 "clip_frames": int(self.latent_mean.shape[2])}
@@ -267,6 +268,7 @@ class Trainer:
         return F.mse_loss(pred.float(), noise.to(self.device).float())
 
     def train_step(self) -> float:
+        """One optimiser step (the next step number); appends its log line; returns its loss."""
         self.step += 1
         start = time.perf_counter()
         loss = self.loss_at(self.step)

@@ -211,6 +211,7 @@ class VideoUNet(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The UNet's parameter dtype (float32 on CPU, float16/bfloat16 on CUDA when cast)."""
         return self.unet.dtype
 
     def pose_features(self, skeleton: torch.Tensor) -> list[torch.Tensor]:
