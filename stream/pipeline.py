@@ -114,12 +114,14 @@ class PoseStream:
         lifter: a COCO-17 → H36M-17 :class:`~posestream.stream.lift.model.Lifter` (shared between
             streams), or None for no ``keypoints_3d``. A symmetric one delays results by its
             ``delay`` frames (see :class:`~posestream.stream.lift.stage.LiftStage`).
+        first_track_id: the first ``track_id`` this stream gives (see :class:`Tracker`).
     """
 
     def __init__(self, pipeline: PosePipeline, tracking: TrackerConfig | None = TrackerConfig(),
-                 classify: ClassifierConfig | None = ClassifierConfig(), lifter: "Lifter | None" = None):
+                 classify: ClassifierConfig | None = ClassifierConfig(), lifter: "Lifter | None" = None,
+                 first_track_id: int = 1):
         self.pipeline = pipeline
-        self.tracker = Tracker(tracking) if tracking is not None else None
+        self.tracker = Tracker(tracking, first_track_id) if tracking is not None else None
         self.classifier = PoseClassifier(classify) if classify is not None else None
         self.lift = LiftStage(lifter) if lifter is not None else None
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
+
 
 def _round(array: np.ndarray, decimals: int) -> list:
     return np.round(array.astype(np.float64), decimals).tolist()
@@ -121,3 +124,79 @@ class FrameResult:
             track_ids=None if not n or any(t is None for t in track_ids) else np.asarray(track_ids, np.int64),
             keypoints_3d=stack("keypoints_3d", (17, 3), True), postures=labels("posture"), gestures=labels("gesture"),
             events=list(record.get("events", [])), image=record.get("image"))
+
+
+def _numbers(value, shape: tuple, what: str) -> np.ndarray:
+    """``value`` as a float64 array of ``shape`` (-1: any length), finite.
+
+    Raises:
+        ValueError: nested wrongly, not numbers, another shape, NaN or infinity.
+    """
+    if isinstance(value, (str, bytes, dict)):
+        raise ValueError(f"{what}: expected numbers, got {type(value).__name__}")
+    try:
+        array = np.asarray(value, np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: not an array of numbers ({exc})") from None
+    if array.ndim != len(shape) or any(s not in (-1, n) for s, n in zip(shape, array.shape)):
+        raise ValueError(f"{what}: shape {array.shape}, expected {tuple(shape)}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what}: NaN or infinity")
+    return array
+
+
+def validate_record(record) -> None:
+    """Check that ``record`` is a JSON-lines frame record (:meth:`FrameResult.to_json`) in every
+    field's type and shape, so that no consumer of it (files, video, PUB) can fail on it later.
+
+    Checked: ``frame_id`` int >= 1, ``pts`` finite number, ``width``/``height`` int >= 1,
+    ``image`` str (optional); ``instances`` a list of maps with ``bbox`` [4], ``bbox_score``,
+    ``keypoints`` [17, 2], ``keypoint_scores`` [17] (finite numbers), ``extra_keypoints`` [E, 2]
+    and ``extra_keypoint_scores`` [E] or null, ``track_id`` int or null, ``keypoints_3d``
+    [17, 3] or null, ``posture``/``gesture`` str or null; ``events`` a list of maps.
+
+    Raises:
+        ValueError: the first field that is wrong, named.
+    """
+    if not isinstance(record, dict):
+        raise ValueError(f"a frame record is a map, got {type(record).__name__}")
+
+    def integer(value, what: str, low: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{what}: expected an integer >= {low}, got {value!r}")
+
+    integer(record.get("frame_id"), "frame_id", 1)
+    integer(record.get("width"), "width", 1)
+    integer(record.get("height"), "height", 1)
+    pts = record.get("pts")
+    if not isinstance(pts, (int, float)) or isinstance(pts, bool) or not math.isfinite(pts):
+        raise ValueError(f"pts: expected a finite number, got {pts!r}")
+    if "image" in record and not isinstance(record["image"], str):
+        raise ValueError("image: expected a file name")
+    instances, events = record.get("instances"), record.get("events", [])
+    if not isinstance(instances, list) or not isinstance(events, list):
+        raise ValueError("instances and events: expected lists")
+    if not all(isinstance(event, dict) for event in events):
+        raise ValueError("events: expected a list of maps")
+    for i, inst in enumerate(instances):
+        if not isinstance(inst, dict):
+            raise ValueError(f"instances[{i}]: expected a map")
+        _numbers(inst.get("bbox"), (4,), f"instances[{i}].bbox")
+        _numbers(inst.get("bbox_score"), (), f"instances[{i}].bbox_score")
+        _numbers(inst.get("keypoints"), (17, 2), f"instances[{i}].keypoints")
+        _numbers(inst.get("keypoint_scores"), (17,), f"instances[{i}].keypoint_scores")
+        if inst.get("extra_keypoints") is not None or inst.get("extra_keypoint_scores") is not None:
+            extra = _numbers(inst.get("extra_keypoints"), (-1, 2), f"instances[{i}].extra_keypoints")
+            _numbers(inst.get("extra_keypoint_scores"), (len(extra),), f"instances[{i}].extra_keypoint_scores")
+        if inst.get("keypoints_3d") is not None:
+            _numbers(inst["keypoints_3d"], (17, 3), f"instances[{i}].keypoints_3d")
+        track_id = inst.get("track_id")
+        if track_id is not None and (not isinstance(track_id, int) or isinstance(track_id, bool)):
+            raise ValueError(f"instances[{i}].track_id: expected an integer or null, got {track_id!r}")
+        for key in ("posture", "gesture"):
+            if inst.get(key) is not None and not isinstance(inst[key], str):
+                raise ValueError(f"instances[{i}].{key}: expected a label or null, got {inst[key]!r}")
+    if instances:
+        lengths = {len(inst.get("extra_keypoints") or []) for inst in instances}
+        if len(lengths) > 1:
+            raise ValueError(f"instances: extra_keypoints of different lengths {sorted(lengths)}")

@@ -1,10 +1,12 @@
 """The live graph's message format: round trips, zero copies, and every kind of malformed message."""
 
+import json
+
 import msgpack
 import numpy as np
 import pytest
 
-from posestream.stream.graph.wire import SCHEMA_VERSION, WireError, decode, encode, header
+from posestream.stream.graph.wire import SCHEMA_VERSION, ForgedMessage, WireError, decode, encode, header
 
 
 def test_frame_round_trip_without_copies():
@@ -51,3 +53,64 @@ def test_malformed_messages_are_refused(parts, match):
 def test_only_uint8_bgr_frames_are_sent():
     with pytest.raises(ValueError, match="uint8"):
         encode(header("frame", "a", 1), np.zeros((4, 4, 3), np.float32))
+
+
+# -- every field of a result is checked at the socket (issue 15, item 2) ----------------------------
+
+def _result(record) -> list:
+    return encode(header("result", "a", 1, pts=0.0, capture_ns=1, timings={}, result=record))
+
+
+GOOD = {"frame_id": 1, "pts": 0.0, "width": 64, "height": 48, "events": [],
+        "instances": [{"bbox": [1, 2, 30, 60], "bbox_score": 0.9, "keypoints": [[5, 6]] * 17,
+                       "keypoint_scores": [0.8] * 17, "extra_keypoints": [[1, 1]] * 4,
+                       "extra_keypoint_scores": [0.5] * 4, "track_id": 3, "keypoints_3d": [[0, 0, 0]] * 17,
+                       "posture": "standing", "gesture": "none"}]}
+
+
+def test_a_whole_result_record_passes():
+    assert decode(_result(GOOD)).header["result"] == GOOD
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"instances": {"a": 1}}, "instances and events"),
+    ({"frame_id": 2}, "differs"),
+    ({"width": "64"}, "width"),
+    ({"pts": float("inf")}, "pts"),
+    ({"events": ["x"]}, "events"),
+    ({"instance": {"keypoints": "nose"}}, "keypoints: expected numbers"),
+    ({"instance": {"keypoints": [[5, 6]] * 16}}, r"keypoints: shape \(16, 2\)"),
+    ({"instance": {"keypoint_scores": [float("nan")] * 17}}, "NaN"),
+    ({"instance": {"bbox": [1, 2, 3]}}, "bbox: shape"),
+    ({"instance": {"track_id": "3"}}, "track_id"),
+    ({"instance": {"track_id": True}}, "track_id"),
+    ({"instance": {"keypoints_3d": [[0, 0]] * 17}}, "keypoints_3d"),
+    ({"instance": {"extra_keypoint_scores": [0.5] * 3}}, "extra_keypoint_scores"),
+    ({"instance": {"posture": 7}}, "posture"),
+])
+def test_a_decodable_but_wrong_result_is_refused(change, match):
+    record = json.loads(json.dumps(GOOD))
+    record["instances"][0].update(change.pop("instance", {}))
+    record.update(change)
+    with pytest.raises(WireError, match=match):
+        decode(_result(record))
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"seq": "1"}, "'seq'"), ({"seq": 0}, "seq 0"), ({"epoch": -1}, "'epoch'"), ({"fps": float("nan")}, "'fps'"),
+    ({"detect": 1}, "'detect'"), ({"bboxes": [[1, 2, 3, 4]], "bbox_scores": []}, "detections"),
+    ({"bboxes": [["a", 2, 3, 4]], "bbox_scores": [1.0]}, "detections"), ({"timings": {"detect": "1"}}, "timings"),
+])
+def test_frame_fields_have_their_types(fields, match):
+    head = header("frame", "a", 1, **{"pts": 0.0, "capture_ns": 1, "timings": {}, **fields})
+    with pytest.raises(WireError, match=match):
+        decode(encode(head, np.zeros((2, 2, 3), np.uint8)))
+
+
+def test_sealed_messages_need_the_run_token():
+    parts = encode(header("eos", "a", last_frame_id=3), token=b"k" * 16)
+    assert decode(parts, b"k" * 16).header["last_frame_id"] == 3
+    with pytest.raises(ForgedMessage):
+        decode(parts, b"x" * 16)
+    with pytest.raises(ForgedMessage):
+        decode(encode(header("eos", "a", last_frame_id=3)), b"k" * 16)

@@ -28,14 +28,16 @@ def main(argv=None) -> int:
     parser.add_argument("--stream", default="", help="only this stream id (a topic prefix)")
     parser.add_argument("--count", type=int, help="exit after this many results")
     parser.add_argument("--timeout", type=float, default=0, help="exit after this many seconds without a message")
-    parser.add_argument("--curve-keys", help="CURVE certificates folder (tcp with keys)")
+    parser.add_argument("--curve-keys", help="CURVE certificates folder (tcp with keys): server.key and NAME.key_secret")
+    parser.add_argument("--name", default="subscriber",
+                        help="this subscriber's certificate NAME.key_secret (tools/curve_keys.py DIR --subscriber NAME)")
     args = parser.parse_args(argv)
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
     if args.curve_keys:
         from zmq.auth import load_certificate
 
-        public, secret = load_certificate(Path(args.curve_keys) / "client.key_secret")
+        public, secret = load_certificate(Path(args.curve_keys) / f"{args.name}.key_secret")
         sub.curve_secretkey, sub.curve_publickey = secret, public
         sub.curve_serverkey, _ = load_certificate(Path(args.curve_keys) / "server.key")
     sub.connect(args.endpoint)

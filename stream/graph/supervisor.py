@@ -2,10 +2,26 @@
 hung stage (up to ``max_restarts`` times each), lets end-of-stream flush every result, and stops
 cleanly on SIGINT/SIGTERM.
 
+Recorded files are *lossless* streams: when a detector, the person stage or the sink fails (or
+a frame goes missing for ``gap_timeout``), the supervisor stops the detectors, the person stage
+and the captures, takes the sink's count of the frames it has written (after a sink crash, the
+restarted sink takes up its ``.part`` files: :mod:`posestream.stream.sinks.resume`), and starts
+them again with each file capture at the first frame not yet written (*replay*), track ids going
+on above those used. So a run that survives its faults ends with every frame, in order, and the
+video's timing intact. Live sources (cameras, RTSP) restart only the failed stage and count the
+frames lost.
+
+Security: every stage gets the run's random token and (tcp) CURVE keys through its spec pipe
+(:mod:`posestream.stream.graph.wire`, :mod:`posestream.stream.graph.endpoints`); stages run in
+their own sessions and die with the supervisor; the run folders of supervisors that were killed
+are removed at the next start, and the ``.part`` files they left are recovered.
+
 Exit status of :meth:`Supervisor.run`: 0 every stream finished; 2 a source could not be opened,
-or failed part-way (its results so far are written, the other streams go on to their end);
-1 a stage failed more often than allowed; 130 / 143 stopped by SIGINT / SIGTERM (after the
-results so far were flushed and written).
+or failed part-way (its results so far are written, the other streams go on to their end), or
+the sink cannot use its PUB endpoint or output folder; 1 a stage failed more often than
+allowed (the frames not written are counted in ``metrics.json``); 130 / 143 stopped by SIGINT /
+SIGTERM (after the results so far were flushed and written; a second signal stops at once,
+still renaming what was written).
 """
 
 from __future__ import annotations
@@ -13,11 +29,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +44,8 @@ from posestream.stream.config import RunConfig
 from posestream.stream.capture.cameras import open_any_source, source_name
 from posestream.stream.sinks.files import write_json_atomic
 from posestream.stream.graph.wire import WireError, decode
-from posestream.stream.graph.endpoints import endpoints, ipc_run_dir, secure, start_authenticator
+from posestream.stream.graph.endpoints import (clean_stale_run_dirs, curve_keys_for_run, endpoints, run_dir, secure,
+                                               start_authenticator)
 from posestream.stream.graph.stages import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED
 
 log = logging.getLogger("posestream.supervisor")
@@ -44,6 +61,7 @@ class _Process:
     restarts: int = 0
     peak_rss_mb: float = 0.0
     finished: bool = False
+    beats: int = 0  # heartbeats received since the last start
 
 
 def rss_mb(pid: int, field: str = "VmHWM") -> float:
@@ -101,19 +119,29 @@ class Supervisor:
     def __init__(self, sources: list[str], config: RunConfig, out_dir: str | Path, max_frames: int | None = None):
         self.config, self.out_dir = config, Path(out_dir)
         self.streams = stream_ids(sources)
-        self.run_dir = ipc_run_dir() if config.graph.transport == "ipc" else tempfile.mkdtemp(prefix="posestream-")
+        g = config.graph
+        # lossless: recorded files read as fast as the graph goes (not paced and dropped like a camera)
+        self.lossless = [s for s, src in zip(self.streams, sources)
+                         if Path(src).is_file() and not (g.realtime and g.drop_late)]
+        for folder in clean_stale_run_dirs():
+            log.warning("removed %s, left by a run that was killed", folder)
+        self.run_dir = run_dir()
+        self.token = secrets.token_bytes(16)  # seals every message inside the graph (wire.py)
+        self.keys = curve_keys_for_run(g.curve_keys) if g.transport == "tcp" else None
         self.endpoints = endpoints(config.to_dict()["graph"], self.run_dir, self.streams)
-        base = {"config": config.to_dict(), "endpoints": self.endpoints}
+        base = {"config": config.to_dict(), "endpoints": self.endpoints, "token": self.token.hex(), "curve": self.keys,
+                "parent_pid": os.getpid(), "streams": self.streams}
         detect_threads, person_threads = stage_threads(config)
         self.processes = [_Process({**base, "stage": "sink", "name": "sink", "out": str(self.out_dir),
-                                    "streams": self.streams, "threads": 1}),
+                                    "lossless": self.lossless, "threads": 1}),
                           _Process({**base, "stage": "person", "name": "person", "threads": person_threads})]
         self.processes += [_Process({**base, "stage": "detect", "name": f"detect{i}", "threads": detect_threads})
                            for i in range(config.graph.detect_workers)]
         self.processes += [_Process({**base, "stage": "capture", "name": f"capture-{s}", "stream": s, "source": src,
                                      "max_frames": max_frames}) for s, src in zip(self.streams, sources)]
         self.interrupted: int | None = None
-        self.malformed = 0  # malformed heartbeats
+        self.replayed_at = 0.0
+        self.malformed = 0  # malformed or forged heartbeats
         self.source_failed = False
         self.rss_timeline: list[float] = []  # MiB of all stages, once a minute
 
@@ -122,38 +150,131 @@ class Supervisor:
         env = {**os.environ, **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
         # the spec (sources with their credentials, endpoints) goes through a pipe, not argv, which
         # every local user can read in the process list; argv only names the stage
+        # its own session: a signal to the supervisor's process group (a terminal's Ctrl-C, kill -TERM
+        # -PGID) reaches only the supervisor, which stops the stages in order
         process.popen = subprocess.Popen([sys.executable, "-m", "posestream.stream.graph", process.spec["name"]],
-                                         env=env, stdin=subprocess.PIPE)
+                                         env=env, stdin=subprocess.PIPE, start_new_session=True)
         try:
             process.popen.stdin.write(json.dumps(process.spec).encode())
             process.popen.stdin.close()
         except OSError:  # the process died at once: its exit status tells the supervisor
             pass
-        process.started, process.last_beat, process.beat = time.monotonic(), None, {}
+        process.started, process.last_beat, process.beat, process.beats = time.monotonic(), None, {}, 0
 
-    def _restart(self, process: _Process, why: str) -> bool:
-        """Kill and start again; False when it has used up its restarts."""
-        if process.popen.poll() is None:
+    def _sink_written(self) -> tuple[dict, dict, set]:
+        """The sink's last reported ``written`` (stream → last frame id written), ``max_track_id``
+        and finished streams."""
+        extra = self.by_name["sink"].beat.get("extra", {})
+        return extra.get("written", {}), extra.get("max_track_id", {}), set(extra.get("finished", []))
+
+    def _start_again(self, process: _Process) -> None:
+        """Start a stage again where the run stands: a sink takes up its files, a person stage
+        gives track ids above those written, a file capture starts after the last frame written."""
+        written, max_ids, _ = self._sink_written()
+        stage = process.spec["stage"]
+        if stage == "sink":
+            process.spec["resume"] = True
+        elif stage == "person":
+            process.spec["first_track_ids"] = {s: int(n) + 1 for s, n in max_ids.items()}
+        elif stage == "capture" and process.spec["stream"] in self.lossless:
+            process.spec["start_frame"] = int(written.get(process.spec["stream"], 0)) + 1
+        process.finished = False
+        self._start(process)
+
+    def _kill(self, process: _Process) -> None:
+        if process.popen is not None and process.popen.poll() is None:
             process.popen.kill()
             process.popen.wait()
+
+    def _restart(self, process: _Process, why: str) -> bool:
+        """Bring a failed stage back; False when it has used up its restarts. With a lossless
+        stream still going, a failed detector, person stage or sink means a replay (:meth:`_replay`)."""
+        self._kill(process)
         if process.restarts >= self.config.graph.max_restarts:
             log.error("%s %s; no restarts left (%d)", process.spec["name"], why, process.restarts)
             return False
         process.restarts += 1
+        _, _, finished = self._sink_written()
+        if process.spec["stage"] != "capture" and any(s not in finished for s in self.lossless):
+            log.warning("%s %s; replaying the files from the last frame written (%d of %d)", process.spec["name"],
+                        why, process.restarts, self.config.graph.max_restarts)
+            return self._replay(process)
         log.warning("%s %s; restarting (%d of %d)", process.spec["name"], why, process.restarts,
                     self.config.graph.max_restarts)
-        self._start(process)
+        self._start_again(process)
         return True
+
+    def _wait(self, processes: list[_Process], ready, timeout: float) -> bool:
+        """Take heartbeats until ``ready(process)`` holds for each (False: a timeout, an exit or a stop)."""
+        end = time.monotonic() + timeout
+        while not all(ready(p) for p in processes):
+            if time.monotonic() > end or self.interrupted is not None or \
+                    any(p.popen.poll() is not None for p in processes):
+                return False
+            self._poll_control(self.control, self.by_name)
+        return True
+
+    def _replay(self, failed: _Process) -> bool:
+        """Stop the detectors, the person stage and the captures (and start a failed sink again,
+        taking up its files); once the sink's count of written frames holds still, start them
+        again, each file capture at its first frame not written."""
+        g = self.config.graph
+        chain = [p for p in self.processes if p.spec["stage"] in ("detect", "person", "capture")]
+        for process in chain:
+            self._kill(process)
+        sink = self.by_name["sink"]
+        if failed is sink:
+            self._start_again(sink)
+        # the sink writes what reached it before the kills; its count is final when two beats agree
+        seen: list = []
+
+        def settled(process: _Process) -> bool:
+            extra = process.beat.get("extra", {})
+            if process.beat.get("state") == "running" and process.beats and (not seen or seen[-1][0] != process.beats):
+                seen.append((process.beats, extra.get("written")))
+            return len(seen) >= 2 and seen[-1][1] == seen[-2][1]
+
+        if not self._wait([sink], settled, g.startup_timeout):
+            log.error("the sink did not report what it had written")
+            return False
+        _, _, finished = self._sink_written()
+        restart = [p for p in chain if p.spec["stage"] != "capture" or p.spec["stream"] not in finished]
+        for process in chain:
+            if process not in restart:
+                process.finished = True  # its stream is written to the end
+        for process in restart:
+            if process.spec["stage"] != "capture":
+                self._start_again(process)
+        if not self._wait([p for p in restart if p.spec["stage"] != "capture"],
+                          lambda p: p.beat.get("state") == "running", g.startup_timeout):
+            return self.interrupted is not None or self._fail_startup(restart)
+        for process in restart:
+            if process.spec["stage"] == "capture":
+                self._start_again(process)
+        self.replayed_at = time.monotonic()
+        return True
+
+    def _fail_startup(self, processes: list[_Process]) -> bool:
+        log.error("the stages started for the replay did not come up: %s",
+                  ", ".join(p.spec["name"] for p in processes if p.beat.get("state") != "running"))
+        return False
+
+    def _missing_frames(self, now: float) -> _Process | None:
+        """The person stage when a lossless stream has waited over ``gap_timeout`` for a frame
+        (a lost message, a slow worker's overflow) in the person stage or the sink."""
+        g = self.config.graph
+        if now - self.replayed_at < g.gap_timeout:
+            return None
+        person, sink = self.by_name["person"], self.by_name["sink"]
+        waits = [p.beat.get("extra", {}).get("gap_s", 0) or 0 for p in (person, sink)]
+        return person if max(waits) > g.gap_timeout else None
 
     def pids(self) -> dict[str, int]:
         """Process id of each running stage (for tests and operators)."""
         return {p.spec["name"]: p.popen.pid for p in self.processes if p.popen and p.popen.poll() is None}
 
     def _on_signal(self, signum, _frame) -> None:
-        if self.interrupted is not None:  # second signal: stop now
-            for p in self.processes:
-                if p.popen and p.popen.poll() is None:
-                    p.popen.kill()
+        if self.interrupted is not None:  # second signal: stop now (the sink still renames what it wrote)
             raise KeyboardInterrupt
         self.interrupted = signum
         log.warning("stopping: the sources end, the results so far are flushed")
@@ -167,7 +288,7 @@ class Supervisor:
             return
         while True:
             try:
-                beat = decode(control.recv_multipart(zmq.NOBLOCK)).header
+                beat = decode(control.recv_multipart(zmq.NOBLOCK), self.token).header
             except zmq.Again:
                 return
             except WireError:
@@ -176,6 +297,7 @@ class Supervisor:
             process = by_name.get(beat.get("stage"))
             if process is not None and process.popen and beat.get("pid") == process.popen.pid:
                 process.last_beat, process.beat = time.monotonic(), beat
+                process.beats += 1
 
     def _check(self, process: _Process, now: float) -> int | None:
         """Watch one stage; returns an exit status when the run must end because of it."""
@@ -187,7 +309,7 @@ class Supervisor:
             if code == 0 and process.spec["stage"] in ("capture", "sink"):
                 process.finished = True
                 return None
-            if code == EXIT_BAD_SOURCE and process.spec["stage"] == "capture":
+            if code == EXIT_BAD_SOURCE and process.spec["stage"] in ("capture", "sink"):
                 return 2
             if code == EXIT_SOURCE_FAILED and process.spec["stage"] == "capture":
                 process.finished, self.source_failed = True, True  # its EOS is on its way
@@ -210,13 +332,14 @@ class Supervisor:
     def run(self) -> int:
         """Start everything and supervise until the sink has written every stream's results."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._recover_parts()
         context = zmq.Context()
-        auth = start_authenticator(context, self.config.graph.curve_keys)
-        control = context.socket(zmq.PULL)
-        secure(control, self.endpoints["control"], True, self.config.graph.curve_keys)
+        auth = start_authenticator(context, self.keys)
+        control = self.control = context.socket(zmq.PULL)
+        secure(control, self.endpoints["control"], True, self.keys)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         status = None
-        by_name = {p.spec["name"]: p for p in self.processes}
+        by_name = self.by_name = {p.spec["name"]: p for p in self.processes}
         try:
             # the sources start once every other stage has loaded its models: no stale backlog
             for process in self.processes:
@@ -246,6 +369,9 @@ class Supervisor:
                     self.rss_timeline.append(round(sum(rss_mb(p.popen.pid, "VmRSS") for p in self.processes
                                                        if p.popen and p.popen.poll() is None), 1))
                 last_memory = last_memory if now - last_memory <= 1.0 else now
+                stalled = None if status is not None or self.interrupted is not None else self._missing_frames(now)
+                if stalled is not None:
+                    status = None if self._restart(stalled, f"left a frame missing for over {self.config.graph.gap_timeout:.0f} s") else 1
                 if sink.finished:
                     status = 0
                 if self.interrupted is not None:
@@ -270,6 +396,22 @@ class Supervisor:
                 auth.stop()
             context.destroy(linger=0)
             shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _recover_parts(self) -> None:
+        """Turn the ``.part`` files a killed run left for these streams into ``*.recovered.*`` files."""
+        from posestream.stream.sinks.resume import recover
+
+        for stream in self.streams:
+            try:
+                recovered = recover(self.out_dir, stream, bool(self.config.sinks.video))
+            except Exception as exc:  # never block a new run on an old run's leftovers
+                log.warning("could not recover the unfinished outputs of %s (%s)", stream, exc)
+                continue
+            if recovered is not None:
+                taken, paths = recovered
+                print(f"posestream: warning: {self.out_dir} held the unfinished outputs of an interrupted run; "
+                      f"recovered {taken.frames} frames of {stream} into {', '.join(p.name for p in paths)}",
+                      file=sys.stderr)
 
     def _drain(self, control: zmq.Socket, by_name: dict[str, _Process]) -> None:
         """Take the last heartbeats the stages sent as they stopped (their final counters)."""
@@ -302,6 +444,8 @@ class Supervisor:
         metrics["peak_rss_mb_total"] = round(sum(p.peak_rss_mb for p in self.processes), 1)
         metrics["rss_mb_per_minute"] = self.rss_timeline
         metrics["control_malformed"] = self.malformed
+        metrics["lossless_streams"] = self.lossless
+        metrics["lost_frames"] = sum(p.beat.get("counters", {}).get("lost", 0) for p in self.processes)
         metrics["exit_interrupted"] = self.interrupted is not None
         try:
             write_json_atomic(path, metrics)

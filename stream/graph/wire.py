@@ -13,14 +13,28 @@ Every message is a ZeroMQ multipart message whose first part is a msgpack map, t
   as a second part for the sinks that draw on it;
 * ``eos``: ``last_frame_id`` of the stream (and, from a capture, its ``epoch`` and ``last_seq``).
 
-Frames and results must carry ``frame_id`` (≥ 1), ``pts``, ``capture_ns`` and ``timings``.
+Every field is checked at the socket, against this one schema, before a stage touches it
+(:func:`decode`): frames and results carry ``frame_id`` (≥ 1), ``pts`` (finite), ``capture_ns``
+and ``timings`` (stage → ms); a frame's optional ``seq`` (≥ 1), ``epoch``, ``fps``, ``dropped``,
+``detect``, ``lossless`` and its detections (``bboxes`` [N, 4], ``bbox_scores`` [N], finite)
+have their types and shapes; a result's ``result`` is a whole frame record
+(:func:`posestream.stream.results.validate_record`, same ``frame_id``); an ``eos`` has
+``last_frame_id`` (≥ 0) and optional ``epoch``/``last_seq``; a heartbeat names its ``stage``,
+``pid``, ``state`` and integer ``counters``.
 
-A message that does not decode, has the wrong version, or whose buffer does not match its
-shape raises :class:`WireError`; stages count and drop such messages.
+Inside the graph every message is *sealed*: a first part holding the run's random token
+(passed to each stage through its private spec pipe), so that a process on the same host that
+reaches a socket cannot inject a frame, an end-of-stream or a new capture epoch
+(:func:`encode`/:func:`decode` with ``token``). Messages published to other programs are not sealed.
+
+A message that does not decode, has the wrong version or token, or any field of the wrong
+type or shape raises :class:`WireError`; stages count and drop such messages and never fail on them.
 """
 
 from __future__ import annotations
 
+import hmac
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +48,10 @@ KINDS = ("frame", "result", "eos", "heartbeat")
 
 class WireError(ValueError):
     """A malformed message: undecodable, wrong schema version, or inconsistent."""
+
+
+class ForgedMessage(WireError):
+    """A message inside the graph that is not sealed with the run's token."""
 
 
 @dataclass
@@ -70,13 +88,14 @@ def header(kind: str, stream: str, frame_id: int = 0, **fields: Any) -> dict:
     return {"v": SCHEMA_VERSION, "kind": kind, "stream": stream, "frame_id": int(frame_id), **fields}
 
 
-def encode(head: dict, image: np.ndarray | None = None) -> list:
-    """Multipart parts of a message: the packed header, then the image buffer itself (no copy).
+def encode(head: dict, image: np.ndarray | None = None, token: bytes | None = None) -> list:
+    """Multipart parts of a message: [the run's ``token`` (inside the graph),] the packed header,
+    then the image buffer itself (no copy).
 
     Raises:
         ValueError: the image is not a C-contiguous (H, W, 3) uint8 array.
     """
-    parts: list = []
+    parts: list = [] if token is None else [token]
     if image is not None:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"frames are (H, W, 3) uint8, got {image.shape} {image.dtype}")
@@ -88,12 +107,17 @@ def encode(head: dict, image: np.ndarray | None = None) -> list:
     return parts
 
 
-def decode(parts: list) -> Message:
-    """Parse the parts of a received message (bytes or zmq Frames).
+def decode(parts: list, token: bytes | None = None) -> Message:
+    """Parse the parts of a received message (bytes or zmq Frames); with ``token``, the message
+    must be sealed with it (first part, compared in constant time).
 
     Raises:
         WireError: see the module docstring.
     """
+    if token is not None:
+        if not parts or not hmac.compare_digest(bytes(_buffer(parts[0])), token):
+            raise ForgedMessage("not sealed with this run's token (not a stage of this graph)")
+        parts = parts[1:]
     if not parts or len(parts) > 2:
         raise WireError(f"expected 1 or 2 parts, got {len(parts)}")
     packed = bytes(_buffer(parts[0]))
@@ -107,12 +131,9 @@ def decode(parts: list) -> Message:
         raise WireError(f"schema version {head.get('v')!r}, expected {SCHEMA_VERSION}")
     if head.get("kind") not in KINDS or not isinstance(head.get("stream"), str):
         raise WireError(f"bad kind {head.get('kind')!r} or stream {head.get('stream')!r}")
-    if head["kind"] in ("frame", "result"):
-        require(head, frame_id=int, pts=(int, float), capture_ns=int, timings=dict)
-        if head["frame_id"] < 1:
-            raise WireError(f"frame_id {head['frame_id']} < 1")
-    elif head["kind"] == "eos":
-        require(head, last_frame_id=int)
+    if len(head["stream"]) > 256:
+        raise WireError("stream id longer than 256 characters")
+    _check_fields(head)
     image = None
     if len(parts) == 2:
         shape = head.get("shape")
@@ -126,6 +147,61 @@ def decode(parts: list) -> Message:
     elif head["kind"] == "frame":
         raise WireError("a frame message without its buffer")
     return Message(head, image, packed)
+
+
+def _check_fields(head: dict) -> None:
+    """Types, ranges and shapes of every field of the header's kind (module docstring)."""
+    kind = head["kind"]
+    optional = {name: kind_ for name, kind_ in (("epoch", int), ("seq", int), ("last_seq", int), ("dropped", int),
+                                                ("fps", (int, float)), ("detect", bool), ("lossless", bool),
+                                                ("result_ns", int)) if name in head}
+    for name, types in optional.items():
+        value = head[name]
+        if not isinstance(value, types) or (types is not bool and isinstance(value, bool)):
+            raise WireError(f"{kind} message: field {name!r} is not {types}")
+        if types is not bool and (not math.isfinite(value) or value < 0):
+            raise WireError(f"{kind} message: field {name!r} is {value!r}")
+    if head.get("seq") == 0:
+        raise WireError("seq 0 < 1")
+    if kind in ("frame", "result"):
+        require(head, frame_id=int, pts=(int, float), capture_ns=int, timings=dict)
+        if head["frame_id"] < 1:
+            raise WireError(f"frame_id {head['frame_id']} < 1")
+        if not math.isfinite(head["pts"]):
+            raise WireError(f"pts {head['pts']!r}")
+        if not all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for k, v in head["timings"].items()):
+            raise WireError("timings: expected stage name → milliseconds")
+        if "bboxes" in head or "bbox_scores" in head:
+            try:
+                boxes = np.asarray(head.get("bboxes"), np.float64)
+                scores = np.asarray(head.get("bbox_scores"), np.float64)
+            except (TypeError, ValueError) as exc:
+                raise WireError(f"detections are not numbers ({exc})") from None
+            boxes = boxes.reshape(-1, 4) if boxes.size % 4 == 0 and boxes.ndim >= 1 else None
+            if boxes is None or scores.ndim != 1 or len(scores) != len(boxes) or \
+                    not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+                raise WireError("detections: expected bboxes [N, 4] and bbox_scores [N], finite")
+    if kind == "result":
+        from posestream.stream.results import validate_record
+
+        try:
+            validate_record(head.get("result"))
+        except ValueError as exc:
+            raise WireError(f"result: {exc}") from None
+        if head["result"]["frame_id"] != head["frame_id"]:
+            raise WireError("result: frame_id differs from the message's")
+    elif kind == "eos":
+        require(head, last_frame_id=int)
+        if head["last_frame_id"] < 0:
+            raise WireError(f"last_frame_id {head['last_frame_id']} < 0")
+    elif kind == "heartbeat":
+        require(head, stage=str, pid=int, state=str, counters=dict)
+        if not all(isinstance(k, str) and isinstance(v, int) for k, v in head["counters"].items()):
+            raise WireError("heartbeat counters: expected name → integer")
+        if not isinstance(head.get("extra", {}), dict) or \
+                not (head.get("busy") is None or isinstance(head.get("busy"), (int, float))):
+            raise WireError("heartbeat: extra is not a map or busy not seconds")
 
 
 def require(head: dict, **types) -> None:

@@ -23,7 +23,8 @@ from posestream.engines.layouts import coco17_dataset_meta
 from posestream.stream.results import FrameResult
 
 
-def _part(path: Path) -> Path:
+def part_path(path: Path) -> Path:
+    """The ``.part`` file a sink writes before renaming it to ``path``."""
     return path.with_name(path.name + ".part")
 
 
@@ -36,11 +37,17 @@ def write_json_atomic(path: str | Path, data) -> Path:
 
 
 class JsonLinesSink:
-    """One JSON object per frame and line (:meth:`FrameResult.to_json`), flushed as it goes."""
+    """One JSON object per frame and line (:meth:`FrameResult.to_json`), flushed as it goes.
 
-    def __init__(self, path: str | Path):
+    Args:
+        path: the final ``.jsonl`` path (written to ``<path>.part`` until :meth:`close`).
+        append: go on at the end of an existing ``.part`` (a sink taking up its stream again,
+            :mod:`posestream.stream.sinks.resume`) instead of starting it anew.
+    """
+
+    def __init__(self, path: str | Path, append: bool = False):
         self.path = Path(path)
-        self._handle = open(_part(self.path), "w")
+        self._handle = open(part_path(self.path), "a" if append else "w")
 
     def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
         self.write_record(result.to_json())
@@ -53,7 +60,7 @@ class JsonLinesSink:
 
     def close(self) -> Path:
         self._handle.close()
-        os.replace(_part(self.path), self.path)
+        os.replace(part_path(self.path), self.path)
         return self.path
 
 
@@ -69,7 +76,7 @@ class PredictionsJsonSink:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._handle = open(_part(self.path), "w")
+        self._handle = open(part_path(self.path), "w")
         self._handle.write('{"meta_info": ' + json.dumps(coco17_dataset_meta()) + ', "instance_info": [')
         self._first = True
 
@@ -88,29 +95,46 @@ class PredictionsJsonSink:
         if not self._handle.closed:
             self._handle.write("]}")
             self._handle.close()
-            os.replace(_part(self.path), self.path)
+            os.replace(part_path(self.path), self.path)
         return self.path
+
+
+#: MP4 muxer options of a crash-safe video: fragmented (a fragment per keyframe, the index up
+#: front) and written through at once, so that a killed writer leaves a playable ``.part``
+#: (FFmpeg's mov muxer, ``movflags``).
+CRASH_SAFE_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1", "flush_packets": "1"}
 
 
 class VideoSink:
     """Annotated frames encoded with PyAV (H.264 when available, else MPEG-4 Part 2) into MP4.
 
+    Each frame is placed at its result's ``pts`` (seconds from the stream's first frame, on a
+    1/fps grid), so that frames missing from a stream leave a gap in time instead of making
+    the video shorter and faster.
+
     Args:
         path: output ``.mp4``.
         fps: frame rate of the source (Fraction); one output frame per input frame.
         annotator: object with ``annotate(image, result) -> image``.
+        crash_safe: fragmented MP4 written through at once, x264 without look-ahead and a
+            keyframe a second (:data:`CRASH_SAFE_MP4`), so that a killed process leaves a
+            ``.part`` whose frames all but the last few can be read back (the live graph's sink).
     """
 
-    def __init__(self, path: str | Path, fps: Fraction, annotator):
+    def __init__(self, path: str | Path, fps: Fraction, annotator, crash_safe: bool = False):
         import av
 
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(100000)
         self.annotator = annotator
-        self._container = av.open(str(_part(self.path)), mode="w", format="mp4")
+        self.crash_safe = crash_safe
+        self._container = av.open(str(part_path(self.path)), mode="w", format="mp4",
+                                  options=dict(CRASH_SAFE_MP4) if crash_safe else {})
+        self._container.metadata["comment"] = f"posestream fps={self.fps}"  # read back by resume
         self._codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
         self._stream = None
-        self._index = 0
+        self._pts0: float | None = None
+        self._last = -1
 
     def _open_stream(self, width: int, height: int) -> None:
         self._stream = self._container.add_stream(self._codec, rate=self.fps)
@@ -118,26 +142,41 @@ class VideoSink:
         self._stream.pix_fmt = "yuv420p"
         if self._codec == "libx264":
             self._stream.options = {"crf": "23", "preset": "veryfast"}
+            if self.crash_safe:
+                self._stream.options = {**self._stream.options, "tune": "zerolatency", "g": str(max(1, round(self.fps)))}
+        elif self.crash_safe:
+            self._stream.codec_context.gop_size = max(1, round(self.fps))
         # one encoder thread: x264's threaded encoding is not reproducible on a loaded machine
         # (two runs of the same frames decode differently), and the same settings must give the
         # same file (posestream batch vs posestream run)
         self._stream.codec_context.thread_count = 1
 
     def write(self, result: FrameResult, image: np.ndarray) -> None:
+        """Annotate ``image`` with ``result`` and encode it at ``result.pts``."""
+        self.write_annotated(self.annotator.annotate(image, result), result.pts)
+
+    def write_annotated(self, canvas: np.ndarray, pts: float) -> None:
+        """Encode an (H, W, 3) uint8 BGR frame already drawn on, at ``pts`` seconds (frames at
+        or before the previous one's slot go to the next slot)."""
         import av
 
-        canvas = self.annotator.annotate(image, result)
         if self._stream is None:
             self._open_stream(canvas.shape[1], canvas.shape[0])
         pad_h, pad_w = self._stream.height - canvas.shape[0], self._stream.width - canvas.shape[1]
         if pad_h or pad_w:
             canvas = np.pad(canvas, ((0, max(pad_h, 0)), (0, max(pad_w, 0)), (0, 0)))[: self._stream.height, : self._stream.width]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas), format="bgr24")
-        frame.pts = self._index
+        if self._pts0 is None:
+            self._pts0 = pts
+        self._last = frame.pts = max(round((pts - self._pts0) * self.fps), self._last + 1)
         frame.time_base = 1 / self.fps
-        self._index += 1
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
+
+    def start_at(self, pts: float) -> None:
+        """Count time from ``pts`` seconds (the stream's first frame) rather than from the first
+        frame written here (a sink taking up a stream again)."""
+        self._pts0 = pts
 
     def close(self) -> Path | None:
         if self._stream is not None:
@@ -145,9 +184,9 @@ class VideoSink:
                 self._container.mux(packet)
         self._container.close()
         if self._stream is None:  # nothing was written
-            _part(self.path).unlink(missing_ok=True)
+            part_path(self.path).unlink(missing_ok=True)
             return None
-        os.replace(_part(self.path), self.path)
+        os.replace(part_path(self.path), self.path)
         return self.path
 
 
@@ -164,7 +203,7 @@ class ImageFolderSink:
 
         name = Path(result.image or f"{result.frame_id:06d}.jpg")
         target = self.folder / (name.stem + ".jpg")
-        tmp = _part(target)
+        tmp = part_path(target)
         ok, data = cv2.imencode(".jpg", self.annotator.annotate(image, result))
         if ok:
             tmp.write_bytes(data.tobytes())

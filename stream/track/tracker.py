@@ -195,14 +195,21 @@ class Tracker:
 
     Args:
         config: :class:`TrackerConfig`.
+        first_track_id: id of the first new track (a stream taken up again after a fault goes
+            on above the ids it already used).
     """
 
-    def __init__(self, config: TrackerConfig = TrackerConfig()):
+    def __init__(self, config: TrackerConfig = TrackerConfig(), first_track_id: int = 1):
         self.config = config
         self.tracks: list[Track] = []
         self.frames = 0
-        self._next_id = 1
+        self._next_id = int(first_track_id)
         self._t: float | None = None
+
+    @property
+    def next_track_id(self) -> int:
+        """The id the next new track will get."""
+        return self._next_id
 
     def is_detection_frame(self) -> bool:
         """Whether the frame about to be processed should run the detector."""

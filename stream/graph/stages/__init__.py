@@ -13,8 +13,10 @@ capture ──PUSH/PULL──► detect × N ──PUSH/PULL──► person ─
   results; prints metrics and writes ``metrics.json``.
 
 Every stage sends heartbeats (with its counters) to the supervisor from a thread, marks how
-long it has been busy on one message, counts and drops malformed messages, and ignores SIGINT
-(the supervisor decides how to stop).
+long it has been busy on one message, counts and drops malformed and forged messages, ignores
+SIGINT (the supervisor decides how to stop), runs in its own session (a signal to the
+supervisor's process group reaches only the supervisor) and is sent SIGTERM when the
+supervisor dies.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import logging
 import sys
 
-from .base import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED, Stage
+from .base import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED, Stage, die_with_parent
 
 __all__ = ["EXIT_BAD_SOURCE", "EXIT_SOURCE_FAILED", "STAGES", "Stage", "main"]
 from .capture import run_capture
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ``python -m posestream.stream.graph SPEC_JSON``: run one stage."""
     argv = sys.argv[1:] if argv is None else argv
     spec = json.loads(argv[0] if argv and argv[0].lstrip().startswith("{") else sys.stdin.read())
+    die_with_parent(spec.get("parent_pid"))  # a stage never outlives its supervisor
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {spec['name']}: %(message)s")
     from posestream.stream.capture.cameras import RedactingFilter
 

@@ -1,4 +1,5 @@
-"""What every stage process shares: the ZeroMQ context, sockets, heartbeats, counters."""
+"""What every stage process shares: the ZeroMQ context, sockets (CURVE over tcp, every message
+sealed with the run's token), heartbeats, counters, and dying with the supervisor."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections import defaultdict
 
 import zmq
 
-from posestream.stream.graph.wire import WireError, decode, encode, header
+from posestream.stream.graph.wire import ForgedMessage, WireError, decode, encode, header
 from posestream.stream.graph.endpoints import secure, start_authenticator
 
 log = logging.getLogger("posestream.graph")
@@ -27,6 +28,22 @@ def _exit_on_term(*_) -> None:
     raise SystemExit(143)
 
 
+def die_with_parent(parent_pid: int | None) -> None:
+    """Ask Linux to send this process SIGTERM when its parent (the supervisor) dies, however it
+    dies (``prctl(PR_SET_PDEATHSIG)``, see prctl(2)); where that is not available, the heartbeat
+    thread checks the parent instead (:meth:`Stage._heartbeats`). Exits at once when the parent
+    is already gone."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if parent_pid is not None and os.getppid() != parent_pid:  # died before prctl took effect
+        raise SystemExit(143)
+
+
 class Stage:
     """What every stage shares: ZeroMQ context, heartbeat thread, counters.
 
@@ -37,8 +54,11 @@ class Stage:
     def __init__(self, spec: dict):
         self.spec, self.name = spec, spec["name"]
         self.graph = spec["config"]["graph"]
+        self.token = bytes.fromhex(spec["token"]) if spec.get("token") else None
+        self.keys = spec.get("curve")  # the run's CURVE keys (tcp), see endpoints.curve_keys_for_run
+        self.parent = spec.get("parent_pid")
         self.context = zmq.Context()
-        self.auth = start_authenticator(self.context, self.graph.get("curve_keys"))
+        self.auth = start_authenticator(self.context, self.keys, self.graph.get("curve_keys"))
         self.counters = defaultdict(int)
         self.state = "starting"
         self.busy_since: float | None = None
@@ -49,23 +69,31 @@ class Stage:
         self._beat.start()
 
     def socket(self, kind: int, endpoint: str, bind: bool, hwm: int | None = None) -> zmq.Socket:
-        """A socket of ``kind`` bound or connected to ``endpoint`` (CURVE over tcp with keys),
-        its high-water mark ``hwm`` messages each way, lingering 2 s at close."""
+        """A socket of ``kind`` bound or connected to ``endpoint`` (CURVE over tcp with the run's
+        keys), its high-water mark ``hwm`` messages each way, lingering 2 s at close."""
         sock = self.context.socket(kind)
         if hwm is not None:
             sock.sndhwm = sock.rcvhwm = hwm
         sock.linger = 2000
-        secure(sock, endpoint, bind, self.graph.get("curve_keys"))
+        secure(sock, endpoint, bind, self.keys)
         return sock
+
+    def send(self, sock: zmq.Socket, head: dict, image=None, flags: int = 0) -> None:
+        """Send one message to another stage, sealed with the run's token (image not copied)."""
+        sock.send_multipart(encode(head, image, self.token), copy=False, flags=flags)
 
     def _heartbeats(self) -> None:
         sock = self.context.socket(zmq.PUSH)
         sock.linger = 0
         sock.sndhwm = 10
-        secure(sock, self.spec["endpoints"]["control"], False, self.graph.get("curve_keys"))
+        secure(sock, self.spec["endpoints"]["control"], False, self.keys)
         while not self._stop.is_set():
             self.send_heartbeat(sock)
             self._stop.wait(self.graph["heartbeat_interval"])
+            if self.parent is not None and os.getppid() != self.parent:  # the supervisor is gone
+                log.error("%s: the supervisor is gone; stopping", self.name)
+                os.kill(os.getpid(), signal.SIGTERM)
+                break
         self.send_heartbeat(sock)
         sock.close()
 
@@ -74,8 +102,8 @@ class Stage:
         busy = None if self.busy_since is None else time.monotonic() - self.busy_since
         try:
             sock.send_multipart(encode(header("heartbeat", "", stage=self.name, pid=os.getpid(), state=self.state,
-                                              busy=busy, counters=dict(self.counters), extra=self.extra())),
-                                flags=zmq.NOBLOCK)
+                                              busy=busy, counters=dict(self.counters), extra=self.extra()),
+                                       token=self.token), flags=zmq.NOBLOCK)
         except (zmq.Again, RuntimeError):  # queue full, or counters changed while copied: next beat
             pass
 
@@ -84,13 +112,16 @@ class Stage:
         return {}
 
     def receive(self, sock: zmq.Socket):
-        """One message from ``sock`` (decoded), or None if it was malformed (counted)."""
+        """One message from ``sock`` (decoded and checked), or None if it was not sealed with the
+        run's token (counted as ``forged``) or malformed (counted as ``malformed``)."""
         parts = sock.recv_multipart(copy=False)
         try:
-            return decode(parts)
+            return decode(parts, self.token)
         except WireError as exc:
-            self.counters["malformed"] += 1
-            log.warning("%s: dropped a malformed message (%s)", self.name, exc)
+            forged = isinstance(exc, ForgedMessage)
+            self.counters["forged" if forged else "malformed"] += 1
+            if self.counters["forged"] + self.counters["malformed"] <= 20:  # never flood the log
+                log.warning("%s: dropped a %s message (%s)", self.name, "forged" if forged else "malformed", exc)
             return None
 
     def close(self) -> None:

@@ -1,5 +1,8 @@
 """The capture stage: one per source; reads frames and sends them (files: lossless, as fast as the
-graph takes them or paced with ``realtime``; cameras: only the newest frame, drops counted)."""
+graph takes them or paced with ``realtime``; cameras: only the newest frame, drops counted).
+
+A file capture started with ``start_frame`` (the supervisor's replay after a fault) reads and
+skips the frames before it, so that the stream goes on from the first frame not yet written."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import time
 
 import zmq
 
-from posestream.stream.graph.wire import encode, header
+from posestream.stream.graph.wire import header
 
 from .base import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED, Stage
 
@@ -47,6 +50,7 @@ def run_capture(spec: dict) -> int:
                            hwm=1 if newest_wins else stage.graph["queue"])
         fps = float(getattr(source, "fps", 0) or 0)
         max_frames = spec.get("max_frames")
+        start_frame = int(spec.get("start_frame") or 1) if not live else 1
         interval = int(spec["config"]["tracking"]["detect_interval"])
         stage.state = "running"
         start, last_id, last_pts = time.monotonic(), 0, 0.0
@@ -68,6 +72,9 @@ def run_capture(spec: dict) -> int:
                 if stopping.is_set() or (max_frames and frame.frame_id > max_frames):
                     stopping.set()
                     break
+                if frame.frame_id < start_frame:  # written before the fault: not sent again
+                    last_id, last_pts = frame.frame_id, frame.pts
+                    continue
                 if realtime:
                     delay = start + frame.pts - time.monotonic()
                     if delay > 0:
@@ -75,19 +82,20 @@ def run_capture(spec: dict) -> int:
                 seq = stage.counters["sent"] + 1  # consecutive over the frames sent
                 head = header("frame", stream, frame.frame_id, pts=frame.pts, capture_ns=time.time_ns(), fps=fps,
                               dropped=stage.counters["dropped"], timings={}, epoch=epoch, seq=seq,
-                              detect=(seq - 1) % interval == 0)  # the tracker's detection frames only
+                              detect=(seq - 1) % interval == 0,  # the tracker's detection frames only
+                              lossless=not newest_wins)
                 stage.counters["read"] += 1
                 stage.counters["reconnects"] = getattr(source, "reconnects", 0)
                 if newest_wins:
                     try:  # a frame the graph cannot take now is dropped: the next one is newer
-                        out.send_multipart(encode(head, frame.image), copy=False, flags=zmq.NOBLOCK)
+                        stage.send(out, head, frame.image, flags=zmq.NOBLOCK)
                     except zmq.Again:
                         stage.counters["dropped"] += 1
                         continue
                 else:
                     while not stopping.is_set():
                         if out.poll(200, zmq.POLLOUT):
-                            out.send_multipart(encode(head, frame.image), copy=False)
+                            stage.send(out, head, frame.image)
                             break
                     if stopping.is_set():
                         break
@@ -98,8 +106,12 @@ def run_capture(spec: dict) -> int:
             id_offset, pts_offset = last_id, last_pts + 1.0 / (fps or 25.0)
             source = open_any_source(spec["source"], RtspOptions())
         for _ in range(stage.graph["detect_workers"]):  # PUSH deals round-robin: one EOS per worker
-            out.send_multipart(encode(header("eos", stream, last_frame_id=last_id, epoch=epoch,
-                                             last_seq=stage.counters["sent"])))
+            # bounded: with no detector left (the graph is going down) nobody takes it
+            if not out.poll(int(stage.graph["heartbeat_timeout"] * 1000), zmq.POLLOUT):
+                log.warning("%s: no detector took the end of stream", stage.name)
+                break
+            stage.send(out, header("eos", stream, last_frame_id=last_id, epoch=epoch, last_seq=stage.counters["sent"],
+                                   lossless=not newest_wins))
         stage.state = "done"
         if failed is not None:
             print(f"posestream: error: {stream}: {redact(failed)} (after frame {last_id}; its results so far are kept)",

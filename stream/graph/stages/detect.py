@@ -8,7 +8,7 @@ import time
 import numpy as np
 import zmq
 
-from posestream.stream.graph.wire import Timer, encode
+from posestream.stream.graph.wire import Timer
 from posestream.stream.graph.endpoints import secure
 
 from .base import Stage
@@ -30,7 +30,7 @@ def run_detect(spec: dict) -> int:
         inp = stage.context.socket(zmq.PULL)
         inp.rcvhwm = stage.graph["queue"]
         for endpoint in spec["endpoints"]["frames"].values():
-            secure(inp, endpoint, False, stage.graph.get("curve_keys"))
+            secure(inp, endpoint, False, stage.keys)
         out = stage.socket(zmq.PUSH, spec["endpoints"]["detections"], bind=False, hwm=stage.graph["queue"])
         stage.state = "running"
         while True:
@@ -40,17 +40,17 @@ def run_detect(spec: dict) -> int:
             stage.busy_since = time.monotonic()
             if message.kind == "frame":
                 if message.header.get("detect", True) is False:  # between the tracker's detection frames
-                    out.send_multipart(encode(message.header, message.image), copy=False)
+                    stage.send(out, message.header, message.image)
                     stage.counters["passed"] += 1
                 else:
                     timer = Timer(message.header, "detect")
                     bboxes, scores = pipeline.detect(message.image)
                     timer.stop()
                     message.header.update(bboxes=bboxes.tolist(), bbox_scores=scores.tolist())
-                    out.send_multipart(encode(message.header, message.image), copy=False)
+                    stage.send(out, message.header, message.image)
                     stage.counters["frames"] += 1
             elif message.kind == "eos":
-                out.send_multipart(encode(message.header))
+                stage.send(out, message.header)
             stage.busy_since = None
     finally:
         stage.close()

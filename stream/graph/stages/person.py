@@ -12,38 +12,27 @@ import time
 import numpy as np
 import zmq
 
-from posestream.stream.graph.wire import WireError, encode, header, require
+from posestream.stream.graph.wire import header
 
 from .base import Stage
 
 log = logging.getLogger("posestream.graph")
 
 
-def _detections_ok(head: dict) -> bool:
-    """A frame message from a detector: boxes as [x1, y1, x2, y2] lists with one score each, or
-    a frame the capture marked ``detect: false`` (between the tracker's detection frames)."""
-    if head.get("detect") is False and "bboxes" not in head:
-        return True
-    try:
-        require(head, bboxes=list, bbox_scores=list)
-        boxes = np.asarray(head["bboxes"], np.float32).reshape(-1, 4)
-        scores = np.asarray(head["bbox_scores"], np.float32)
-        return scores.ndim == 1 and len(scores) == len(boxes) and bool(np.isfinite(boxes).all())
-    except (WireError, ValueError, TypeError):
-        return False
-
 
 class _StreamState:
     """One stream in the person stage: frames put back in the order their capture sent them.
 
     Frames carry ``seq``, consecutive over the frames a capture process sent (dropped camera
-    frames leave no gap), and ``epoch``, which changes when the capture is restarted.
+    frames leave no gap), and ``epoch``, the capture process's start (``time.time_ns()``): a
+    larger epoch is a restarted capture, a smaller one a straggler of a replaced one.
     """
 
-    def __init__(self, name: str, stream):
-        self.name, self.stream = name, stream  # stream id, PoseStream
+    def __init__(self, name: str, first_track_id: int):
+        self.name = name
+        self.stream = None  # PoseStream, made at the first frame, freed at the end or when idle
+        self.next_track_id = first_track_id
         self.epoch: int | None = None
-        self.old_epochs: set[int] = set()
         self.pending: dict[int, tuple] = {}  # seq → (message, arrival time)
         self.headers: dict[int, dict] = {}  # frame_id → header, until its result leaves
         self.next_seq = 1
@@ -51,11 +40,38 @@ class _StreamState:
         self.last_seq: int | None = None
         self.final_frame_id = 0
         self.eos_at = 0.0
+        self.last_message = time.monotonic()
+        self.lossless = False
         self.done = False
+
+    def hole_seconds(self, now: float) -> float:
+        """How long the next frame has been missing while later ones (or the end) wait; 0 if none."""
+        if self.done or self.next_seq in self.pending:
+            return 0.0
+        if self.pending:
+            return now - min(t for _, t in self.pending.values())
+        if self.last_seq is not None and self.next_seq <= self.last_seq:
+            return now - self.eos_at
+        return 0.0
+
+
+def reorder_limit(graph: dict) -> int:
+    """Most frames the person stage holds per stream while one is missing: about what the
+    detector workers and queues can hold ahead of it (a stalled worker holds the missing frame)."""
+    return 4 * int(graph["queue"]) * int(graph["detect_workers"]) + 8
 
 
 def run_person(spec: dict) -> int:
-    """Per stream: reorder, pose + track + lift + classify (:class:`PoseStream`), send results."""
+    """Per stream: reorder, pose + track + lift + classify (:class:`PoseStream`), send results.
+
+    Lossless streams (files; the capture marks them) never skip a missing frame: the stage waits
+    and reports how long in its heartbeat (``gap_s``), holding at most :func:`reorder_limit`
+    frames (later ones are dropped and counted as ``overflow``), and the supervisor replays the
+    stream from the last frame written. Live streams give a missing frame up after ``gap_timeout`` (or at once when the
+    limit is reached) and count it as ``lost``. A stream's state is freed at its end, and a live
+    stream's after ``6 × gap_timeout`` without frames (its next frame starts it again, with
+    new track ids).
+    """
     from posestream.stream.config import RunConfig
     from posestream.stream.pipeline import PosePipeline, PoseStream
     from posestream.stream.capture.files import Frame
@@ -71,10 +87,20 @@ def run_person(spec: dict) -> int:
         lifter = config.lift.load() if config.lift.enabled else None
         inp = stage.socket(zmq.PULL, spec["endpoints"]["detections"], bind=True, hwm=stage.graph["queue"])
         out = stage.socket(zmq.PUSH, spec["endpoints"]["results"], bind=False, hwm=stage.graph["queue"])
-        streams: dict[str, _StreamState] = {}
-        gap = stage.graph["gap_timeout"]
+        first_ids = spec.get("first_track_ids") or {}
+        streams = {name: _StreamState(name, int(first_ids.get(name, 1))) for name in spec["streams"]}
+        gap, limit = stage.graph["gap_timeout"], reorder_limit(stage.graph)
+        idle = 6 * gap
         sinks = spec["config"]["sinks"]
         draw = sinks["video"] or sinks["window"]  # the sink needs the pixels only to draw on them
+
+        def extra() -> dict:
+            now = time.monotonic()
+            return {"gap_s": round(max([s.hole_seconds(now) for s in streams.values() if s.lossless] or [0.0]), 2),
+                    "pending": sum(len(s.pending) for s in streams.values()),
+                    "active_streams": sum(s.stream is not None for s in streams.values())}
+
+        stage.extra = extra
         stage.state = "running"
 
         def emit(state: _StreamState, ready) -> None:
@@ -82,18 +108,20 @@ def run_person(spec: dict) -> int:
                 head = state.headers.pop(frame.frame_id)
                 # a worker's detect time is in the header already; a frame detected here adds its own
                 head["timings"].update({k: round(v, 3) for k, v in result.timings.items() if k not in head["timings"]})
-                head.update(kind="result", result=result.to_json(), result_ns=time.time_ns())
+                head.update(kind="result", result=result.to_json(), result_ns=time.time_ns(), lossless=state.lossless)
                 for key in ("bboxes", "bbox_scores", "shape", "dtype"):
                     head.pop(key, None)
-                out.send_multipart(encode(head, frame.image if draw else None), copy=False)
+                stage.send(out, head, frame.image if draw else None)
                 stage.counters["results"] += 1
 
         def process(state: _StreamState, message) -> None:
             h = message.header
             state.next_seq = h["seq"] + 1
-            if h["frame_id"] <= state.last_frame_id:  # a restarted file capture replaying frames
+            if h["frame_id"] <= state.last_frame_id:  # a restarted capture replaying frames already done
                 stage.counters["duplicates"] += 1
                 return
+            if state.stream is None:
+                state.stream = PoseStream(pipeline, config.tracking, config.classify, lifter, state.next_track_id)
             frame = Frame(h["frame_id"], h["pts"], message.image)
             detections = None if "bboxes" not in h else (np.asarray(h["bboxes"], np.float32).reshape(-1, 4),
                                                          np.asarray(h["bbox_scores"], np.float32))
@@ -103,65 +131,83 @@ def run_person(spec: dict) -> int:
             emit(state, state.stream.process(frame, detections, detect=detections is not None))
             stage.busy_since = None
 
+        def retire(state: _StreamState) -> None:
+            """Flush and free the stream's tracker, lifter and classifier (ids go on above)."""
+            if state.stream is not None:
+                emit(state, state.stream.flush())
+                if state.stream.tracker is not None:
+                    state.next_track_id = state.stream.tracker.next_track_id
+                state.stream = None
+            state.headers.clear()
+
         def advance(state: _StreamState) -> None:
             while True:
+                now = time.monotonic()
                 if state.next_seq in state.pending:
                     process(state, state.pending.pop(state.next_seq)[0])
-                elif state.pending and time.monotonic() - min(t for _, t in state.pending.values()) > gap:
+                elif state.last_seq is not None and state.next_seq > state.last_seq:
+                    retire(state)
+                    stage.send(out, header("eos", state.name, last_frame_id=state.final_frame_id, lossless=state.lossless))
+                    state.done, state.pending = True, {}
+                    return
+                elif state.lossless:
+                    return  # a missing frame: wait for it or for the supervisor's replay (gap_s)
+                elif state.pending and (len(state.pending) >= limit or
+                                        now - min(t for _, t in state.pending.values()) > gap):
                     first = min(state.pending)
                     stage.counters["lost"] += first - state.next_seq  # lost with a crashed worker
                     log.warning("%s: %d frame(s) of %s lost; going on", stage.name, first - state.next_seq, state.name)
                     state.next_seq = first
-                elif state.last_seq is not None and state.next_seq > state.last_seq:
-                    emit(state, state.stream.flush())
-                    out.send_multipart(encode(header("eos", state.name, last_frame_id=state.final_frame_id)))
-                    state.done = True
-                    return
-                elif state.last_seq is not None and not state.pending and time.monotonic() - state.eos_at > gap:
+                elif state.last_seq is not None and not state.pending and now - state.eos_at > gap:
                     stage.counters["lost"] += state.last_seq - state.next_seq + 1  # the last frames were lost
                     state.next_seq = state.last_seq + 1
                 else:
+                    if state.stream is not None and not state.pending and now - state.last_message > idle:
+                        retire(state)  # a live source gone quiet: free its state
                     return
 
         def new_epoch(state: _StreamState, epoch: int) -> None:
-            """The stream's capture was (re)started: finish what the old one sent, then follow the new one."""
-            for seq in sorted(state.pending):
-                process(state, state.pending[seq][0])
-            if state.epoch is not None:
-                state.old_epochs.add(state.epoch)
+            """The stream's capture was (re)started: follow the new one. What the old one sent and
+            is still waiting is dropped on lossless streams (the new capture sends it again) and
+            processed in order on live ones."""
+            if state.lossless:
+                stage.counters["discarded"] += len(state.pending)
+            else:
+                for seq in sorted(state.pending):
+                    process(state, state.pending[seq][0])
             state.epoch, state.pending, state.next_seq, state.last_seq = epoch, {}, 1, None
 
-        def get(stream_id: str) -> _StreamState:
-            if stream_id not in streams:
-                streams[stream_id] = _StreamState(stream_id, PoseStream(pipeline, config.tracking, config.classify, lifter))
-            return streams[stream_id]
+        def take(message) -> None:
+            h = message.header
+            state = streams.get(h["stream"])
+            if state is None or "epoch" not in h or ("seq" if message.kind == "frame" else "last_seq") not in h or \
+                    (message.kind == "frame" and h.get("detect") is not False and "bboxes" not in h):
+                stage.counters["malformed"] += 1  # another stream, or not from this graph's capture and detectors
+                return
+            if state.done or (state.epoch is not None and h["epoch"] < state.epoch):
+                stage.counters["duplicates"] += 1  # from a capture that was replaced, or after the end
+                return
+            state.last_message = time.monotonic()
+            state.lossless = bool(h.get("lossless", False))
+            if h["epoch"] != state.epoch:
+                new_epoch(state, h["epoch"])
+            if message.kind == "frame":
+                if state.lossless and len(state.pending) >= limit and h["seq"] != state.next_seq:
+                    stage.counters["overflow"] += 1  # bounded memory; the supervisor's replay sends it again
+                elif h["seq"] >= state.next_seq and h["seq"] not in state.pending:
+                    state.pending[h["seq"]] = (message, time.monotonic())
+                else:
+                    stage.counters["duplicates"] += 1
+            elif message.kind == "eos" and state.last_seq is None:
+                state.last_seq, state.final_frame_id = h["last_seq"], h["last_frame_id"]
+                state.eos_at = time.monotonic()
 
         while True:
             if inp.poll(100):
                 message = stage.receive(inp)
                 if message is not None:
-                    h = message.header
-                    state = get(h["stream"])
-                    try:
-                        require(h, epoch=int, **({"seq": int} if message.kind == "frame" else {"last_seq": int}))
-                    except WireError:
-                        message = None
-                    if message is None or (message.kind == "frame" and not _detections_ok(h)):
-                        stage.counters["malformed"] += 1
-                    elif state.done or h["epoch"] in state.old_epochs:
-                        stage.counters["duplicates"] += 1  # from a capture that was replaced, or after the end
-                    else:
-                        if h["epoch"] != state.epoch:
-                            new_epoch(state, h["epoch"])
-                        if message.kind == "frame":
-                            if h["seq"] >= state.next_seq and h["seq"] not in state.pending:
-                                state.pending[h["seq"]] = (message, time.monotonic())
-                            else:
-                                stage.counters["duplicates"] += 1
-                        elif message.kind == "eos" and state.last_seq is None:
-                            state.last_seq, state.final_frame_id = h["last_seq"], h["last_frame_id"]
-                            state.eos_at = time.monotonic()
-            for state in list(streams.values()):
+                    take(message)
+            for state in streams.values():
                 if not state.done:
                     advance(state)
     finally:

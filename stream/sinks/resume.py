@@ -1,0 +1,163 @@
+"""Taking up a stream's unfinished outputs (its ``.part`` files) again.
+
+Two users: the live graph's sink, restarted after a crash, goes on writing the files it had
+begun (:func:`take_up`); and a new run finding the ``.part`` files a hard-killed run left
+behind turns them into complete files under ``<name>.recovered.*`` (:func:`recover`).
+
+What is kept is the longest stretch that every output holds: the JSON lines that were written
+whole (a torn last line is cut off), and, when the annotated video is written, no more frames
+than the (fragmented, :data:`~posestream.stream.sinks.files.CRASH_SAFE_MP4`) video part can
+give back. The mmpose JSON is rebuilt from the kept lines and the video's kept frames are
+encoded again into a new part, so every file ends at the same frame.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+from posestream.stream.results import FrameResult
+from posestream.stream.sinks.files import JsonLinesSink, PredictionsJsonSink, VideoSink, part_path
+from posestream.stream.sinks.outputs import OutputFiles
+
+log = logging.getLogger("posestream.sinks")
+
+
+def intact_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(end byte offset, record)`` of each whole JSON line of ``path`` (a map with an integer
+    ``frame_id``), in order, stopping at the first torn or unreadable line."""
+    offset = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                return
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return
+            if not isinstance(record, dict) or not isinstance(record.get("frame_id"), int):
+                return
+            offset += len(line)
+            yield offset, record
+
+
+def video_frames(path: Path) -> tuple[int, Fraction | None]:
+    """How many frames of the MP4 ``path`` decode (up to the first error), and its frame rate
+    (the one :class:`VideoSink` wrote in its ``comment``, else the stream's); (0, None) when
+    it holds none."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            comment = container.metadata.get("comment", "")
+            fps = Fraction(comment.split("fps=", 1)[1]) if "fps=" in comment else stream.base_rate
+            count = 0
+            try:
+                for _ in container.decode(stream):
+                    count += 1
+            except (av.FFmpegError, ValueError):
+                pass
+            return count, fps
+    except (av.FFmpegError, IndexError, ValueError, ZeroDivisionError, OSError):
+        return 0, None
+
+
+@dataclass
+class TakenUp:
+    """What a stream's earlier outputs held, as kept.
+
+    Attributes:
+        frames: records kept. last_frame_id: of the last kept record (0: none).
+        max_track_id: largest ``track_id`` among them (0: none). first_pts: ``pts`` (s) of the
+        first kept record, or None. fps: the video's frame rate, or None without video.
+    """
+
+    frames: int = 0
+    last_frame_id: int = 0
+    max_track_id: int = 0
+    first_pts: float | None = None
+    fps: Fraction | None = None
+
+
+def take_up(names: OutputFiles, video: bool, annotator=None) -> tuple[TakenUp, list] | None:
+    """Open a stream's sinks again on its ``.part`` files, keeping what every output holds.
+
+    Args:
+        names: the stream's output names. video: whether the annotated video is written.
+        annotator: for the video sink's later frames.
+
+    Returns:
+        ``(taken_up, sinks)``: what was kept, and the open sinks, the :class:`JsonLinesSink`
+        first, then :class:`PredictionsJsonSink` and (when ``video`` and a frame was kept)
+        :class:`VideoSink`; None when there is no ``.part`` of the JSON lines to take up.
+    """
+    jsonl_part = part_path(names.jsonl)
+    if not jsonl_part.is_file():
+        return None
+    ends, first_pts, frame_ids = [], None, []
+    for end, record in intact_records(jsonl_part):
+        ends.append(end)
+        frame_ids.append(record["frame_id"])
+        first_pts = record.get("pts") if first_pts is None else first_pts
+    video_part = part_path(names.video)
+    keep, fps = len(ends), None
+    if video:
+        video_count, fps = video_frames(video_part) if video_part.is_file() else (0, None)
+        keep = min(keep, video_count)
+    with open(jsonl_part, "r+b") as handle:
+        handle.truncate(ends[keep - 1] if keep else 0)
+    taken = TakenUp(frames=keep, last_frame_id=frame_ids[keep - 1] if keep else 0,
+                    first_pts=first_pts if keep else None, fps=fps)
+    sinks: list = [JsonLinesSink(names.jsonl, append=True), PredictionsJsonSink(names.predictions)]
+    for _, record in intact_records(jsonl_part):
+        result = FrameResult.from_json(record)
+        taken.max_track_id = max([taken.max_track_id, *(int(t) for t in (result.track_ids if result.track_ids
+                                                                           is not None else []))])
+        sinks[1].write(result)
+    if video and keep and fps:
+        earlier = video_part.with_name(video_part.name + ".earlier")
+        video_part.replace(earlier)
+        sink = VideoSink(names.video, fps, annotator, crash_safe=True)
+        sink.start_at(first_pts)
+        _copy_frames(earlier, keep, sink, first_pts)
+        earlier.unlink()
+        sinks.append(sink)
+    elif video_part.is_file():
+        video_part.unlink()
+    return taken, sinks
+
+
+def _copy_frames(path: Path, count: int, sink: VideoSink, first_pts: float) -> None:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for index, frame in enumerate(container.decode(stream)):
+            if index >= count:
+                break
+            sink.write_annotated(frame.to_ndarray(format="bgr24"), first_pts + float(frame.time or 0.0))
+
+
+def recover(out_dir: str | Path, name: str, video: bool = True) -> tuple[TakenUp, list[Path]] | None:
+    """Turn the ``.part`` files a killed run left for stream ``name`` into complete files named
+    ``<name>.recovered.jsonl``, ``results_<name>.recovered.json`` and ``<name>.recovered.mp4``
+    (the next run writes the usual names anew). None when there is nothing to recover.
+
+    Returns:
+        What was kept and the files written.
+    """
+    old, new = OutputFiles(Path(out_dir), name), OutputFiles(Path(out_dir), f"{name}.recovered")
+    if not part_path(old.jsonl).is_file():
+        return None
+    for a, b in ((old.jsonl, new.jsonl), (old.predictions, new.predictions), (old.video, new.video)):
+        if part_path(a).is_file():
+            part_path(a).replace(part_path(b))
+    taken, sinks = take_up(new, video and part_path(new.video).is_file())
+    paths = [path for path in (sink.close() for sink in sinks) if path is not None]
+    part_path(new.predictions).unlink(missing_ok=True)
+    return taken, paths
