@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from .backend import OnnxRuntimeBackend, open_backend
 from .errors import ModelSignatureError
-from .zoo import ONNXRUNTIME, cache_dir, resolve_model
+from .zoo import ONNXRUNTIME, cache_folder, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,12 @@ def load_model(model: str, families: Mapping[str, type], role: str, device: str 
 
     Raises:
         posestream.engines.errors.ModelError and subclasses: missing file, wrong hash, a model
-            of another role or of no known family.
+            of another role or of no known family; a model cache that cannot hold TensorRT
+            engines (``CacheError``, device ``tensorrt``).
     """
     resolved = resolve_model(model)
     name = resolved.spec.name if resolved.spec else resolved.path.name
-    trt_cache = cache_dir() / "tensorrt"
+    trt_cache = cache_folder("tensorrt") if device == "tensorrt" else None  # only TensorRT caches engines
     backend = open_backend(resolved.path, resolved.runtime, device, threads, name=name, trt_cache_dir=trt_cache,
                            keep_outputs=resolved.keep_outputs)
     family = resolved.spec.family if resolved.spec else next(

@@ -15,3 +15,8 @@ class ModelHashError(ModelError):
 
 class ModelSignatureError(ModelError):
     """A model's input/output names, shapes or dtypes are not what its wrapper expects."""
+
+
+class CacheError(ModelError):
+    """The model cache (``$POSESTREAM_HOME``, default ``~/.cache/posestream``) cannot be made or
+    written in, so a model cannot be downloaded or unpacked there."""

@@ -25,6 +25,7 @@ Every resolution hashes the file again before it is used (~20 ms for 10 MB).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from posestream.engines.download import check_sha256, download, sha256_of
-from posestream.engines.errors import ModelError, ModelHashError, ModelNotFoundError
+from posestream.engines.errors import CacheError, ModelError, ModelHashError, ModelNotFoundError
 
 _OPENMMLAB = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk"
 _YOLOX = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0"
@@ -207,6 +208,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get("POSESTREAM_HOME") or Path.home() / ".cache" / "posestream").expanduser()
 
 
+def cache_folder(*parts: str) -> Path:
+    """A folder of the user cache (:func:`cache_dir`, or its sub-folder ``parts``), created
+    and checked writable before anything is downloaded or unpacked into it.
+
+    Raises:
+        CacheError: it cannot be made or written in (``POSESTREAM_HOME`` names a file, a
+            read-only or missing place, no permission); the message names the variable.
+    """
+    folder = cache_dir().joinpath(*parts)
+    where = (f"POSESTREAM_HOME={os.environ['POSESTREAM_HOME']}" if os.environ.get("POSESTREAM_HOME")
+             else f"the model cache {cache_dir()}")
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".posestream-check-"):
+            pass
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CacheError(f"{where}: cannot use {folder} as the model cache ({why}); "
+                         "set POSESTREAM_HOME to a writable folder") from exc
+    return folder
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """A model file ready to load, the runtime that loads it and, when known, its zoo entry.
@@ -249,14 +274,16 @@ def _recorded_hash(path: Path) -> frozenset[str]:
 def _extract_member(archive: Path, member: str, accepted: frozenset[str], what: str) -> Path:
     """Extract ``member`` of an MMDeploy SDK zip into the cache (atomically) and verify it."""
     digest = sha256_of(archive)[:16]
-    target = cache_dir() / "extracted" / f"{archive.stem}-{digest}" / member
+    folder = ("extracted", f"{archive.stem}-{digest}")
+    target = cache_dir().joinpath(*folder, member)
     if not target.is_file():
         try:
             with zipfile.ZipFile(archive) as zf:
                 names = [n for n in zf.namelist() if n == member or n.endswith("/" + member)]
                 if not names:
                     raise ModelError(f"{what}: {archive.name} holds no {member} (has {', '.join(zf.namelist()[:6])})")
-                target.parent.mkdir(parents=True, exist_ok=True)
+                cache_folder(*folder)
+                target.parent.mkdir(parents=True, exist_ok=True)  # a member in a sub-folder
                 with zf.open(names[0]) as src, tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
                     shutil.copyfileobj(src, tmp)
                 os.replace(tmp.name, target)
@@ -362,6 +389,8 @@ def resolve_model(name_or_path: str | Path, download_missing: bool = True, progr
             (the message says where it was looked for and how to get it); the download failed
             (offline, HTTP error, broken off, deadline).
         ModelHashError: a file whose sha256 is not the expected one.
+        CacheError: a download or a zip's member must go to a cache folder that cannot be made
+            or written in (:func:`cache_folder`).
         ModelError: a zip without its ONNX member.
     """
     text = str(name_or_path)
@@ -384,7 +413,7 @@ def resolve_model(name_or_path: str | Path, download_missing: bool = True, progr
     if not download_missing or plan is None:
         raise ModelNotFoundError(f"{spec.name}: {_missing_reason(spec, download_missing)}")
     url, filename, accepted, is_alternate = plan
-    path = download(url, cache_dir() / filename, accepted, progress=progress)
+    path = download(url, cache_folder() / filename, accepted, progress=progress)
     return _finish_alternate(path, spec) if is_alternate else _finish(path, spec)
 
 

@@ -29,11 +29,16 @@ from posestream.stream.capture.files import MAX_IMAGE_PIXELS, SourceError
 EXIT_USAGE = 2
 
 
+def _check_max_frames(args: argparse.Namespace) -> None:
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ValueError(f"--max-frames must be at least 1, got {args.max_frames}")
+
+
 def _run(args: argparse.Namespace) -> int:
     from posestream.stream.config import RunConfig
     from posestream.stream.capture.files import open_source
     from posestream.stream.pipeline import PosePipeline
-    from posestream.stream.run import run_source
+    from posestream.stream.run import prepare_output_dir, run_source
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
                               "det_score_threshold": args.det_threshold},
@@ -43,8 +48,10 @@ def _run(args: argparse.Namespace) -> int:
     config = RunConfig.from_yaml(args.config, overrides)
     if args.max_image_pixels < 1:
         raise ValueError(f"--max-image-pixels must be positive, got {args.max_image_pixels}")
+    _check_max_frames(args)
     source = open_source(args.source, args.max_image_pixels)  # a bad source is reported before any model loads
-    config.check_models()  # so is a missing model: one line, before anything loads
+    prepare_output_dir(args.out)  # so is an unusable --out
+    config.check_models()  # and a missing model: one line, before anything loads
     pipeline = PosePipeline.from_config(config.pipeline)
     lifter = config.lift.load() if config.lift.enabled else None
     summary = run_source(source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
@@ -61,15 +68,21 @@ def _run(args: argparse.Namespace) -> int:
 def _live(args: argparse.Namespace) -> int:
     from posestream.stream.config import RunConfig
     from posestream.stream.graph.supervisor import check_sources, run_live, stream_ids
+    from posestream.stream.run import prepare_output_dir
     from posestream.stream.sinks.outputs import OutputFiles
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
                  "tracking": {"detect_interval": args.detect_interval},
                  "graph": {"realtime": True if args.realtime else None, "detect_workers": args.workers},
                  "sinks": {"pub": args.pub, "window": True if args.window else None,
-                           "video": False if args.no_video else None}}
+                           "video": False if args.no_video else None, "insecure": True if args.insecure else None}}
     config = RunConfig.from_yaml(args.config, overrides)
-    check_sources(args.source)  # missing files and cameras: one line, before any process starts
+    _check_max_frames(args)
+    # one line, before any process starts: missing files and cameras, an unusable --out, a
+    # PUB address in use, a missing model
+    check_sources(args.source)
+    prepare_output_dir(args.out)
+    config.sinks.check_pub()
     config.check_models()
     status = run_live(args.source, config, args.out, max_frames=args.max_frames)
     out = Path(args.out)
@@ -142,7 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--workers", type=int, help="detector processes (default 2)")
     live.add_argument("--detect-interval", type=int, metavar="N",
                       help="detect every N frames; the tracks carry the boxes in between (default 1)")
-    live.add_argument("--pub", metavar="ENDPOINT", help="publish results on this ZeroMQ endpoint (tcp://127.0.0.1:5560)")
+    live.add_argument("--pub", metavar="ENDPOINT", help="publish results on this ZeroMQ endpoint (tcp://127.0.0.1:5560); "
+                      "an address other machines reach needs graph.curve_keys or --insecure")
+    live.add_argument("--insecure", action="store_true",
+                      help="allow --pub on an address other machines reach without CURVE (anyone there reads the results)")
     live.add_argument("--window", action="store_true", help="show the annotated frames when a display exists")
     live.add_argument("--no-video", action="store_true", help="skip the annotated videos")
     live.add_argument("--max-frames", type=int, help="stop each file after this many frames")
@@ -168,6 +184,14 @@ def _unavailable(exc: ImportError) -> int:
     raise ImportError(f"this command needs a package that is not installed ({exc})")
 
 
+def _one_line(exc: BaseException) -> str:
+    """The error line's text: ``PATH: reason`` for an operating-system error about a file (not
+    Python's ``[Errno 28] ...: 'PATH'``), the message otherwise."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``posestream`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -179,15 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())  # no RTSP password in any log line
     try:
         return args.func(args)
-    except (ModelError, SourceError, ValueError, FileNotFoundError, ImportError) as exc:
+    except (ModelError, SourceError, ValueError, OSError, ImportError) as exc:
+        # OSError: an unwritable output, a full disk, a cache folder that cannot be made
         if args.verbose:
             logging.exception("posestream %s failed", args.command)
-        print(f"posestream: error: {redact(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:  # unwritable output, full disk
-        if args.verbose:
-            logging.exception("posestream %s failed", args.command)
-        print(f"posestream: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        print(f"posestream: error: {redact(_one_line(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("posestream: interrupted", file=sys.stderr)

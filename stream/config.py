@@ -2,18 +2,24 @@
 
 Loaded from YAML (``configs/run.yaml`` shows every key) in four sections: ``pipeline:``
 (:class:`PipelineConfig`), ``tracking:`` (:class:`posestream.stream.track.tracker.TrackerConfig`), ``lift:``
-(:class:`posestream.stream.lift.stage.LiftConfig`) and ``classify:`` (:class:`posestream.stream.classify.rules.ClassifierConfig`). Unknown keys are an error, so a
-typo never silently falls back to a default.
+(:class:`posestream.stream.lift.stage.LiftConfig`) and ``classify:`` (:class:`posestream.stream.classify.rules.ClassifierConfig`),
+plus ``graph:`` and ``sinks:`` for the live graph. Unknown keys are an error, so a typo never
+silently falls back to a default; every value is checked for its type (YAML's ``"false"`` is no
+``false``) and, where its meaning demands, its range (:data:`RANGES`: scores in [0, 1], timeouts
+above 0, no NaN), and the message names the key's path (``tracking.iou_threshold``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Mapping
 
 import yaml
 
+from posestream.engines.backend import DEVICES
 from posestream.stream.classify.rules import ClassifierConfig
 from posestream.stream.lift.stage import LiftConfig
 from posestream.stream.track.tracker import TrackerConfig
@@ -47,6 +53,88 @@ class PipelineConfig:
     pose_score_threshold: float = 0.5
     refine_crop: bool = True
 
+    def __post_init__(self):
+        if self.device not in DEVICES:
+            raise ValueError(f"pipeline.device: expected one of {', '.join(DEVICES)}, got {self.device!r}")
+        check_ranges("pipeline", asdict(self))
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: from ``low`` to ``high`` (None: unbounded),
+    ``low`` itself excluded when ``low_open``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def check(self, path: str, value) -> None:
+        """Refuse ``value`` outside the range (NaN included).
+
+        Raises:
+            ValueError: naming the key's ``path``, the range and the value.
+        """
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return  # the type check (_check_type) names a wrong type
+        ok = not math.isnan(value)
+        if ok and self.low is not None:
+            ok = value > self.low if self.low_open else value >= self.low
+        if ok and self.high is not None:
+            ok = value <= self.high
+        if not ok:
+            raise ValueError(f"{path}: expected {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        """``a number from 0 to 1``, ``a number above 0``, ``a number of at least 1``."""
+        low, high = (None if v is None else f"{v:g}" for v in (self.low, self.high))
+        if low is not None and high is not None:
+            return f"a number from {low} to {high}"
+        if low is not None:
+            return f"a number above {low}" if self.low_open else f"a number of at least {low}"
+        return f"a number of at most {high}"
+
+
+FRACTION = Range(0, 1)  # scores, probabilities, IoU / OKS thresholds, area fractions
+AT_LEAST_0 = Range(0)
+AT_LEAST_1 = Range(1)
+ABOVE_0 = Range(0, low_open=True)  # timeouts, intervals, cutoff frequencies, scales
+DEGREES = Range(0, 180)
+
+#: Section → key → :class:`Range`, for the numeric settings whose meaning bounds them (keys
+#: not listed take any finite number). :func:`dataclass_from_dict` checks them on every value
+#: read from YAML or the command line; the dataclasses of this module check them on
+#: construction too.
+RANGES: dict[str, dict[str, Range]] = {
+    "pipeline": {"threads": AT_LEAST_0, "det_score_threshold": FRACTION, "det_iou_threshold": FRACTION,
+                 "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "pose_score_threshold": FRACTION},
+    "tracking": {"detect_interval": AT_LEAST_1, "iou_threshold": FRACTION, "oks_threshold": FRACTION,
+                 "merge_containment": FRACTION, "merge_area_ratio": FRACTION, "pose_nms_threshold": FRACTION,
+                 "birth_score": FRACTION, "min_hits": AT_LEAST_1, "max_missing": AT_LEAST_0,
+                 "max_missing_seconds": AT_LEAST_0, "keypoint_threshold": FRACTION, "bbox_padding": ABOVE_0,
+                 "min_cutoff": ABOVE_0, "beta": AT_LEAST_0, "d_cutoff": ABOVE_0},
+    "classify": {"keypoint_threshold": FRACTION, "arm_keypoint_threshold": FRACTION, "min_forearm": AT_LEAST_0,
+                 "face_distance": AT_LEAST_0, "hands_apart": AT_LEAST_0, "hands_apart_shoulders": AT_LEAST_0,
+                 "short_thigh": AT_LEAST_0, "short_thigh_shank": AT_LEAST_0, "max_thigh": ABOVE_0,
+                 "stand_knee_angle": DEGREES, "sit_knee_angle": DEGREES, "sit_thigh_angle_3d": DEGREES,
+                 "stand_thigh_angle_3d": DEGREES, "posture_hold": AT_LEAST_0, "gesture_hold": AT_LEAST_0,
+                 "gesture_release": AT_LEAST_0, "first_hold": AT_LEAST_0},
+    "graph": {"base_port": Range(1, 65535), "detect_workers": AT_LEAST_1, "queue": AT_LEAST_1,
+              "heartbeat_interval": ABOVE_0, "heartbeat_timeout": ABOVE_0, "hang_timeout": ABOVE_0,
+              "startup_timeout": ABOVE_0, "max_restarts": AT_LEAST_0, "gap_timeout": ABOVE_0,
+              "metrics_interval": ABOVE_0},
+}
+
+
+def check_ranges(section: str, values: Mapping) -> None:
+    """Check the values of ``section`` that :data:`RANGES` bounds.
+
+    Raises:
+        ValueError: the first value out of its range, named by its path (``tracking.iou_threshold``).
+    """
+    for key, bounds in RANGES.get(section, {}).items():
+        if values.get(key) is not None:
+            bounds.check(f"{section}.{key}", values[key])
+
 
 def dataclass_from_dict(cls, data: dict, section: str):
     """Build the dataclass ``cls`` from a mapping.
@@ -63,10 +151,12 @@ def dataclass_from_dict(cls, data: dict, section: str):
         raise ValueError(f"unknown {section} settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     for key, value in data.items():
         _check_type(f"{section}.{key}", value, str(known[key].type))
+    check_ranges(section, data)
     try:
         return cls(**data)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{section}: {exc}") from exc
+        message = str(exc)  # a dataclass's own check: name the section unless it already does
+        raise ValueError(message if message.startswith(section) else f"{section}: {message}") from exc
 
 
 def _check_type(path: str, value, annotation: str) -> None:
@@ -143,11 +233,45 @@ class GraphConfig:
 
     def __post_init__(self):
         if self.transport not in ("ipc", "tcp"):
-            raise ValueError(f"graph: transport must be 'ipc' or 'tcp', not {self.transport!r}")
-        if self.transport == "tcp" and self.host not in ("127.0.0.1", "localhost", "::1") and not self.curve_keys:
-            raise ValueError("graph: tcp across hosts needs curve_keys (make them with tools/curve_keys.py)")
-        if self.detect_workers < 1 or self.queue < 1:
-            raise ValueError("graph: detect_workers and queue must be at least 1")
+            raise ValueError(f"graph.transport: expected 'ipc' or 'tcp', got {self.transport!r}")
+        if self.transport == "tcp" and not is_loopback(self.host) and not self.curve_keys:
+            raise ValueError(f"graph.curve_keys: tcp on host {self.host} (reachable from other machines) needs "
+                             "curve_keys (make them with tools/curve_keys.py)")
+        check_ranges("graph", asdict(self))
+        if self.heartbeat_timeout <= self.heartbeat_interval:
+            raise ValueError(f"graph.heartbeat_timeout: expected more than graph.heartbeat_interval "
+                             f"({self.heartbeat_interval:g} s), got {self.heartbeat_timeout:g}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address reaches this host only: ``localhost``, ``lo`` (ZeroMQ binds to an
+    interface by name), ``127.x.x.x`` or ``::1`` (bracketed or not). Host names are not looked
+    up: anything else (``*``, ``0.0.0.0``, a LAN address, a host or interface name) counts as
+    reachable from other machines."""
+    host = host.strip().strip("[]").lower()
+    if host in ("localhost", "lo"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_endpoint(endpoint: str) -> tuple[str, str, str]:
+    """``tcp://HOST:PORT`` → ``("tcp", HOST, PORT)``; ``ipc://PATH`` → ``("ipc", "", PATH)``.
+
+    Raises:
+        ValueError: another transport, or a tcp endpoint without a host or a port from 1 to 65535.
+    """
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep or scheme not in ("tcp", "ipc") or not rest:
+        raise ValueError(f"expected tcp://HOST:PORT or ipc://PATH, got {endpoint!r}")
+    if scheme == "ipc":
+        return scheme, "", rest
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected tcp://HOST:PORT with a port from 1 to 65535, got {endpoint!r}")
+    return scheme, host, port
 
 
 @dataclass(frozen=True)
@@ -158,13 +282,51 @@ class SinkConfig:
         jsonl: ``<stream>.jsonl`` and ``results_<stream>.json`` in the output folder.
         video: annotated ``<stream>.mp4``.
         window: show annotated frames in a window when a display exists.
-        pub: ZeroMQ PUB endpoint of results for other programs (e.g. ``tcp://127.0.0.1:5560``), or null.
+        pub: ZeroMQ PUB endpoint of results for other programs (e.g. ``tcp://127.0.0.1:5560``,
+            ``ipc:///tmp/results``), or null. An address other machines can reach (``*``,
+            ``0.0.0.0``, a LAN address) needs ``graph.curve_keys`` (subscribers then authenticate)
+            or ``insecure``.
+        insecure: allow ``pub`` on such an address without CURVE: anyone on the network can then
+            read every result (``posestream live --insecure``).
     """
 
     jsonl: bool = True
     video: bool = True
     window: bool = False
     pub: str | None = None
+    insecure: bool = False
+
+    def __post_init__(self):
+        if self.pub is not None:
+            try:
+                split_endpoint(self.pub)
+            except ValueError as exc:
+                raise ValueError(f"sinks.pub: {exc}") from None
+
+    def check_pub(self) -> None:
+        """Bind the PUB endpoint once and release it, so that an address in use (another
+        program, another posestream) is one error line before any stage starts. Nothing to do
+        without ``pub``.
+
+        Raises:
+            ValueError: the endpoint cannot be bound (address in use, no such interface or
+                address on this host, an ipc path that cannot be made), with ZeroMQ's reason.
+        """
+        if not self.pub:
+            return
+        import zmq
+
+        context = zmq.Context()
+        try:
+            socket = context.socket(zmq.PUB)
+            try:
+                socket.bind(self.pub)
+            except zmq.ZMQError as exc:
+                raise ValueError(f"sinks.pub: cannot bind {self.pub}: {zmq.strerror(exc.errno)}") from None
+            finally:
+                socket.close(linger=0)
+        finally:
+            context.term()  # returns once the socket is closed: the address is free again
 
 
 @dataclass(frozen=True)
@@ -179,20 +341,31 @@ class RunConfig:
     graph: GraphConfig = GraphConfig()
     sinks: SinkConfig = SinkConfig()
 
+    def __post_init__(self):
+        pub = self.sinks.pub
+        if pub and not self.sinks.insecure and not self.graph.curve_keys:
+            _, host, _ = split_endpoint(pub)
+            if host and not is_loopback(host):
+                raise ValueError(
+                    f"sinks.pub: {pub} can be reached from other machines, and without CURVE anyone there can "
+                    "read every result: set graph.curve_keys (tools/curve_keys.py), publish on 127.0.0.1, "
+                    "or pass --insecure (sinks.insecure: true)")
+
     @classmethod
     def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, dict] | None = None) -> "RunConfig":
         """Read a YAML file (None: all defaults), then apply ``overrides`` (section → settings;
         None values ignored).
 
         Raises:
-            ValueError: a file that is not a mapping, an unknown section or key, a refused value.
+            ValueError: a file that cannot be read or is not valid YAML (the message says where),
+                not a mapping, an unknown section or key, a refused value.
             FileNotFoundError: no such file.
         """
         data = {}
         if path is not None:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            data = _read_yaml(Path(path)) or {}
             if not isinstance(data, dict):
-                raise ValueError(f"{path}: expected a YAML mapping")
+                raise ValueError(f"{path}: expected a YAML mapping of sections, got {type(data).__name__}")
         try:
             return cls.from_dict(data, overrides)
         except ValueError as exc:
@@ -234,3 +407,28 @@ class RunConfig:
     def to_dict(self) -> dict:
         """Plain sections (JSON-serialisable), the inverse of :meth:`from_dict`."""
         return {f.name: asdict(getattr(self, f.name)) for f in fields(self)}
+
+
+def _read_yaml(path: Path):
+    """The YAML document in ``path``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable (a folder, no permission), not UTF-8 text, or not valid YAML
+            (with the line and column of the problem).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such config file: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a YAML text file (not UTF-8)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{path}: not valid YAML{where}: {problem}") from None

@@ -10,8 +10,11 @@ losslessly; if decoding fails part-way the frames before it are written out and 
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import queue
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -64,6 +67,32 @@ class RunSummary:
                 f"{self.fps:.1f} fps; ms/frame: {stages}")
 
 
+def prepare_output_dir(out_dir: str | Path) -> Path:
+    """Create the output folder (and its parents) and check that files can be written in it,
+    so that an unusable ``--out`` is one error line before any model loads.
+
+    Returns:
+        The folder.
+
+    Raises:
+        OSError: the folder cannot be made or written in (a file in the way, a read-only file
+            system, no permission, a full disk); ``strerror`` says why and ``filename`` is the folder.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder (--out names the output folder)", str(out_dir))
+    doing = "create"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        doing = "write in"
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".posestream-check-"):
+            pass
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, f"cannot {doing} the output folder ({why})", str(out_dir)) from exc
+    return out_dir
+
+
 def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir: str | Path, pipeline: PosePipeline,
                tracking: TrackerConfig | None = TrackerConfig(), classify: ClassifierConfig | None = ClassifierConfig(),
                lifter=None, write_video: bool = True, view_3d: bool = False, max_frames: int | None = None, progress: bool = True) -> RunSummary:
@@ -89,10 +118,11 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
     Raises:
         posestream.stream.capture.files.SourceError: the source cannot be opened, or fails part-way (after the
             results so far were written).
+        OSError: the output folder cannot be made or written in (:func:`prepare_output_dir`), or
+            writing an output failed part-way (a full disk: ``filename`` names the output).
     """
     source = source_path if isinstance(source_path, (VideoFileSource, ImageSource)) else open_source(source_path)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_output_dir(out_dir)
     names = OutputFiles(out_dir, source.name)
     annotator = SkeletonAnnotator()
     # built before any file is opened: a missing matplotlib must leave no .part behind
@@ -140,14 +170,30 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
         for sink in sinks:
             try:
                 written = sink.close()
-            except Exception:  # one broken sink must not lose the others' results
-                log.exception("could not finish %s", type(sink).__name__)
+            except Exception as exc:  # one broken sink must not lose the others' results
+                _name_output(exc, sink)
+                log.debug("closing %s failed", type(sink).__name__, exc_info=True)  # the traceback with -v
+                if summary.error is None:  # an unfinished output fails the run: this is its error
+                    late_error, summary.error = exc, str(exc)
+                elif _reason(exc) not in summary.error:  # another failure besides the run's error
+                    log.warning("could not finish %s: %s", getattr(sink, "path", type(sink).__name__), _reason(exc))
                 continue
             if written is not None:
                 summary.outputs.append(written)
     if late_error is not None:  # the loop itself ended well: the run did not
         raise late_error
     return summary
+
+
+def _name_output(exc: BaseException, sink) -> None:
+    """Give an OSError raised while writing (a full disk: ``write`` and ``close`` name no file)
+    the path of the output it was writing, so that the error line says which file failed."""
+    if isinstance(exc, OSError) and exc.filename is None and getattr(sink, "path", None) is not None:
+        exc.filename = str(sink.path)
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
 
 
 class _Prefetch:
@@ -242,6 +288,7 @@ class _Writer:
             if self._error is not None:
                 continue
             t0 = time.perf_counter()
+            sink = None
             try:
                 for frame, result in ready:
                     for sink in self.sinks:
@@ -251,6 +298,7 @@ class _Writer:
                     self.summary.people += len(result)
                     self.summary.max_people = max(self.summary.max_people, len(result))
             except BaseException as exc:
+                _name_output(exc, sink)
                 self._error = exc
             self.totals["write"] += (time.perf_counter() - t0) * 1e3
 

@@ -19,18 +19,20 @@ from typing import Iterator
 
 import numpy as np
 
-from posestream.stream.capture.files import Frame, SourceError, VideoFileSource, open_source
+from posestream.stream.capture.files import Frame, SourceError, VideoFileSource, open_source, safe_name
 
 log = logging.getLogger(__name__)
 
 
 def source_name(spec: str) -> str:
     """A file-name-safe name for a source spec: ``camera0`` for an index, the device or file stem,
-    or an RTSP URL's host and path (credentials left out)."""
+    or an RTSP URL's host and path (credentials left out), made safe by
+    :func:`~posestream.stream.capture.files.safe_name` — for a file, the same name as
+    ``VideoFileSource(spec).name``, so that ``posestream run`` and the live graph name their
+    outputs alike (the live graph numbers a second source of the same name: ``wave_2``)."""
     if spec.isdigit():
         return f"camera{spec}"
-    base = spec.split("://", 1)[1].split("@")[-1] if "://" in spec else Path(spec).stem
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("_") or "stream"
+    return safe_name(spec.split("://", 1)[1].split("@")[-1] if "://" in spec else Path(spec).stem)
 
 
 #: Environment variables that give RTSP credentials without putting them on the command line:

@@ -9,6 +9,8 @@ decoded before it were yielded, so the caller keeps them).
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +26,23 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 class SourceError(RuntimeError):
     """The input cannot be read (or stopped being readable part-way)."""
+
+
+#: Longest name, in UTF-8 bytes: with ``results_`` and ``.json.part`` around it, and the live
+#: graph's ``_2`` for a second source of the same name, a file name stays under 255 bytes.
+MAX_NAME_BYTES = 200
+
+
+def safe_name(text: str) -> str:
+    """The name a source's outputs and stream id carry (``posestream run`` and the live graph
+    alike; :class:`posestream.stream.sinks.outputs.OutputFiles`): ``text`` in Unicode NFC with
+    letters and digits of every script, ``_``, ``.`` and ``-`` kept and each run of other
+    characters (spaces, slashes, colons, control characters) made one ``_``; no leading or
+    trailing ``_`` or ``.``; at most :data:`MAX_NAME_BYTES`; ``stream`` when nothing is left.
+    ``vidéo ü`` → ``vidéo_ü``, ``cam/main stream`` → ``cam_main_stream``."""
+    name = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", text)).strip("_.")
+    name = name.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip("_.")
+    return name or "stream"
 
 
 @dataclass
@@ -47,22 +66,23 @@ class VideoFileSource:
     """A recorded video in any container FFmpeg reads, decoded with PyAV.
 
     Attributes:
-        path: the file. name: its stem.
+        path: the file. name: its stem made safe (:func:`safe_name`), the outputs' name.
         fps: average frame rate (Fraction; 25 when the container does not say).
         width, height: frame size in pixels.
         frame_count: frames the container declares (0 when unknown).
 
     Raises:
-        SourceError: missing file, not a video, no video stream (at construction), or a decode
-            error during iteration — including a file that ends well short of the frame count
-            its container declares (a truncated MP4 often ends without a decoder error).
+        SourceError: missing file, not a video, no video stream, a video stream without a
+            single frame (at construction), or a decode error during iteration — including a
+            file that ends well short of the frame count its container declares (a truncated
+            MP4 often ends without a decoder error).
     """
 
     def __init__(self, path: str | Path):
         import av
 
         self.path = Path(path)
-        self.name = self.path.stem
+        self.name = safe_name(self.path.stem)
         if not self.path.is_file():
             raise SourceError(f"no such file: {self.path}")
         try:
@@ -78,6 +98,21 @@ class VideoFileSource:
         self.width, self.height = ctx.width, ctx.height
         self.fps = Fraction(self._stream.average_rate or self._stream.guessed_rate or 25)
         self.frame_count = int(self._stream.frames or 0)
+        if not self.frame_count and not self._has_packets():
+            self._container.close()
+            raise SourceError(f"{self.path} has no frames (its video stream is empty)")
+
+    def _has_packets(self) -> bool:
+        """Whether the video stream holds any data, read from a second opening of the file (the
+        demuxer stops at the first packet), for containers that declare no frame count."""
+        import av
+
+        try:
+            with av.open(str(self.path)) as probe:
+                stream = probe.streams.video[0]
+                return any(packet.size for packet in probe.demux(stream))
+        except av.error.FFmpegError:
+            return True  # unreadable data: iteration reports it as a decode error
 
     def __iter__(self) -> Iterator[Frame]:
         import av
@@ -148,7 +183,7 @@ class ImageSource:
         self.path = Path(path)
         self.max_pixels = int(max_pixels)
         self.skipped: list[tuple[str, str]] = []
-        self.name = self.path.stem if self.path.is_file() else self.path.name
+        self.name = safe_name(self.path.stem if self.path.is_file() else self.path.resolve().name)
         if self.path.is_dir():
             self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self.files:
