@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posestream.engines.download import sha256_of
+from posestream.stream.capture.files import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ def collect_jobs(inputs: list[str], out: Path, extensions: tuple[str, ...] = DEF
         raise ValueError(f"no video found in {', '.join(inputs)} (extensions {', '.join(extensions)})")
     seen: dict[tuple[Path, str], Path] = {}
     for job in jobs:
-        key = (job.out_dir, job.path.stem)
+        key = (job.out_dir, safe_name(job.path.stem))
         if key in seen and seen[key] != job.path:
-            raise ValueError(f"{seen[key]} and {job.path} would both write {job.out_dir / job.path.stem}.*: "
+            raise ValueError(f"{seen[key]} and {job.path} would both write {job.out_dir / key[1]}.*: "
                              "put them in different folders")
         seen[key] = job.path
     return list(dict.fromkeys(jobs))

@@ -96,8 +96,6 @@ def test_full_disk_is_one_line_naming_the_file(tmp_path, wave):
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
-@pytest.mark.xfail(strict=True, reason="the live sink stage (stream/graph/stages/sink.py) lets ENOSPC out as a "
-                                       "traceback, exits 1 and is restarted: the fix belongs there")
 def test_full_disk_in_live_is_one_line_naming_the_file(tmp_path, wave):
     out = tmp_path / "out"
     out.mkdir()

@@ -3,7 +3,9 @@ the results; prints metrics and writes ``metrics.json``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from collections import defaultdict, deque
 from fractions import Fraction
@@ -55,10 +57,9 @@ def run_sink(spec: dict) -> int:
     for the replay. With ``spec["resume"]`` (a restart after a crash) the streams' ``.part``
     files are taken up again (:mod:`posestream.stream.sinks.resume`), not started anew.
 
-    Exit status: 0 every stream ended; 2 the PUB endpoint or output folder cannot be used (one
-    error line; restarting would not help).
+    Exit status: 0 every stream ended; 2 the PUB endpoint or output folder cannot be used, or an
+    output cannot be written (a full disk; one error line naming the file; restarting would not help).
     """
-    import sys
 
     from posestream.stream.sinks.annotate import SkeletonAnnotator
     from posestream.stream.results import FrameResult
@@ -81,6 +82,7 @@ def run_sink(spec: dict) -> int:
     first_last: dict[str, list[float]] = {}
     started = time.monotonic()
     window = sinks_config["window"]
+    failed = False
 
     try:  # on SIGTERM (SystemExit) the finally below closes (renames) every file written so far
         try:
@@ -142,7 +144,8 @@ def run_sink(spec: dict) -> int:
 
         def finish(stream: str, message) -> None:
             for sink in files.pop(stream, []) + [s for s in [records.pop(stream, None)] if s]:
-                sink.close()
+                with _naming(sink):
+                    sink.close()
             written[stream].finished, written[stream].hole_since = True, None
             if pub is not None:
                 pub.send_multipart([stream.encode(), message.packed])
@@ -161,10 +164,12 @@ def run_sink(spec: dict) -> int:
             result = FrameResult.from_json(h["result"])  # checked at the socket (wire.decode)
             if stream not in files:
                 open_files(stream, h, message.image)
-            if stream in records:
-                records[stream].write_record(h["result"])
+            with _naming(records.get(stream)):
+                if stream in records:
+                    records[stream].write_record(h["result"])
             for sink in files[stream]:
-                sink.write(result, message.image)
+                with _naming(sink):
+                    sink.write(result, message.image)
             state.last_frame_id = h["frame_id"]
             if result.track_ids is not None and len(result.track_ids):
                 state.max_track_id = max(state.max_track_id, int(result.track_ids.max()))
@@ -208,14 +213,32 @@ def run_sink(spec: dict) -> int:
         write_json_atomic(out_dir / "metrics.json", metrics())
         stage.state = "done"
         return 0
+    except OSError as exc:  # a full disk, a folder gone: one line, and no restart would help
+        print(f"posestream: error: {exc.filename or out_dir}: {exc.strerror or exc}", file=sys.stderr)
+        failed = True
+        return 2
     finally:
         for stream_files in [*files.values(), list(records.values())]:  # an error or a stop: keep what was written
             for sink in stream_files:
                 try:
                     sink.close()
+                except OSError as exc:
+                    if not failed:  # the same full disk is said once, above
+                        log.error("could not finish %s: %s", getattr(sink, "path", type(sink).__name__), exc)
                 except Exception:
                     log.exception("could not close %s", type(sink).__name__)
         stage.close()
+
+
+@contextlib.contextmanager
+def _naming(sink):
+    """Name the output file in an OSError raised while writing it (a write to an open file names none)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and getattr(sink, "path", None) is not None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(sink.path)) from exc
+        raise
 
 
 def _show(stream: str, image: np.ndarray) -> bool:
