@@ -96,3 +96,28 @@ def coco17_to_h36m17(keypoints: np.ndarray) -> np.ndarray:
     out[..., 7, :] = (out[..., 0, :] + out[..., 8, :]) / 2
     out[..., 10, :] = (keypoints[..., 1, :] + keypoints[..., 2, :]) / 2
     return out
+
+
+#: The 21 hand keypoints, in the order of MediaPipe's hand landmark model, which is also
+#: COCO-WholeBody's and OpenPose's hand order (DESIGN.md §2): wrist, then 4 per finger from the
+#: base (CMC/MCP) to the tip, thumb to pinky.
+HAND21_NAMES: tuple[str, ...] = (
+    "wrist",
+    "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
+    "index_mcp", "index_pip", "index_dip", "index_tip",
+    "middle_mcp", "middle_pip", "middle_dip", "middle_tip",
+    "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
+    "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip",
+)
+
+#: Hand skeleton links (0-based, :data:`HAND21_NAMES`): each finger a chain from the wrist.
+HAND21_SKELETON: tuple[tuple[int, int], ...] = tuple(
+    link for base in (1, 5, 9, 13, 17) for link in ((0, base), (base, base + 1), (base + 1, base + 2), (base + 2, base + 3))
+)
+
+#: BlazePose-33 indices of each hand's wrist, index and pinky points (left hand, right hand):
+#: what MediaPipe Holistic builds a hand crop from (DESIGN.md §2).
+BLAZEPOSE33_HAND_POINTS: tuple[tuple[int, int, int], tuple[int, int, int]] = ((15, 19, 17), (16, 20, 18))
+
+#: Sides of :attr:`posestream.stream.results.FrameResult.hand_keypoints`' second axis.
+HAND_SIDES: tuple[str, str] = ("left", "right")

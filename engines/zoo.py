@@ -80,8 +80,8 @@ class ModelSpec:
 
     Attributes:
         name: zoo key, e.g. ``"rtmpose-m"``.
-        family: wrapper class family: ``yolox``, ``rtmdet``, ``rtmpose`` or ``blazepose``.
-        role: ``detector`` or ``pose``.
+        family: wrapper class family: ``yolox``, ``rtmdet``, ``rtmpose``, ``blazepose`` or ``hand``.
+        role: ``detector``, ``pose`` or ``hand``.
         filename: the publisher's file name (also what is looked for in model folders).
         url: official download address, or None where none serves this exact file.
         sha256: accepted sha256 digests of ``filename`` (empty: unknown).
@@ -167,6 +167,21 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
             LITERT, aliases=("blazepose_landmark_full.tflite",),
             # landmarks, pose flag, world landmarks: what batched_blazepose_graph keeps of the ONNX file
             keep_outputs=("Identity", "Identity_1", "Identity_4"),
+        ),
+    ),
+    ModelSpec(
+        "hand-full", "hand", "hand", "hand_landmark_full.onnx", None, (224, 224), "Apache-2.0",
+        "MediaPipe hand landmarks (full), 21 keypoints per hand crop (posestream run --hands). The ONNX file "
+        "is MediaPipe 0.10.14's modules/hand_landmark/hand_landmark_full.tflite converted with tf2onnx "
+        "(opset 17) and is served nowhere; where no model folder holds it, that .tflite runs on LiteRT, "
+        f"downloaded from {_MEDIAPIPE}/hand_landmark_full.tflite. Convert it for the GPU: `python -m "
+        "tf2onnx.convert --tflite hand_landmark_full.tflite --output hand_landmark_full.onnx --opset 17`",
+        sha256=frozenset({"c66e09544dea366bc9ae1f9b7d33dd9f799bf03d0adce5e74d38efb31a56a7a1"}),
+        alternate=AlternateFile(
+            "hand_landmark_full.tflite", f"{_MEDIAPIPE}/hand_landmark_full.tflite",
+            # the file of MediaPipe 0.10.14's wheel, 5,478,917 B
+            frozenset({"11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3"}), LITERT,
+            keep_outputs=("Identity", "Identity_1", "Identity_2"),
         ),
     ),
 )}

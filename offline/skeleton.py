@@ -14,6 +14,10 @@ With ``--size N`` each frame is the source frame resized (shorter side N) and ce
 N × N (:class:`posestream.offline.align.ResizeCrop`): the keypoints are mapped with
 :meth:`ResizeCrop.forward` and drawn directly on the N × N canvas, and the transform is written
 beside the video as ``<name>_skeleton.json``.
+
+With ``--hands`` (an option: FYP's released adapter was trained on body skeletons only), each
+person's ``ok`` hands (the ``hands`` field of ``posestream run --hands``) are drawn too: the 20
+links of each hand, half the limb thickness, each finger in its colour (:data:`FINGER_COLOURS_BGR`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from posestream.engines.layouts import COCO17_SKELETON
+from posestream.engines.layouts import COCO17_SKELETON, HAND21_SKELETON
 from posestream.offline.align import ResizeCrop, longest_clip
 from posestream.stream.results import FrameResult
 
@@ -97,6 +101,48 @@ def draw_skeletons(canvas: np.ndarray, keypoints: np.ndarray, scores: np.ndarray
     return canvas
 
 
+#: BGR colour of each finger's links (thumb, index, middle, ring, pinky): OpenPose's hand palette.
+FINGER_COLOURS_BGR: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 255), (0, 200, 255), (0, 200, 0), (255, 160, 0), (255, 0, 200))
+
+
+def draw_hands(canvas: np.ndarray, hands: np.ndarray, scores: np.ndarray, threshold: float = SCORE_THRESHOLD,
+               thickness: int | None = None) -> np.ndarray:
+    """Draw hand skeletons (links only, :data:`posestream.engines.layouts.HAND21_SKELETON`) on
+    ``canvas`` in place and return it.
+
+    Args:
+        canvas: (H, W, 3) uint8 BGR image.
+        hands: (M, 21, 2) float pixels of ``canvas`` (HAND21 order); non-finite points are not drawn.
+        scores: (M, 21) float; points under ``threshold`` (and their links) are not drawn.
+        thickness: line width (default half of :func:`line_thickness`, at least 1).
+    """
+    hands = np.asarray(hands, np.float64).reshape(-1, 21, 2)
+    scores = np.asarray(scores, np.float64).reshape(-1, 21)
+    thick = thickness or max(1, line_thickness(canvas.shape[1], canvas.shape[0]) // 2)
+    shift = 4
+    for points, score in zip(hands, scores):
+        visible = (score >= threshold) & np.all(np.isfinite(points), axis=1)
+        fixed = np.zeros((21, 2), np.int64)
+        fixed[visible] = np.clip(np.round(points[visible] * (1 << shift)), -(1 << 26), 1 << 26).astype(np.int64)
+        for j, (a, b) in enumerate(HAND21_SKELETON):
+            if visible[a] and visible[b]:
+                cv2.line(canvas, tuple(int(v) for v in fixed[a]), tuple(int(v) for v in fixed[b]),
+                         FINGER_COLOURS_BGR[j // 4], thick, cv2.LINE_AA, shift)
+    return canvas
+
+
+def select_hands(result: FrameResult, track_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``ok`` hands of ``result``'s people to draw (everyone, or only ``track_id``):
+    (M, 21, 2) float32 pixels and (M, 21) float32 scores; none when the result has no hands."""
+    if result.hand_keypoints is None or len(result) == 0:
+        return np.zeros((0, 21, 2), np.float32), np.zeros((0, 21), np.float32)
+    keep = np.ones(len(result), bool) if track_id is None else (
+        np.zeros(len(result), bool) if result.track_ids is None else result.track_ids == track_id)
+    ok = (result.hand_status == "ok") & keep[:, None]
+    return result.hand_keypoints[ok], result.hand_keypoint_scores[ok]
+
+
 def select_people(result: FrameResult, track_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The keypoints (N, 17, 2) float32 and scores (N, 17) float32 of ``result`` to draw: every
     person, or only the one with ``track_id`` (none when the frame lacks it)."""
@@ -109,7 +155,7 @@ def select_people(result: FrameResult, track_id: int | None = None) -> tuple[np.
 
 
 def render_skeleton(result: FrameResult, transform: ResizeCrop | None = None, track_id: int | None = None,
-                    threshold: float = SCORE_THRESHOLD) -> np.ndarray:
+                    threshold: float = SCORE_THRESHOLD, hands: bool = False) -> np.ndarray:
     """One skeleton frame: ``result``'s people on black.
 
     Args:
@@ -117,6 +163,7 @@ def render_skeleton(result: FrameResult, transform: ResizeCrop | None = None, tr
         transform: draw on its ``size`` × ``size`` canvas, keypoints mapped with
             :meth:`ResizeCrop.forward` (None: on a canvas of the source size).
         track_id: only this person (None: everyone).
+        hands: also draw the people's ``ok`` hands (:func:`draw_hands`), if the result has them.
 
     Returns:
         (H, W, 3) uint8 BGR, black where no limb is.
@@ -128,6 +175,12 @@ def render_skeleton(result: FrameResult, transform: ResizeCrop | None = None, tr
         if transform is not None:
             keypoints = transform.forward(keypoints)
         draw_skeletons(canvas, keypoints, scores, threshold)
+    if hands:
+        points, hand_scores = select_hands(result, track_id)
+        if len(points):
+            if transform is not None:
+                points = transform.forward(points)
+            draw_hands(canvas, points, hand_scores, threshold)
     return canvas
 
 
@@ -189,7 +242,8 @@ class SkeletonSummary:
 
 def write_skeleton_video(results: list[FrameResult], fps: float, out_dir: str | Path, name: str,
                          size: int | None = None, track_id: int | None = None, frames_dir: bool = False,
-                         threshold: float = SCORE_THRESHOLD, progress: bool = True) -> SkeletonSummary:
+                         threshold: float = SCORE_THRESHOLD, progress: bool = True,
+                         hands: bool = False) -> SkeletonSummary:
     """Draw ``results`` as ``out_dir/<name>_skeleton.mp4`` (H.264, ``fps``, one frame per result).
 
     Args:
@@ -199,6 +253,7 @@ def write_skeleton_video(results: list[FrameResult], fps: float, out_dir: str | 
             also writes ``<name>_skeleton.json`` (the transform, ``source_fps``, ``source_frames``).
             None: the source's size, no JSON.
         track_id: draw only this person. frames_dir: also write ``<name>_skeleton_frames/NNNNNN.png``.
+        hands: also draw hands where the results carry them (:func:`render_skeleton`).
 
     Returns:
         A :class:`SkeletonSummary`.
@@ -232,7 +287,7 @@ def write_skeleton_video(results: list[FrameResult], fps: float, out_dir: str | 
     try:
         with VideoWriter(video_path, fps) as video:
             for result in tqdm(results, unit="frame", desc=f"{name} skeleton", disable=not progress):
-                frame = render_skeleton(result, transform, track_id, threshold)
+                frame = render_skeleton(result, transform, track_id, threshold, hands)
                 people_frames += bool(len(select_people(result, track_id)[0]))
                 video.write(frame)
                 if folder is not None:
@@ -273,7 +328,8 @@ def pipeline_results(args: argparse.Namespace, source) -> tuple[list[FrameResult
     from posestream.stream.run import run_source
     from posestream.stream.sinks.outputs import OutputFiles
 
-    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
+    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
+                              "hands": True if getattr(args, "hands", False) else None},
                  "lift": {"enabled": False}}
     config = RunConfig.from_yaml(args.config, overrides)
     config.check_models()
@@ -304,7 +360,7 @@ def _skeleton(args: argparse.Namespace) -> int:
         fps = Fraction(args.fps) if args.fps else Fraction(source.fps)
         results, written = pipeline_results(args, source)
     summary = write_skeleton_video(results, fps, args.out, name, size=args.size, track_id=args.track,
-                                   frames_dir=args.frames_dir, progress=not args.quiet)
+                                   frames_dir=args.frames_dir, progress=not args.quiet, hands=args.hands)
     who = f"track {args.track}" if args.track is not None else "people"
     print(f"{summary.frames} frames at {summary.fps:g} fps ({who} in {summary.people_frames}): drives a "
           f"Follow-Your-Pose clip of up to {longest_clip(summary.frames, args.stride)} frames at stride {args.stride}")
@@ -339,6 +395,9 @@ def skeleton_command(sub) -> None:
                         help="sampling stride of the generation, for the clip-length report (default 5)")
     parser.add_argument("--fps", type=float, help="frame rate to write (default: the source's; for a JSONL, from its pts)")
     parser.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames")
+    parser.add_argument("--hands", action="store_true",
+                        help="also draw hand skeletons (a video source runs the pipeline with hands on; a JSONL "
+                             "needs 'posestream run --hands')")
     parser.add_argument("--config", help="YAML settings of the pipeline (see configs/run.yaml), video sources only")
     parser.add_argument("--det", help="detector: zoo name or path (default yolox-nano)")
     parser.add_argument("--pose", help="keypoint model: zoo name or path (default blazepose-full)")

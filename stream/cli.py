@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     from posestream.stream.run import prepare_output_dir, run_source
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
-                              "det_score_threshold": args.det_threshold},
+                              "det_score_threshold": args.det_threshold, "hands": True if args.hands else None},
                  "tracking": {"detect_interval": args.detect_interval},
                  "lift": {"checkpoint": args.lifter, "enabled": False if args.no_lift else None},
                  "classify": {"rules": args.rules}}
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--det-threshold", type=float, help="minimum person score (default 0.3)")
     run.add_argument("--detect-interval", type=int, metavar="N", help="run the detector every N frames (default 1)")
     run.add_argument("--no-track", action="store_true", help="no tracking: every frame on its own, no track ids")
+    run.add_argument("--hands", action="store_true",
+                     help="also 21 keypoints per hand (MediaPipe hand landmarks, cropped from the body pose): "
+                          "the 'hands' field of each JSON-lines instance, drawn on the video")
     run.add_argument("--lifter", metavar="CKPT", help="3D lifter checkpoint (default: the shipped causal 27-frame one)")
     run.add_argument("--no-lift", action="store_true", help="no 3D keypoints")
     run.add_argument("--view-3d", action="store_true", help="also write NAME_3d.mp4: the frame beside its 3D skeletons")

@@ -40,6 +40,14 @@ class PipelineConfig:
         min_bbox_size: boxes with a side under this many pixels are ignored.
         pose_score_threshold: drop people whose pose score (BlazePose pose flag) is below this.
         refine_crop: BlazePose second, body-aligned pass (see ``BlazePoseLandmark``).
+        hands: hand landmarks (21 per hand) for every person, cropped from the body pose
+            (:mod:`posestream.stream.pose.hands`); off by default (about one more model call
+            per pair of hands). Single-process pipeline and ``posestream run`` only.
+        hand_model: zoo name or path of the hand landmark model (MediaPipe's, Apache-2.0).
+        hand_presence_threshold: a hand whose presence score is under this is reported absent.
+        min_hand_size: hands estimated shorter than this many pixels (wrist to fingertips) are
+            not cropped (the model needs about 40 px; reported ``small``; the classifier then
+            uses the arm rules).
     """
 
     detector: str = "yolox-nano"
@@ -52,6 +60,10 @@ class PipelineConfig:
     min_bbox_size: float = 8.0
     pose_score_threshold: float = 0.5
     refine_crop: bool = True
+    hands: bool = False
+    hand_model: str = "hand-full"
+    hand_presence_threshold: float = 0.5
+    min_hand_size: float = 40.0
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -106,7 +118,8 @@ DEGREES = Range(0, 180)
 #: construction too.
 RANGES: dict[str, dict[str, Range]] = {
     "pipeline": {"threads": AT_LEAST_0, "det_score_threshold": FRACTION, "det_iou_threshold": FRACTION,
-                 "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "pose_score_threshold": FRACTION},
+                 "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "pose_score_threshold": FRACTION,
+                 "hand_presence_threshold": FRACTION, "min_hand_size": AT_LEAST_0},
     "tracking": {"detect_interval": AT_LEAST_1, "iou_threshold": FRACTION, "oks_threshold": FRACTION,
                  "merge_containment": FRACTION, "merge_area_ratio": FRACTION, "pose_nms_threshold": FRACTION,
                  "birth_score": FRACTION, "min_hits": AT_LEAST_1, "max_missing": AT_LEAST_0,
@@ -392,7 +405,7 @@ class RunConfig:
 
     def check_models(self) -> None:
         """Find (or download) every model file this configuration names, without loading any:
-        the detector, the keypoint model and, when lifting, the lifter checkpoint.
+        the detector, the keypoint model, the hand model when ``hands`` is on and, when lifting, the lifter checkpoint.
 
         Raises:
             posestream.engines.errors.ModelError: a model is missing, fails its hash or cannot be downloaded.
@@ -401,6 +414,8 @@ class RunConfig:
 
         resolve_model(self.pipeline.detector)
         resolve_model(self.pipeline.pose)
+        if self.pipeline.hands:
+            resolve_model(self.pipeline.hand_model)
         if self.lift.enabled:
             self.lift.check()
 

@@ -14,6 +14,8 @@ import numpy as np
 
 from posestream.stream.detect import load_detector
 from posestream.stream.pose import BlazePoseLandmark, PoseEstimates, load_pose_estimator
+from posestream.stream.pose.hands import (HandLandmark, hand_rois_from_body, hand_rois_from_forearm,
+                                          hand_rois_from_landmarks)
 
 from posestream.stream.classify.rules import ClassifierConfig, PoseClassifier
 from posestream.stream.config import PipelineConfig
@@ -34,10 +36,16 @@ class PosePipeline:
         detector: callable ``image -> Detections``.
         estimator: callable ``(image, bboxes) -> PoseEstimates``.
         config: thresholds (:class:`PipelineConfig`); its model fields are not used here.
+        hands: a :class:`~posestream.stream.pose.hands.HandLandmark` model, or None for no hand
+            keypoints (the default).
     """
 
-    def __init__(self, detector, estimator, config: PipelineConfig = PipelineConfig()):
-        self.detector, self.estimator, self.config = detector, estimator, config
+    #: A wrist (and, for BlazePose, its index and pinky points) scoring under this is unseen:
+    #: its hand is not cropped.
+    wrist_threshold = 0.3
+
+    def __init__(self, detector, estimator, config: PipelineConfig = PipelineConfig(), hands: HandLandmark | None = None):
+        self.detector, self.estimator, self.config, self.hands = detector, estimator, config, hands
 
     @classmethod
     def from_config(cls, config: PipelineConfig, detector: bool = True, pose: bool = True) -> "PosePipeline":
@@ -52,7 +60,13 @@ class PosePipeline:
         estimator = load_pose_estimator(config.pose, config.device, config.threads) if pose else None
         if isinstance(estimator, BlazePoseLandmark):
             estimator.refine = config.refine_crop
-        return cls(detect, estimator, config)
+        hands = None
+        if pose and config.hands:
+            from posestream.engines.build import load_model
+
+            hands = load_model(config.hand_model, {"hand": HandLandmark}, "hand landmark model", config.device,
+                               config.threads)
+        return cls(detect, estimator, config, hands)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes of one (H, W, 3) uint8 BGR image: ``(bboxes, scores)``, (N, 4) float32
@@ -78,8 +92,84 @@ class PosePipeline:
         t1 = time.perf_counter()
         poses, keep = self.estimate(image, bboxes)
         t2 = time.perf_counter()
-        return _frame_result(frame, bboxes[keep], bbox_scores[keep], poses, keep,
-                             {"detect": (t1 - t0) * 1e3, "pose": (t2 - t1) * 1e3})
+        result = _frame_result(frame, bboxes[keep], bbox_scores[keep], poses, keep,
+                               {"detect": (t1 - t0) * 1e3, "pose": (t2 - t1) * 1e3})
+        if self.hands is not None:
+            self.add_hands(image, result, poses, np.flatnonzero(keep))
+        return result
+
+    def add_hands(self, image: np.ndarray, result: FrameResult, poses: PoseEstimates, rows: np.ndarray,
+                  previous: np.ndarray | None = None) -> np.ndarray:
+        """Estimate both hands of every person of ``result`` and fill its ``hand_*`` fields
+        (and ``timings["hands"]``, ms); all hand crops of the frame go in one model call.
+
+        A hand is cropped from its previous landmarks where ``previous`` gives a crop and the
+        body's wrist lies inside it (tracking, one pass), else from the body pose
+        (:func:`~posestream.stream.pose.hands.hand_rois_from_body` with BlazePose's wrist, index
+        and pinky, :func:`~posestream.stream.pose.hands.hand_rois_from_forearm` for COCO-17
+        models; two passes). Hands whose wrist scores under :attr:`wrist_threshold` are
+        ``unseen``, those shorter than ``config.min_hand_size`` px ``small``; neither is cropped.
+
+        Args:
+            image: (H, W, 3) uint8 BGR.
+            result: the frame's result, its people being the rows ``rows`` of ``poses``.
+            poses: the pose model's estimates. rows: (N,) int indices into ``poses``.
+            previous: (N, 2, 4) float32 crops (cx, cy, side px, rotation rad) of each person's
+                left and right hand from their previous frame, NaN rows where none; None: none.
+
+        Returns:
+            (N, 2, 4) float32 crops for the next frame (from the landmarks of ``ok`` hands, NaN elsewhere).
+
+        Raises:
+            ValueError: no hand model (``hands`` is None).
+        """
+        if self.hands is None:
+            raise ValueError("this pipeline has no hand model (pipeline.hands is off)")
+        t0 = time.perf_counter()
+        n = len(rows)
+        if poses.hand_points is not None:
+            points, scores = poses.hand_points[rows], poses.hand_point_scores[rows]  # (N, 2, 3, 2), (N, 2, 3)
+            flat = points.reshape(-1, 3, 2)
+            rois = hand_rois_from_body(flat[:, 0], flat[:, 1], flat[:, 2])
+            seen = (scores.reshape(-1, 3) >= self.wrist_threshold).all(axis=1)
+            middle = (2 * flat[:, 1] + flat[:, 2]) / 3
+            lengths = 2 * np.linalg.norm(middle - flat[:, 0], axis=1)
+            wrists = flat[:, 0]
+        else:
+            body, body_scores = poses.keypoints[rows], poses.keypoint_scores[rows]
+            elbows, wrists = body[:, [7, 8]].reshape(-1, 2), body[:, [9, 10]].reshape(-1, 2)
+            rois = hand_rois_from_forearm(elbows, wrists)
+            seen = (body_scores[:, [7, 8, 9, 10]].reshape(-1, 2, 2).transpose(0, 2, 1).reshape(-1, 2)
+                    >= self.wrist_threshold).all(axis=1)
+            lengths = 0.7 * np.linalg.norm(wrists - elbows, axis=1)
+        rois = rois.reshape(-1, 4)
+        tracked = np.zeros(len(rois), bool)
+        if previous is not None:
+            previous = np.asarray(previous, np.float32).reshape(-1, 4)
+            inside = np.linalg.norm(wrists - previous[:, :2], axis=1) <= previous[:, 2] / 2
+            tracked = np.isfinite(previous).all(axis=1) & inside & seen
+            rois[tracked] = previous[tracked]
+        status = np.where(seen, "ok", "unseen").astype("<U6")
+        status[seen & (lengths < self.config.min_hand_size) & ~tracked] = "small"
+        run = np.flatnonzero(status == "ok")
+        keypoints = np.full((2 * n, 21, 2), np.nan, np.float32)
+        presence, right = np.zeros(2 * n, np.float32), np.full(2 * n, 0.5, np.float32)
+        crops = self.hands(image, rois[run], tracked[run])
+        keypoints[run], presence[run], right[run] = crops.keypoints, crops.presence, crops.right
+        status[run[crops.presence < self.config.hand_presence_threshold]] = "absent"
+        ok = status == "ok"
+        keypoints[~ok] = np.nan
+        height, width = image.shape[:2]
+        inside = ((keypoints >= 0) & (keypoints < [width, height])).all(axis=2)
+        scores = np.where(inside & ok[:, None], presence[:, None], 0.0).astype(np.float32)
+        result.hand_keypoints, result.hand_keypoint_scores = keypoints.reshape(n, 2, 21, 2), scores.reshape(n, 2, 21)
+        result.hand_presence, result.hand_right = presence.reshape(n, 2), right.reshape(n, 2)
+        result.hand_status = status.reshape(n, 2)
+        following = np.full((2 * n, 4), np.nan, np.float32)
+        if ok.any():
+            following[ok] = hand_rois_from_landmarks(keypoints[ok])
+        result.timings["hands"] = (time.perf_counter() - t0) * 1e3
+        return following.reshape(n, 2, 4)
 
 
 def _frame_result(frame: Frame, bboxes: np.ndarray, bbox_scores: np.ndarray, poses: PoseEstimates,
@@ -124,6 +214,7 @@ class PoseStream:
         self.tracker = Tracker(tracking, first_track_id) if tracking is not None else None
         self.classifier = PoseClassifier(classify) if classify is not None else None
         self.lift = LiftStage(lifter) if lifter is not None else None
+        self._hand_rois: dict[int, np.ndarray] = {}  # track id → (2, 4) hand crops for its next frame
 
     @property
     def delay(self) -> int:
@@ -216,4 +307,9 @@ class PoseStream:
         result.keypoints = people.keypoints
         result.track_ids = people.track_ids
         result.timings["track"] = (time.perf_counter() - start) * 1e3 - detect_ms - pose_ms
+        if self.pipeline.hands is not None:
+            nan = np.full((2, 4), np.nan, np.float32)
+            previous = np.array([self._hand_rois.get(int(t), nan) for t in people.track_ids], np.float32)
+            following = self.pipeline.add_hands(image, result, poses, rows, previous.reshape(-1, 2, 4))
+            self._hand_rois = {int(t): r for t, r in zip(people.track_ids, following)}
         return result

@@ -38,6 +38,17 @@ class FrameResult:
         events: label changes of this frame (:meth:`posestream.stream.classify.rules.LabelEvent.to_json` dicts).
         image: source image file name (image inputs only).
         timings: stage name → milliseconds spent on this frame.
+        hand_keypoints: (N, 2, 21, 2) float32 pixels of each person's left and right hand
+            (:data:`posestream.engines.layouts.HAND_SIDES`, ``HAND21_NAMES`` order), NaN where
+            the hand's status is not ``ok``; None when hands are not estimated (the default).
+        hand_keypoint_scores: (N, 2, 21) float32 in [0, 1] (the hand's presence score for
+            points inside the frame, 0 outside it and for hands not ``ok``), or None.
+        hand_presence: (N, 2) float32 in [0, 1], the hand model's presence score (0 where it did not run), or None.
+        hand_right: (N, 2) float32 in [0, 1], the model's probability that the crop holds a
+            right hand (handedness; 0.5 where it did not run), or None.
+        hand_status: (N, 2) str: ``ok`` (landmarks reported), ``absent`` (presence under the
+            threshold), ``small`` (hand under ``pipeline.min_hand_size`` px: not cropped),
+            ``unseen`` (its wrist not seen in the body pose: not cropped); or None.
     """
 
     frame_id: int
@@ -57,6 +68,11 @@ class FrameResult:
     events: list[dict] = field(default_factory=list)
     image: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    hand_keypoints: np.ndarray | None = None
+    hand_keypoint_scores: np.ndarray | None = None
+    hand_presence: np.ndarray | None = None
+    hand_right: np.ndarray | None = None
+    hand_status: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.bboxes)
@@ -65,6 +81,7 @@ class FrameResult:
         """Per-person dicts with every instance field of the JSON-lines schema (null where not computed).
 
         Pixel values are rounded to ``decimals``; ``bbox`` is one x1y1x2y2 list (JSON lines form).
+        ``hands`` (:meth:`hands_json`) is there only when hands were estimated.
         """
         out = []
         for i in range(len(self)):
@@ -81,7 +98,28 @@ class FrameResult:
                 "posture": None if self.postures is None else self.postures[i],
                 "gesture": None if self.gestures is None else self.gestures[i],
             })
+            if self.hand_keypoints is not None:
+                out[-1]["hands"] = self.hands_json(i, decimals)
         return out
+
+    def hands_json(self, i: int, decimals: int = 2) -> dict:
+        """Person ``i``'s hands as the JSON-lines ``hands`` field: ``{"left": H, "right": H}``,
+        H = ``{"status", "presence", "handedness", "keypoints": [[x, y]×21] | null,
+        "keypoint_scores": [21] | null}``, keypoints given only where ``status`` is ``ok``;
+        ``handedness`` is the probability of a right hand."""
+        from posestream.engines.layouts import HAND_SIDES
+
+        hands = {}
+        for s, side in enumerate(HAND_SIDES):
+            ok = self.hand_status[i, s] == "ok"
+            hands[side] = {
+                "status": str(self.hand_status[i, s]),
+                "presence": round(float(self.hand_presence[i, s]), 4),
+                "handedness": round(float(self.hand_right[i, s]), 4),
+                "keypoints": _round(self.hand_keypoints[i, s], decimals) if ok else None,
+                "keypoint_scores": _round(self.hand_keypoint_scores[i, s], 4) if ok else None,
+            }
+        return hands
 
     def to_json(self) -> dict:
         """The JSON-lines record: ``frame_id``, ``pts``, ``width``, ``height``, [``image``], ``instances``,
@@ -115,6 +153,7 @@ class FrameResult:
             return None if not n or any(v is None for v in values) else values
 
         track_ids = [inst.get("track_id") for inst in instances]
+        hands = _hands_from_json(instances)
         return cls(
             frame_id=int(record["frame_id"]), pts=float(record["pts"]), width=int(record["width"]),
             height=int(record["height"]), bboxes=stack("bbox", (4,)), bbox_scores=stack("bbox_score", ()),
@@ -123,7 +162,29 @@ class FrameResult:
             extra_keypoint_scores=stack("extra_keypoint_scores", (-1,), True),
             track_ids=None if not n or any(t is None for t in track_ids) else np.asarray(track_ids, np.int64),
             keypoints_3d=stack("keypoints_3d", (17, 3), True), postures=labels("posture"), gestures=labels("gesture"),
-            events=list(record.get("events", [])), image=record.get("image"))
+            events=list(record.get("events", [])), image=record.get("image"), **hands)
+
+
+def _hands_from_json(instances: list[dict]) -> dict:
+    """FrameResult hand fields of records' instances (empty where any instance lacks ``hands``)."""
+    from posestream.engines.layouts import HAND_SIDES
+
+    n = len(instances)
+    if not n or any(inst.get("hands") is None for inst in instances):
+        return {}
+    keypoints = np.full((n, 2, 21, 2), np.nan, np.float32)
+    scores = np.zeros((n, 2, 21), np.float32)
+    presence, right = np.zeros((n, 2), np.float32), np.full((n, 2), 0.5, np.float32)
+    status = np.full((n, 2), "unseen", dtype="<U6")
+    for i, inst in enumerate(instances):
+        for s, side in enumerate(HAND_SIDES):
+            hand = inst["hands"][side]
+            status[i, s], presence[i, s], right[i, s] = hand["status"], hand["presence"], hand["handedness"]
+            if hand.get("keypoints") is not None:
+                keypoints[i, s] = np.asarray(hand["keypoints"], np.float32).reshape(21, 2)
+                scores[i, s] = np.asarray(hand["keypoint_scores"], np.float32).reshape(21)
+    return {"hand_keypoints": keypoints, "hand_keypoint_scores": scores, "hand_presence": presence,
+            "hand_right": right, "hand_status": status}
 
 
 def _numbers(value, shape: tuple, what: str) -> np.ndarray:
@@ -145,6 +206,36 @@ def _numbers(value, shape: tuple, what: str) -> np.ndarray:
     return array
 
 
+#: Values of a hand's ``status`` (:attr:`FrameResult.hand_status`).
+HAND_STATUSES = ("ok", "absent", "small", "unseen")
+
+
+def _check_hands(hands, what: str) -> None:
+    """Check one instance's ``hands`` field (:meth:`FrameResult.hands_json`).
+
+    Raises:
+        ValueError: naming the wrong part.
+    """
+    if not isinstance(hands, dict) or set(hands) != {"left", "right"}:
+        raise ValueError(f"{what}: expected a map with the keys left and right")
+    for side, hand in hands.items():
+        where = f"{what}.{side}"
+        if not isinstance(hand, dict):
+            raise ValueError(f"{where}: expected a map")
+        status = hand.get("status")
+        if status not in HAND_STATUSES:
+            raise ValueError(f"{where}.status: expected one of {', '.join(HAND_STATUSES)}, got {status!r}")
+        for key in ("presence", "handedness"):
+            value = _numbers(hand.get(key), (), f"{where}.{key}")
+            if not 0 <= value <= 1:
+                raise ValueError(f"{where}.{key}: expected a number from 0 to 1, got {float(value)!r}")
+        if status == "ok":
+            _numbers(hand.get("keypoints"), (21, 2), f"{where}.keypoints")
+            _numbers(hand.get("keypoint_scores"), (21,), f"{where}.keypoint_scores")
+        elif hand.get("keypoints") is not None or hand.get("keypoint_scores") is not None:
+            raise ValueError(f"{where}: keypoints given for a hand whose status is {status!r}")
+
+
 def validate_record(record) -> None:
     """Check that ``record`` is a JSON-lines frame record (:meth:`FrameResult.to_json`) in every
     field's type and shape, so that no consumer of it (files, video, PUB) can fail on it later.
@@ -153,7 +244,10 @@ def validate_record(record) -> None:
     ``image`` str (optional); ``instances`` a list of maps with ``bbox`` [4], ``bbox_score``,
     ``keypoints`` [17, 2], ``keypoint_scores`` [17] (finite numbers), ``extra_keypoints`` [E, 2]
     and ``extra_keypoint_scores`` [E] or null, ``track_id`` int or null, ``keypoints_3d``
-    [17, 3] or null, ``posture``/``gesture`` str or null; ``events`` a list of maps.
+    [17, 3] or null, ``posture``/``gesture`` str or null, ``hands`` (optional, null or
+    ``{"left": H, "right": H}``, :meth:`FrameResult.hands_json`: ``status`` one of
+    :data:`HAND_STATUSES`, ``presence`` and ``handedness`` numbers in [0, 1], ``keypoints``
+    [21, 2] and ``keypoint_scores`` [21] when the status is ``ok``, else null); ``events`` a list of maps.
 
     Raises:
         ValueError: the first field that is wrong, named.
@@ -196,6 +290,8 @@ def validate_record(record) -> None:
         for key in ("posture", "gesture"):
             if inst.get(key) is not None and not isinstance(inst[key], str):
                 raise ValueError(f"instances[{i}].{key}: expected a label or null, got {inst[key]!r}")
+        if inst.get("hands") is not None:
+            _check_hands(inst["hands"], f"instances[{i}].hands")
     if instances:
         lengths = {len(inst.get("extra_keypoints") or []) for inst in instances}
         if len(lengths) > 1:

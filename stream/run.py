@@ -41,7 +41,7 @@ class RunSummary:
         frames: frames processed. people: person instances over all frames.
         max_people: most people in one frame. seconds: wall time of the loop.
         stage_ms: mean milliseconds per frame of each stage (decode, detect, pose, track,
-            lift, classify, write).
+            lift, classify, write, and hands where hand keypoints are on).
         outputs: files written. error: the error that ended the run early, or None.
         skipped: ``(file name, reason)`` of the images of a folder that were skipped
             (undecodable, too large).
@@ -295,6 +295,8 @@ class _Writer:
                         sink.write(result, frame.image)
                     for stage in ("detect", "pose", "track", "lift", "classify"):
                         self.totals[stage] += result.timings.get(stage, 0.0)
+                    if "hands" in result.timings:  # a stage of its own only where hands are on
+                        self.totals["hands"] = self.totals.get("hands", 0.0) + result.timings["hands"]
                     self.summary.people += len(result)
                     self.summary.max_people = max(self.summary.max_people, len(result))
             except BaseException as exc:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from posestream.engines.backend import InferenceBackend, require_signature
-from posestream.engines.layouts import BLAZEPOSE33_TO_COCO17, BLAZEPOSE33_TO_FOOT_EXTRA
+from posestream.engines.layouts import BLAZEPOSE33_HAND_POINTS, BLAZEPOSE33_TO_COCO17, BLAZEPOSE33_TO_FOOT_EXTRA
 from posestream.engines.transforms import apply_affine, crop_warp_matrix, rotation_from_points, warp_crops
 
 from .estimates import PoseEstimates, empty_estimates
@@ -170,5 +170,7 @@ class BlazePoseLandmark:
             again = np.flatnonzero(fresh)
             points[again], scores[again] = self._run(image, self.aligned_rois(points[again]))
         coco, extra = list(BLAZEPOSE33_TO_COCO17), list(BLAZEPOSE33_TO_FOOT_EXTRA)
+        hands = np.asarray(BLAZEPOSE33_HAND_POINTS)
         return PoseEstimates(points[:, coco], scores[:, coco], scores[:, 33],
-                             points[:, extra], scores[:, extra], rois=self.aligned_rois(points))
+                             points[:, extra], scores[:, extra], rois=self.aligned_rois(points),
+                             hand_points=points[:, hands], hand_point_scores=scores[:, hands])

@@ -22,6 +22,11 @@ class PoseEstimates:
         rois: (N, 4) float32 crop regions for each person's next frame (cx, cy, side pixels,
             rotation radians; BlazePose's body-aligned ROI), or None for models that crop from
             the box alone (RTMPose).
+        hand_points: (N, 2, 3, 2) float32 image pixels of each hand's wrist, index and pinky
+            points (left hand, right hand; BlazePose 15/19/17 and 16/20/18,
+            :data:`posestream.engines.layouts.BLAZEPOSE33_HAND_POINTS`), or None for models
+            without finger points (COCO-17: hands are then cropped along the forearm).
+        hand_point_scores: (N, 2, 3) float32 in [0, 1], or None.
     """
 
     keypoints: np.ndarray
@@ -30,6 +35,8 @@ class PoseEstimates:
     extra_keypoints: np.ndarray | None = None
     extra_keypoint_scores: np.ndarray | None = None
     rois: np.ndarray | None = None
+    hand_points: np.ndarray | None = None
+    hand_point_scores: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keypoints)

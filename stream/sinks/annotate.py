@@ -1,4 +1,4 @@
-"""Drawing results on frames: boxes, COCO-17 skeletons, track ids and labels; 3D poses beside them.
+"""Drawing results on frames: boxes, COCO-17 skeletons, hands, track ids and labels; 3D poses beside them.
 
 Stateless, one call shape (``annotate(image, result) -> image``) as in supervision's annotators.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from posestream.engines.layouts import COCO17_SKELETON
+from posestream.engines.layouts import COCO17_SKELETON, HAND21_SKELETON
 
 from posestream.stream.results import FrameResult
 
@@ -53,8 +53,28 @@ def draw_label(canvas: np.ndarray, text: str, corner: tuple[int, int], colour=(0
     cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
+#: BGR colour of each finger's links (thumb, index, middle, ring, pinky), OpenPose's hand palette.
+FINGER_COLOURS: tuple[tuple[int, int, int], ...] = ((0, 0, 255), (0, 200, 255), (0, 200, 0), (255, 160, 0), (255, 0, 200))
+
+
+def draw_hand(canvas: np.ndarray, points: np.ndarray, visible: np.ndarray, thickness: int = 1) -> None:
+    """Draw one hand's skeleton (:data:`posestream.engines.layouts.HAND21_SKELETON`) in place.
+
+    Args:
+        canvas: (H, W, 3) uint8 BGR image, drawn on.
+        points: (21, 2) float pixels (HAND21 order). visible: (21,) bool, the points to draw.
+        thickness: line width, pixels.
+    """
+    for j, (a, b) in enumerate(HAND21_SKELETON):
+        if visible[a] and visible[b]:
+            cv2.line(canvas, tuple(points[a].round().astype(int)), tuple(points[b].round().astype(int)),
+                     FINGER_COLOURS[j // 4], thickness, cv2.LINE_AA)
+    for k in np.flatnonzero(visible):
+        cv2.circle(canvas, tuple(points[k].round().astype(int)), thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
+
+
 class SkeletonAnnotator:
-    """Draws boxes, skeletons and labels.
+    """Draws boxes, skeletons, hands (where the result has ``ok`` hands) and labels.
 
     Args:
         keypoint_threshold: keypoints with a score below this are not drawn (nor their links).
@@ -88,6 +108,11 @@ class SkeletonAnnotator:
                              _colour(a, b), thick, cv2.LINE_AA)
             for k in np.flatnonzero(visible):
                 cv2.circle(canvas, tuple(points[k].round().astype(int)), thick + 1, (0, 0, 255), -1, cv2.LINE_AA)
+            if result.hand_keypoints is not None:
+                for side in range(2):
+                    if result.hand_status[i, side] == "ok":
+                        draw_hand(canvas, result.hand_keypoints[i, side],
+                                  result.hand_keypoint_scores[i, side] >= self.keypoint_threshold, max(1, thick // 2))
         return canvas
 
 
