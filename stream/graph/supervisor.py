@@ -41,7 +41,7 @@ from pathlib import Path
 import zmq
 
 from posestream.stream.config import RunConfig
-from posestream.stream.capture.cameras import open_any_source, source_name
+from posestream.stream.capture.cameras import is_live, open_any_source, source_name
 from posestream.stream.sinks.files import write_json_atomic
 from posestream.stream.graph.wire import WireError, decode
 from posestream.stream.graph.endpoints import (clean_stale_run_dirs, curve_keys_for_run, endpoints, run_dir, secure,
@@ -121,8 +121,7 @@ class Supervisor:
         self.streams = stream_ids(sources)
         g = config.graph
         # lossless: recorded files read as fast as the graph goes (not paced and dropped like a camera)
-        self.lossless = [s for s, src in zip(self.streams, sources)
-                         if Path(src).is_file() and not (g.realtime and g.drop_late)]
+        self.lossless = [s for s, src in zip(self.streams, sources) if not is_live(src) and not (g.realtime and g.drop_late)]
         for folder in clean_stale_run_dirs():
             log.warning("removed %s, left by a run that was killed", folder)
         self.run_dir = run_dir()
