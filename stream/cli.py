@@ -41,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     from posestream.stream.run import prepare_output_dir, run_source
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
-                              "det_score_threshold": args.det_threshold, "hands": True if args.hands else None},
+                              "det_score_threshold": args.det_threshold,
+                              "hands": True if args.hands or args.keypoints == "wholebody" else None},
                  "tracking": {"detect_interval": args.detect_interval},
                  "lift": {"checkpoint": args.lifter, "enabled": False if args.no_lift else None},
                  "classify": {"rules": args.rules}}
@@ -56,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     lifter = config.lift.load() if config.lift.enabled else None
     summary = run_source(source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
                          classify=config.classify, lifter=lifter, write_video=not args.no_video, view_3d=args.view_3d,
-                         max_frames=args.max_frames, progress=not args.quiet)
+                         max_frames=args.max_frames, progress=not args.quiet, keypoints=args.keypoints)
     print(f"{args.source}: {summary.describe()}")
     for name, why in summary.skipped:
         print(f"posestream: warning: skipped {name}: {why}", file=sys.stderr)
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hands", action="store_true",
                      help="also 21 keypoints per hand (MediaPipe hand landmarks, cropped from the body pose): "
                           "the 'hands' field of each JSON-lines instance, drawn on the video")
+    run.add_argument("--keypoints", choices=["coco17", "wholebody"], default="coco17",
+                     help="layout of results_NAME.json: coco17 (default) or wholebody (COCO-WholeBody 133: body, "
+                          "feet, face (absent), hands; mmpose's coco_wholebody meta_info; turns --hands on)")
     run.add_argument("--lifter", metavar="CKPT", help="3D lifter checkpoint (default: the shipped causal 27-frame one)")
     run.add_argument("--no-lift", action="store_true", help="no 3D keypoints")
     run.add_argument("--view-3d", action="store_true", help="also write NAME_3d.mp4: the frame beside its 3D skeletons")

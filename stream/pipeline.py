@@ -96,7 +96,31 @@ class PosePipeline:
                                {"detect": (t1 - t0) * 1e3, "pose": (t2 - t1) * 1e3})
         if self.hands is not None:
             self.add_hands(image, result, poses, np.flatnonzero(keep))
+        elif result.wholebody_keypoints is not None:
+            self.hands_from_wholebody(result)
         return result
+
+    def hands_from_wholebody(self, result: FrameResult) -> None:
+        """Fill ``result``'s ``hand_*`` fields from its whole-body model's hands (COCO-WholeBody
+        91–111 left, 112–132 right): a hand's presence is the mean score of its 21 points, ``ok``
+        from ``config.hand_presence_threshold`` on (else ``absent``); handedness is the side's
+        (0 left, 1 right): the model's output order says which hand it is.
+
+        Raises:
+            ValueError: ``result`` has no whole-body keypoints.
+        """
+        if result.wholebody_keypoints is None:
+            raise ValueError("this result has no whole-body keypoints")
+        n = len(result)
+        hands = result.wholebody_keypoints[:, 91:133].reshape(n, 2, 21, 2).copy()
+        scores = result.wholebody_scores[:, 91:133].reshape(n, 2, 21).astype(np.float32)
+        presence = scores.mean(axis=2) if n else np.zeros((0, 2), np.float32)
+        ok = presence >= self.config.hand_presence_threshold
+        hands[~ok] = np.nan
+        result.hand_keypoints, result.hand_keypoint_scores = hands, np.where(ok[..., None], scores, 0.0).astype(np.float32)
+        result.hand_presence = presence.astype(np.float32)
+        result.hand_right = np.tile(np.array([0.0, 1.0], np.float32), (n, 1))
+        result.hand_status = np.where(ok, "ok", "absent").astype("<U6")
 
     def add_hands(self, image: np.ndarray, result: FrameResult, poses: PoseEstimates, rows: np.ndarray,
                   previous: np.ndarray | None = None) -> np.ndarray:
@@ -175,7 +199,7 @@ class PosePipeline:
 def _frame_result(frame: Frame, bboxes: np.ndarray, bbox_scores: np.ndarray, poses: PoseEstimates,
                   index: np.ndarray, timings: dict[str, float]) -> FrameResult:
     """A FrameResult with the rows ``index`` (bool mask or int indices) of ``poses``."""
-    extra = poses.extra_keypoints
+    extra, whole = poses.extra_keypoints, poses.wholebody_keypoints
     return FrameResult(
         frame_id=frame.frame_id, pts=frame.pts, width=frame.image.shape[1], height=frame.image.shape[0],
         bboxes=np.asarray(bboxes, np.float32).reshape(-1, 4), bbox_scores=np.asarray(bbox_scores, np.float32),
@@ -183,6 +207,8 @@ def _frame_result(frame: Frame, bboxes: np.ndarray, bbox_scores: np.ndarray, pos
         extra_keypoints=None if extra is None else extra[index],
         extra_keypoint_scores=None if extra is None else poses.extra_keypoint_scores[index],
         image=frame.name, timings=timings,
+        wholebody_keypoints=None if whole is None else whole[index],
+        wholebody_scores=None if whole is None else poses.wholebody_scores[index],
     )
 
 
@@ -312,4 +338,6 @@ class PoseStream:
             previous = np.array([self._hand_rois.get(int(t), nan) for t in people.track_ids], np.float32)
             following = self.pipeline.add_hands(image, result, poses, rows, previous.reshape(-1, 2, 4))
             self._hand_rois = {int(t): r for t, r in zip(people.track_ids, following)}
+        elif result.wholebody_keypoints is not None:
+            self.pipeline.hands_from_wholebody(result)
         return result

@@ -49,6 +49,10 @@ class FrameResult:
         hand_status: (N, 2) str: ``ok`` (landmarks reported), ``absent`` (presence under the
             threshold), ``small`` (hand under ``pipeline.min_hand_size`` px: not cropped),
             ``unseen`` (its wrist not seen in the body pose: not cropped); or None.
+        wholebody_keypoints: (N, 133, 2) float32 pixels of a whole-body model (RTMW, DWPose;
+            COCO-WholeBody order), or None; not part of the JSON lines (its body is ``keypoints``,
+            its hands ``hands``; ``results_<name>.json`` with ``--keypoints wholebody`` has it all).
+        wholebody_scores: (N, 133) float32, or None.
     """
 
     frame_id: int
@@ -73,6 +77,8 @@ class FrameResult:
     hand_presence: np.ndarray | None = None
     hand_right: np.ndarray | None = None
     hand_status: np.ndarray | None = None
+    wholebody_keypoints: np.ndarray | None = None
+    wholebody_scores: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.bboxes)

@@ -95,7 +95,8 @@ def prepare_output_dir(out_dir: str | Path) -> Path:
 
 def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir: str | Path, pipeline: PosePipeline,
                tracking: TrackerConfig | None = TrackerConfig(), classify: ClassifierConfig | None = ClassifierConfig(),
-               lifter=None, write_video: bool = True, view_3d: bool = False, max_frames: int | None = None, progress: bool = True) -> RunSummary:
+               lifter=None, write_video: bool = True, view_3d: bool = False, max_frames: int | None = None, progress: bool = True,
+               keypoints: str = "coco17") -> RunSummary:
     """Process a recorded source with ``pipeline`` and write the result files.
 
     Args:
@@ -111,6 +112,9 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
             (needs ``lifter``; videos only).
         max_frames: stop after this many frames.
         progress: tqdm progress bar.
+        keypoints: layout of ``results_<name>.json``: ``coco17`` or ``wholebody`` (133 keypoints,
+            :class:`~posestream.stream.sinks.files.PredictionsJsonSink`; hands come from a
+            pipeline with a hand model). The JSON lines keep COCO-17 ``keypoints`` either way.
 
     Returns:
         A :class:`RunSummary` (its ``outputs`` list every file written).
@@ -127,7 +131,9 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
     annotator = SkeletonAnnotator()
     # built before any file is opened: a missing matplotlib must leave no .part behind
     view = Pose3DAnnotator() if view_3d and lifter is not None and not isinstance(source, ImageSource) else None
-    sinks = [JsonLinesSink(names.jsonl), PredictionsJsonSink(names.predictions)]
+    if keypoints not in PredictionsJsonSink.LAYOUTS:
+        raise ValueError(f"keypoint layout: expected one of {', '.join(PredictionsJsonSink.LAYOUTS)}, got {keypoints!r}")
+    sinks = [JsonLinesSink(names.jsonl), PredictionsJsonSink(names.predictions, keypoints)]
     if write_video:
         sinks.append(ImageFolderSink(names.annotated_images, annotator) if isinstance(source, ImageSource)
                      else VideoSink(names.video, source.fps, annotator))

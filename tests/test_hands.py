@@ -193,3 +193,108 @@ def test_skeleton_frame_draws_hands_only_when_asked():
     # the middle finger's links run up the column x = 32 from y = 44 to y = 28 (green in BGR)
     assert frame[36, 32, 1] > 100 and frame[36, 32, 0] < 50
     assert frame[5:20].max() == 0  # nothing above the fingertips
+
+
+def test_wholebody_layout_is_mmpose_coco_wholebody():
+    from posestream.engines.layouts import WHOLEBODY133_FLIP_INDICES, WHOLEBODY133_NAMES, wholebody_dataset_meta
+
+    meta = wholebody_dataset_meta()
+    assert meta["dataset_name"] == "coco_wholebody" and meta["num_keypoints"] == 133 == len(meta["sigmas"])
+    names = WHOLEBODY133_NAMES
+    assert names[17] == "left_big_toe" and names[22] == "right_heel" and names[23] == "face-0"
+    assert names[91] == "left_hand_root" and names[99] == "left_forefinger4" and names[132] == "right_pinky_finger4"
+    flips = WHOLEBODY133_FLIP_INDICES
+    assert all(flips[flips[i]] == i for i in range(133))
+    # mirror pairs by name: left_* ↔ right_*, jaw ends, outer eye corners, hand roots
+    assert names[flips[names.index("left_heel")]] == "right_heel"
+    assert (flips[23], flips[23 + 36], flips[23 + 51]) == (23 + 16, 23 + 45, 23 + 51)
+    assert flips[91] == 112
+    # hand sigmas are the same for both hands; the body's are COCO's
+    assert meta["sigmas"][91:112] == meta["sigmas"][112:133] and meta["sigmas"][5] == pytest.approx(0.079)
+    assert [0, 5] not in meta["skeleton_links"] and [91, 92] in meta["skeleton_links"] and [15, 19] in meta["skeleton_links"]
+
+
+def test_to_wholebody_places_feet_and_hands():
+    from posestream.engines.layouts import to_wholebody
+
+    body = np.arange(34, dtype=np.float32).reshape(1, 17, 2)
+    extra = np.array([[[1, 1], [2, 2], [3, 3], [4, 4]]], np.float32)  # l_heel, r_heel, l_tip, r_tip
+    hands = np.full((1, 2, 21, 2), np.nan, np.float32)
+    hands[0, 1] = 7.0
+    points, scores = to_wholebody(body, np.full((1, 17), 0.9), extra, np.full((1, 4), 0.8),
+                                  hands, np.full((1, 2, 21), 0.6))
+    assert points.shape == (1, 133, 2) and scores.shape == (1, 133)
+    np.testing.assert_array_equal(points[0, :17], body[0])
+    np.testing.assert_array_equal(points[0, [17, 19, 20, 22]], [[3, 3], [1, 1], [4, 4], [2, 2]])
+    assert scores[0, 18] == 0 and scores[0, 21] == 0  # small toes: absent
+    assert (scores[0, 23:91] == 0).all() and (points[0, 23:91] == 0).all()  # the face
+    assert (scores[0, 91:112] == 0).all() and (points[0, 91:112] == 0).all()  # left hand not found
+    assert (points[0, 112:133] == 7).all() and scores[0, 112:133] == pytest.approx(0.6)
+
+
+def test_run_with_wholebody_keypoints(tmp_path):
+    from posestream.stream.cli import main
+
+    image = shared_file("media/tfjs-pose-testdata/pose.jpg")
+    assert main(["run", str(image), "--out", str(tmp_path), "--keypoints", "wholebody", "--no-lift", "--no-video",
+                 "--quiet"]) == 0
+    document = json.loads((tmp_path / "results_pose.json").read_text())
+    assert document["meta_info"]["dataset_name"] == "coco_wholebody"
+    line = json.loads((tmp_path / "pose.jsonl").read_text().splitlines()[0])
+    for inst, record in zip(document["instance_info"][0]["instances"], line["instances"]):
+        assert len(inst["keypoints"]) == 133 == len(inst["keypoint_scores"])
+        assert inst["keypoints"][:17] == record["keypoints"]
+        assert inst["keypoints"][19] == record["extra_keypoints"][0]  # left heel
+        if record["hands"]["left"]["status"] == "ok":
+            assert inst["keypoints"][91:112] == record["hands"]["left"]["keypoints"]
+        assert max(inst["keypoint_scores"][23:91]) == 0
+
+
+def _rtmw_like(tmp_path):
+    """A tiny ONNX of RTMW's signature (``input`` [B,3,256,192] → ``simcc_x`` [B,133,384],
+    ``simcc_y`` [B,133,512]) whose peaks sit at known bins: keypoint k at x bin 192 + k % 50,
+    y bin 256; the left hand (91–111) scores 0.9, the right hand 0.2, everything else 0.8."""
+    from onnx_builders import constant_outputs_model
+
+    simcc_x = np.full((1, 133, 384), 0.01, np.float32)
+    simcc_y = np.full((1, 133, 512), 0.01, np.float32)
+    values = np.full(133, 0.8, np.float32)
+    values[91:112], values[112:133] = 0.9, 0.2
+    simcc_x[0, np.arange(133), 192 + np.arange(133) % 50] = values
+    simcc_y[0, np.arange(133), 256] = values
+    path = tmp_path / "rtmw-like.onnx"
+    path.write_bytes(constant_outputs_model("input", ["batch", 3, 256, 192], {"simcc_x": simcc_x, "simcc_y": simcc_y}))
+    return path
+
+
+def test_rtmw_wholebody_simcc_model_through_the_rtmpose_decoder(tmp_path):
+    from posestream.stream.capture.files import Frame
+    from posestream.stream.config import PipelineConfig
+    from posestream.stream.detect.detections import Detections
+    from posestream.stream.pipeline import PosePipeline
+    from posestream.stream.pose import RTMPose, load_pose_estimator
+    from posestream.stream.sinks.files import PredictionsJsonSink
+
+    estimator = load_pose_estimator(str(_rtmw_like(tmp_path)), "cpu")
+    assert isinstance(estimator, RTMPose) and estimator.num_keypoints == 133
+    # box 192×256 at the origin: padded 1.25 → a 240×320 crop centred on (96, 128), 0.8 input px
+    # per image px; x bin b is input pixel b / 2, so image x = 96 + (b / 2 - 96) / 0.8; y bin 256 → 128
+    k = np.arange(133)
+    expected_x = 96 + ((192 + k % 50) / 2 - 96) / 0.8
+    detector = lambda image: Detections(np.array([[0, 0, 192, 256]], np.float32), np.array([0.9], np.float32))  # noqa: E731
+    pipeline = PosePipeline(detector, estimator, PipelineConfig())
+    frame = Frame(image=np.zeros((300, 400, 3), np.uint8), frame_id=1, pts=0.0)
+    result = pipeline(frame)
+    np.testing.assert_allclose(result.wholebody_keypoints[0, :, 0], expected_x, atol=1e-3)
+    np.testing.assert_allclose(result.wholebody_keypoints[0, :, 1], 128, atol=1e-3)
+    np.testing.assert_allclose(result.keypoints[0, :, 0], expected_x[:17], atol=1e-3)
+    # hands come from the model's own hand points: the left one confident, the right one not
+    assert result.hand_status.tolist() == [["ok", "absent"]]
+    np.testing.assert_allclose(result.hand_keypoints[0, 0, :, 0], expected_x[91:112], atol=1e-3)
+    validate_record(json.loads(json.dumps(result.to_json())))
+    sink = PredictionsJsonSink(tmp_path / "results.json", "wholebody")
+    sink.write(result)
+    document = json.loads(sink.close().read_text())
+    inst = document["instance_info"][0]["instances"][0]
+    np.testing.assert_allclose(np.asarray(inst["keypoints"])[:91, 0], expected_x[:91], atol=0.01)  # face included
+    assert inst["keypoint_scores"][112] == 0  # the absent right hand

@@ -27,6 +27,10 @@ class PoseEstimates:
             :data:`posestream.engines.layouts.BLAZEPOSE33_HAND_POINTS`), or None for models
             without finger points (COCO-17: hands are then cropped along the forearm).
         hand_point_scores: (N, 2, 3) float32 in [0, 1], or None.
+        wholebody_keypoints: (N, 133, 2) float32 image pixels in COCO-WholeBody order
+            (:data:`posestream.engines.layouts.WHOLEBODY133_NAMES`) from a whole-body model
+            (RTMW, DWPose), or None.
+        wholebody_scores: (N, 133) float32 in [0, 1] (SimCC peak values), or None.
     """
 
     keypoints: np.ndarray
@@ -37,6 +41,8 @@ class PoseEstimates:
     rois: np.ndarray | None = None
     hand_points: np.ndarray | None = None
     hand_point_scores: np.ndarray | None = None
+    wholebody_keypoints: np.ndarray | None = None
+    wholebody_scores: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keypoints)

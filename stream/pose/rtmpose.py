@@ -1,4 +1,5 @@
-"""RTMPose (SimCC) top-down keypoint model exported by MMDeploy."""
+"""RTMPose (SimCC) top-down keypoint models exported by MMDeploy: COCO-17 body models, and the
+133-keypoint COCO-WholeBody ones (RTMW, DWPose) through the same decoder."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import cv2
 import numpy as np
 
 from posestream.engines.backend import InferenceBackend, require_signature
+from posestream.engines.errors import ModelSignatureError
 from posestream.engines.transforms import apply_affine, bbox_to_center_scale, crop_warp_matrix, warp_crops
 
 from .estimates import PoseEstimates, empty_estimates
@@ -32,11 +34,17 @@ def simcc_decode(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 
 
 
 class RTMPose:
-    """RTMPose body model exported by MMDeploy (``input`` [B,3,256,192] → ``simcc_x``, ``simcc_y``).
+    """RTMPose body model exported by MMDeploy (``input`` [B,3,256,192] → ``simcc_x``, ``simcc_y``),
+    or a whole-body model of the same signature with 133 keypoints (RTMW, DWPose: ``input``
+    [B,3,384,288] or [B,3,256,192] → ``simcc_x`` [B,133,2W], ``simcc_y`` [B,133,2H]), recognised by
+    the number of keypoints its outputs carry.
 
     Each box is padded by 1.25, grown to the input's 3:4 aspect ratio, warped affinely onto the
     input (mmpose ``TopdownAffine``), converted to RGB and normalised with ImageNet mean/std
     ×255; SimCC outputs are decoded with split ratio 2.0 and mapped back with the inverse warp.
+    A 133-keypoint model's COCO-WholeBody points (body 0–16 = COCO-17, feet, face, left and right
+    hand) are returned whole in :attr:`PoseEstimates.wholebody_keypoints`, its first 17 as the
+    COCO-17 ``keypoints``.
 
     Raises:
         ModelSignatureError: the model lacks ``input`` [B,3,H,W] or ``simcc_x``/``simcc_y``.
@@ -59,6 +67,8 @@ class RTMPose:
         shape = backend.inputs[0].shape
         self.input_size = (shape[3] or 192, shape[2] or 256)  # (width, height)
         self.fixed_batch = shape[0]
+        dims = next(o.shape for o in backend.outputs if o.name == "simcc_x")
+        self.num_keypoints = dims[1] if len(dims) == 3 else None  # None: known once it runs
 
     def preprocess(self, image: np.ndarray, bboxes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Crops of every box: (N, 3, h, w) float32 tensor and the N (2, 3) warp matrices."""
@@ -71,7 +81,11 @@ class RTMPose:
 
     def __call__(self, image: np.ndarray, bboxes: np.ndarray, rois: np.ndarray | None = None) -> PoseEstimates:
         """Estimate COCO-17 keypoints for each (N, 4) x1y1x2y2 pixel box of a BGR uint8 image
-        (``rois`` is accepted for a common signature and ignored: RTMPose crops from the box)."""
+        (``rois`` is accepted for a common signature and ignored: RTMPose crops from the box).
+
+        Raises:
+            ModelSignatureError: the model gives neither 17 nor 133 keypoints.
+        """
         bboxes = np.asarray(bboxes, np.float32).reshape(-1, 4)
         if len(bboxes) == 0:
             return empty_estimates(17)
@@ -83,4 +97,10 @@ class RTMPose:
             simcc_x, simcc_y = self.backend.run({"input": tensor}, ["simcc_x", "simcc_y"])
         keypoints, scores = simcc_decode(simcc_x, simcc_y, self.split_ratio)
         keypoints = np.stack([apply_affine(k, cv2.invertAffineTransform(m)) for k, m in zip(keypoints, matrices)])
+        if keypoints.shape[1] == 133:  # COCO-WholeBody (RTMW, DWPose): body first
+            return PoseEstimates(keypoints[:, :17], scores[:, :17], np.ones(len(scores), np.float32),
+                                 wholebody_keypoints=keypoints, wholebody_scores=scores)
+        if keypoints.shape[1] != 17:
+            raise ModelSignatureError(f"{self.backend.name}: {keypoints.shape[1]} keypoints; expected 17 (COCO) "
+                                      "or 133 (COCO-WholeBody)")
         return PoseEstimates(keypoints, scores, np.ones(len(scores), np.float32))

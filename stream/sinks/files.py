@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from posestream.engines.files import atomic_output
-from posestream.engines.layouts import coco17_dataset_meta
+from posestream.engines.layouts import coco17_dataset_meta, to_wholebody, wholebody_dataset_meta
 
 from posestream.stream.results import FrameResult
 
@@ -72,17 +72,43 @@ class PredictionsJsonSink:
     Frames are streamed to ``<file>.part`` as they come (memory stays flat on endless live
     streams); :meth:`close` ends the document and renames it. The bytes are those of
     ``json.dump`` of the whole document.
+
+    Args:
+        path: the final ``.json`` path.
+        keypoints: ``coco17`` (default: 17 keypoints, mmpose's ``coco`` meta) or ``wholebody``
+            (133 keypoints in COCO-WholeBody order with mmpose's ``coco_wholebody`` meta,
+            :func:`posestream.engines.layouts.to_wholebody`: body, BlazePose's heels and foot tips
+            as heels and big toes, the hands of ``posestream run --hands``, or everything a
+            whole-body model (RTMW) gives; the face (unless such a model gives it), the small
+            toes and hands not found are (0, 0) with score 0).
+
+    Raises:
+        ValueError: another ``keypoints`` layout.
     """
 
-    def __init__(self, path: str | Path):
+    LAYOUTS = ("coco17", "wholebody")
+
+    def __init__(self, path: str | Path, keypoints: str = "coco17"):
+        if keypoints not in self.LAYOUTS:
+            raise ValueError(f"keypoint layout: expected one of {', '.join(self.LAYOUTS)}, got {keypoints!r}")
         self.path = Path(path)
+        self.layout = keypoints
+        meta = wholebody_dataset_meta() if keypoints == "wholebody" else coco17_dataset_meta()
         self._handle = open(part_path(self.path), "w")
-        self._handle.write('{"meta_info": ' + json.dumps(coco17_dataset_meta()) + ', "instance_info": [')
+        self._handle.write('{"meta_info": ' + json.dumps(meta) + ', "instance_info": [')
         self._first = True
 
     def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
         instances = []
-        for inst in result.instances():
+        if self.layout == "wholebody" and len(result):
+            points, scores = to_wholebody(result.keypoints, result.keypoint_scores, result.extra_keypoints,
+                                          result.extra_keypoint_scores, result.hand_keypoints,
+                                          result.hand_keypoint_scores, result.wholebody_keypoints,
+                                          result.wholebody_scores)
+        for i, inst in enumerate(result.instances()):
+            if self.layout == "wholebody":
+                inst["keypoints"] = np.round(points[i].astype(np.float64), 2).tolist()
+                inst["keypoint_scores"] = np.round(scores[i].astype(np.float64), 4).tolist()
             item = {"keypoints": inst["keypoints"], "keypoint_scores": inst["keypoint_scores"],
                     "bbox": [inst["bbox"]], "bbox_score": inst["bbox_score"]}
             if inst["track_id"] is not None:
