@@ -84,7 +84,8 @@ def classify_frames(results: list[FrameResult], config: ClassifierConfig) -> lis
     for result in results:
         postures, gestures, _ = classifier(result.keypoints, result.keypoint_scores, result.track_ids,
                                            result.keypoints_3d, result.frame_id, result.pts,
-                                           (result.width, result.height))
+                                           (result.width, result.height), hand_keypoints=result.hand_keypoints,
+                                           hand_status=result.hand_status)
         out.append((postures, gestures))
     return out
 

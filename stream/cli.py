@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lifter", metavar="CKPT", help="3D lifter checkpoint (default: the shipped causal 27-frame one)")
     run.add_argument("--no-lift", action="store_true", help="no 3D keypoints")
     run.add_argument("--view-3d", action="store_true", help="also write NAME_3d.mp4: the frame beside its 3D skeletons")
-    run.add_argument("--rules", choices=["default", "hafizas"], help="posture/gesture rules (default: default)")
+    run.add_argument("--rules", choices=["default", "hafizas", "hands"],
+                     help="posture/gesture rules (default: default; hands: read the hands and their waving first, "
+                          "use with --hands)")
     run.add_argument("--max-frames", type=int, help="stop after this many frames")
     run.add_argument("--max-image-pixels", type=int, default=MAX_IMAGE_PIXELS,
                      help=f"refuse (a single image) or skip (in a folder) images over this many pixels "

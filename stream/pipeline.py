@@ -294,7 +294,8 @@ class PoseStream:
         t0 = time.perf_counter()
         result.postures, result.gestures, events = self.classifier(
             result.keypoints, result.keypoint_scores, result.track_ids, result.keypoints_3d,
-            result.frame_id, result.pts, (result.width, result.height))
+            result.frame_id, result.pts, (result.width, result.height),
+            hand_keypoints=result.hand_keypoints, hand_status=result.hand_status)
         result.events = [event.to_json() for event in events]
         if self.tracker is not None:
             live = {track.track_id for track in self.tracker.tracks}

@@ -298,3 +298,110 @@ def test_rtmw_wholebody_simcc_model_through_the_rtmpose_decoder(tmp_path):
     inst = document["instance_info"][0]["instances"][0]
     np.testing.assert_allclose(np.asarray(inst["keypoints"])[:91, 0], expected_x[:91], atol=0.01)  # face included
     assert inst["keypoint_scores"][112] == 0  # the absent right hand
+
+
+# ---------------------------------------------------------------------------------------------
+# gestures read from the hand and its motion
+
+
+def _flat_right_palm(cx: float = 200.0, wrist_y: float = 300.0, palm_to_camera: bool = True) -> np.ndarray:
+    """A flat upright right hand seen from the front (palm to the camera: the thumb on the
+    image's right, towards the body's midline of a person facing the camera)."""
+    hand = _upright_hand(cx, wrist_y, width=40.0, length=100.0)  # thumb on the image's left
+    if palm_to_camera:
+        hand[:, 0] = 2 * cx - hand[:, 0]  # thumb and pinky swap sides
+    return hand
+
+
+def _fist(hand: np.ndarray) -> np.ndarray:
+    """The same hand with its long fingers curled back towards the palm."""
+    fist = hand.copy()
+    for base in (5, 9, 13, 17):
+        knuckle = hand[base]
+        fist[base + 1] = knuckle + (0, -12)
+        fist[base + 2] = knuckle + (0, -4)
+        fist[base + 3] = knuckle + (0, 6)  # the tip back below the knuckle
+    return fist
+
+
+def test_open_hand_and_palm_direction_from_the_keypoints():
+    from posestream.stream.classify.hands import fingers_extended, open_hand, palm_facing_camera
+
+    palm = _flat_right_palm()
+    assert fingers_extended(palm).all() and open_hand(palm)
+    assert not open_hand(_fist(palm)) and not fingers_extended(_fist(palm)).any()
+    assert palm_facing_camera(palm, right=True)
+    assert not palm_facing_camera(_flat_right_palm(palm_to_camera=False), right=True)
+    # a left palm to the camera is the mirror image of a right one
+    mirrored = palm.copy()
+    mirrored[:, 0] = 400 - mirrored[:, 0]
+    assert palm_facing_camera(mirrored, right=False) and not palm_facing_camera(mirrored, right=True)
+
+
+def test_wave_detector_needs_a_periodic_swing_of_hand_size_at_a_waving_rate():
+    from posestream.stream.classify.hands import WaveDetector
+
+    def run(frequency: float, amplitude: float, fps: float = 30.0, seconds: float = 2.0) -> bool:
+        detector, out = WaveDetector(window=1.5, min_hz=1.0, max_hz=4.0, amplitude=0.5), False
+        for t in np.arange(0, seconds, 1 / fps):
+            out = detector(t, 300 + amplitude * np.sin(2 * np.pi * frequency * t), 300.0, size=40.0)
+        return out
+
+    assert run(2.0, 20.0)  # a 2 Hz wave swinging one hand size (40 px) peak to peak
+    assert run(1.5, 20.0, fps=10.0)  # also at 10 fps
+    assert not run(2.0, 4.0)  # a tremble of a fifth of a hand
+    assert not run(0.3, 40.0)  # a slow sweep
+    assert not run(6.0, 20.0, fps=60.0)  # faster than anyone waves
+    still = WaveDetector()
+    assert not any(still(t, 300.0, 300.0, 40.0) for t in np.arange(0, 2, 1 / 30))
+
+
+def _person(right_wrist=(120.0, 60.0), right_elbow=(120.0, 120.0)) -> tuple[np.ndarray, np.ndarray]:
+    """A person facing the camera (COCO-17, pixels): shoulders at y 100, hips at y 300 (torso
+    200 px), left arm hanging, the right arm as given."""
+    k = np.zeros((17, 2), np.float32)
+    k[0], k[1], k[2], k[3], k[4] = (200, 40), (210, 30), (190, 30), (220, 35), (180, 35)
+    k[5], k[6] = (250, 100), (150, 100)  # left shoulder on the image's right
+    k[7], k[9] = (260, 180), (265, 250)
+    k[8], k[10] = right_elbow, right_wrist
+    k[11], k[12], k[13], k[14], k[15], k[16] = (230, 300), (170, 300), (230, 400), (170, 400), (230, 500), (170, 500)
+    return k, np.ones(17, np.float32)
+
+
+def test_hand_aware_gestures():
+    from posestream.stream.classify.rules import ClassifierConfig, default_gesture, hands_gesture
+
+    config = ClassifierConfig(rules="hands")
+    keypoints, scores = _person()  # right forearm vertical, wrist above the shoulder: arm raised
+    assert default_gesture(keypoints, scores, config) == "hello"
+    hands = np.zeros((2, 21, 2), np.float32)
+    hands[1] = _flat_right_palm(cx=120, wrist_y=60, palm_to_camera=True)
+    seen = np.array([False, True])
+    assert hands_gesture(keypoints, scores, config) == "hello"  # no hand seen: the arm rules
+    assert hands_gesture(keypoints, scores, config, hands, seen) == "stop"  # a still flat palm held up
+    hands[1] = _fist(hands[1])
+    assert hands_gesture(keypoints, scores, config, hands, seen) == "none"  # a raised fist
+    hands[1] = _flat_right_palm(cx=120, wrist_y=60)
+    assert hands_gesture(keypoints, scores, config, hands, seen, waving=(True, False)) == "hello"  # a waving open hand
+    # a low stop: the palm at chest height, the forearm pointing forwards (no raised arm)
+    low, low_scores = _person(right_wrist=(125.0, 150.0), right_elbow=(120.0, 160.0))
+    assert default_gesture(low, low_scores, config) == "none"
+    hands[1] = _flat_right_palm(cx=125, wrist_y=150)
+    assert hands_gesture(low, low_scores, config, hands, seen) == "stop"
+
+
+def test_waving_wrist_is_hello_whatever_the_forearm_angle():
+    """A tracked person waving with the forearm tilted 20° from horizontal (the arm rules' 30°
+    test says no): hello with the hands rules, none with the default ones."""
+    from posestream.stream.classify.rules import ClassifierConfig, PoseClassifier
+
+    labels = {}
+    for rules in ("default", "hands"):
+        classifier = PoseClassifier(ClassifierConfig(rules=rules))
+        for i, t in enumerate(np.arange(0, 3, 1 / 30)):
+            swing = 30 * np.sin(2 * np.pi * 2 * t)  # 2 Hz, 60 px peak to peak (hand ≈ 80 px)
+            wrist = (120 - 90 + swing, 120 - 33)  # 20° above horizontal, out to the side
+            keypoints, scores = _person(right_wrist=wrist, right_elbow=(120.0, 120.0))
+            _, gestures, _ = classifier(keypoints[None], scores[None], np.array([1]), None, i + 1, float(t))
+        labels[rules] = gestures[0]
+    assert labels == {"default": "none", "hands": "hello"}

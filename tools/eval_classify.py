@@ -1,9 +1,10 @@
-"""Posture and gesture accuracy of the default rules (posture from 2D, and from the lifter's 3D) and the
-reference (hafizas) rules, side by side.
+"""Posture and gesture accuracy of the default rules (posture from 2D, and from the lifter's 3D), the
+reference (hafizas) rules and the hand-aware (hands) rules, side by side.
 
     python tools/eval_classify.py VIDEO LABELS.csv [VIDEO LABELS.csv ...]
     python tools/eval_classify.py --shared          # the labelled shared clips (tests/data/*.csv)
     python tools/eval_classify.py --shared --cv     # + leave-one-clip-out cross-validation
+    python tools/eval_classify.py --shared --hands --cv   # hand keypoints on: the 'hands' rules read them
 
 Runs the tracked and lifted pipeline once per video (``--cache DIR`` keeps its JSON lines for the
 next run), classifies the same keypoints with each rule variant, and prints per-clip frame
@@ -32,11 +33,15 @@ from posestream.stream.capture.files import open_source  # noqa: E402
 #: Rule variants compared: name → overrides of the configured classifier settings.
 VARIANTS = {"default": {"rules": "default", "posture_source": "2d"},
             "default-3d": {"rules": "default", "posture_source": "3d"},
-            "hafizas": {"rules": "hafizas"}}
+            "hafizas": {"rules": "hafizas"},
+            "hands": {"rules": "hands", "posture_source": "2d"}}
 RULES = tuple(VARIANTS)
 #: Settings of the default rules searched by --cv (each a few values around the default).
 GRID = {"short_thigh": (0.35, 0.45, 0.55), "hands_apart": (0.4, 0.5, 0.6), "face_distance": (0.25, 0.35),
         "first_hold": (0.0, 0.1), "arm_keypoint_threshold": (0.3, 0.5)}
+#: Settings of the hand-aware rules searched by --cv (waving window, slowest rate, swing; how low a stop palm may be).
+HANDS_GRID = {"wave_window": (1.5, 3.0), "wave_min_hz": (0.25, 1.0), "wave_amplitude": (0.5, 1.0),
+              "stop_below_shoulder": (0.3, 0.5)}
 
 
 def shared_pairs() -> list[tuple[Path, Path]]:
@@ -75,22 +80,24 @@ def accuracies(results: list, spans: list, config: ClassifierConfig) -> tuple[fl
     return tuple(score(*pairs(spans, results, labels, kind), ())[1] for kind in KINDS)
 
 
-def cross_validate(clips: dict, base: ClassifierConfig) -> None:
-    """Leave-one-clip-out choice of :data:`GRID` settings; prints held-out accuracies per clip."""
+def cross_validate(clips: dict, base: ClassifierConfig, grid: dict | None = None) -> None:
+    """Leave-one-clip-out choice of ``grid`` settings (default :data:`GRID`) of the ``base``
+    rules; prints held-out accuracies per clip beside the fixed ``base`` and the reference."""
     import itertools
     import math
 
     import numpy as np
 
-    names = list(GRID)
+    grid = GRID if grid is None else grid
+    names = list(grid)
     candidates = [ClassifierConfig(**{**base.__dict__, **dict(zip(names, values))})
-                  for values in itertools.product(*GRID.values())]
+                  for values in itertools.product(*grid.values())]
     table = np.array([[accuracies(results, spans, c) for results, spans in clips.values()] for c in candidates])
     reference = [accuracies(r, s, ClassifierConfig(rules="hafizas")) for r, s in clips.values()]
     fixed = [accuracies(r, s, base) for r, s in clips.values()]
-    print(f"\nleave-one-clip-out over {len(candidates)} settings of {', '.join(names)}")
-    print(f"{'held-out clip':28s} {'posture: cv':>11s} {'default':>8s} {'hafizas':>8s}   {'gesture: cv':>11s} "
-          f"{'default':>8s} {'hafizas':>8s}   chosen on the other clips")
+    print(f"\n{base.rules} rules: leave-one-clip-out over {len(candidates)} settings of {', '.join(names)}")
+    print(f"{'held-out clip':28s} {'posture: cv':>11s} {base.rules:>8s} {'hafizas':>8s}   {'gesture: cv':>11s} "
+          f"{base.rules:>8s} {'hafizas':>8s}   chosen on the other clips")
     held = []
     for j, clip in enumerate(clips):
         others = [i for i in range(len(clips)) if i != j]
@@ -116,8 +123,13 @@ def main() -> None:
     parser.add_argument("--shared", action="store_true", help="evaluate the labelled shared clips")
     parser.add_argument("--config", help="YAML settings (configs/run.yaml layout)")
     parser.add_argument("--detect-interval", type=int)
-    parser.add_argument("--cv", action="store_true", help="leave-one-clip-out cross-validation of the default settings")
+    parser.add_argument("--cv", action="store_true",
+                        help="leave-one-clip-out cross-validation of the default and of the hands rules' settings")
+    parser.add_argument("--full-grid", action="store_true", help="--cv of the hands rules over GRID and HANDS_GRID together")
     parser.add_argument("--cache", type=Path, help="folder keeping each clip's tracked results (JSON lines)")
+    parser.add_argument("--hands", action="store_true",
+                        help="run the pipeline with hand keypoints (pipeline.hands), read by the 'hands' rules "
+                             "(without them those rules fall back to the arms and the wrists' waving)")
     args = parser.parse_args()
     if len(args.pairs) % 2:
         parser.error("give VIDEO LABELS.csv pairs")
@@ -127,7 +139,8 @@ def main() -> None:
     if not clips:
         parser.error("nothing to evaluate")
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "models"))
-    config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval}})
+    config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval},
+                                               "pipeline": {"hands": True if args.hands else None}})
     pipeline = PosePipeline.from_config(config.pipeline)
     rule_configs = {name: ClassifierConfig(**{**config.classify.__dict__, **v}) for name, v in VARIANTS.items()}
     lifter = config.lift.load()
@@ -160,8 +173,13 @@ def main() -> None:
                    f"{per_rules[r][0][cls].f1:6.3f}" for r in RULES]
             print(f"{cls:10s} {per_rules['default'][0][cls].support:7d}  " + "  ".join(row))
         print(f"{'accuracy':10s} {'':7s}  " + "  ".join(f"{per_rules[r][1]:24.3f}" for r in RULES))
+        if kind == "gesture":  # what a hand-aware reading should cut: hellos where there is no gesture
+            false = {r: sum(t == "none" and p == "hello" for t, p in zip(*pooled[r, kind])) for r in RULES}
+            print(f"{'false hello':10s} {'':7s}  " + "  ".join(f"{false[r]:24d}" for r in RULES)
+                  + "   (person-frames labelled none, read hello)")
     if args.cv:
         cross_validate(kept, rule_configs["default"])
+        cross_validate(kept, rule_configs["hands"], {**GRID, **HANDS_GRID} if args.full_grid else HANDS_GRID)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ Two rule sets over COCO-17 keypoints (pixels, y down):
 * ``hafizas`` — the rule-based system this product reproduces (hafizas101's OpenPose BODY_25
   rules, remade on COCO-17 as DESIGN.md §3 states them), ported as they are: no confidence
   gating, no smoothing, a reading for every frame. Kept for comparison.
+* ``hands`` — the default rules with the hand itself and its motion read first (issue 17;
+  :func:`hands_gesture`): where a hand is seen well (``hands`` of ``posestream run --hands``,
+  status ``ok``) a still, open palm towards the camera is stop and a waving open hand hello,
+  while a raised fist is nothing; a waving wrist (:class:`~posestream.stream.classify.hands.WaveDetector`)
+  is hello whatever the forearm's angle; where the hand is not seen well (too small, absent)
+  the arm rules decide.
 * ``default`` — the same questions asked robustly: keypoints below a confidence are not used and
   the answer is ``unknown`` rather than a guess; every threshold is a ratio of the person's own
   torso length (scale-free); no division by zero; sit/stand from the 3D pose (H36M-17) when the
@@ -37,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .hands import WaveDetector, hand_features, hand_size
+
 # COCO-17 indices (posestream.engines.layouts.COCO17_NAMES)
 L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 5, 6, 7, 8, 9, 10
 L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 11, 12, 13, 14, 15, 16
@@ -48,6 +56,8 @@ H36M_ROOT, H36M_THORAX = 0, 8
 H36M_LEGS = ((1, 2, 3), (4, 5, 6))
 
 POSTURES = ("standing", "sitting", "unknown")
+#: Rule sets of :attr:`ClassifierConfig.rules`.
+RULE_SETS = ("default", "hafizas", "hands")
 GESTURES = ("none", "hello", "stop")
 
 
@@ -154,6 +164,14 @@ class ClassifierConfig:
             initial ``unknown`` / ``none`` is no label to protect).
         arm_keypoint_threshold: elbows and wrists are judged from this score (they score lower
             than the trunk: small, fast, often blurred).
+        wave_window: ``hands`` rules: seconds of wrist motion looked at for waving ...
+        wave_min_hz, wave_max_hz: ... a side-to-side rate in this range (cycles per second) ...
+        wave_amplitude: ... swings of at least this many hand sizes (the hand's measured length,
+            or ``hand_torso`` torso lengths where the hand is not seen).
+        hand_torso: a hand's length in torso lengths where it is not measured (adult
+            proportions: about 19 cm against 50 cm).
+        stop_below_shoulder: ``hands`` rules: a flat palm towards the camera is stop from this
+            many torso lengths below its shoulder up (a "stop" held at chest height counts).
     """
 
     rules: str = "default"
@@ -179,10 +197,16 @@ class ClassifierConfig:
     gesture_release: float = 0.1
     first_hold: float = 0.0
     arm_keypoint_threshold: float = 0.3
+    wave_window: float = 1.5
+    wave_min_hz: float = 1.0
+    wave_max_hz: float = 4.0
+    wave_amplitude: float = 0.5
+    hand_torso: float = 0.4
+    stop_below_shoulder: float = 0.5
 
     def __post_init__(self):
-        if self.rules not in ("default", "hafizas"):
-            raise ValueError(f"classify: rules must be 'default' or 'hafizas', not {self.rules!r}")
+        if self.rules not in RULE_SETS:
+            raise ValueError(f"classify: rules must be one of {', '.join(RULE_SETS)}, not {self.rules!r}")
         if self.posture_source not in ("2d", "3d"):
             raise ValueError(f"classify: posture_source must be '2d' or '3d', not {self.posture_source!r}")
         if min(self.posture_hold, self.gesture_hold, self.gesture_release, self.first_hold) < 0:
@@ -243,6 +267,66 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
     return _gesture(raised)
 
 
+def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig,
+                  hands: np.ndarray | None = None, hand_ok: np.ndarray | None = None,
+                  waving: tuple[bool, bool] = (False, False)) -> str:
+    """Gesture from the hands first (the ``hands`` rules; module text), the arms where a hand is
+    not seen well.
+
+    Per arm (right, left): a hand seen well (``hand_ok``) is *up* when it is an open palm
+    towards the camera no lower than ``stop_below_shoulder`` torso lengths under its shoulder
+    and still (not waving), and *waving* when it waves open; a fist or a back of the hand is
+    neither, whatever the arm does. A hand not seen well is *up* when its arm is raised
+    (:func:`arm_raised`) and *waving* when its wrist waves. Where no hand is seen well, the arm
+    rules' reading (:func:`default_gesture`) stands, and a waving wrist makes ``none`` hello.
+    Otherwise two arms up is stop; else any waving is hello; else one arm up is stop when its
+    hand is seen (a still flat palm held up) and, when it is not, hello unless the arm rules
+    read nothing (hands clasped, at the face).
+
+    Args:
+        keypoints: (17, 2) pixels, COCO-17; scores: (17,).
+        hands: (2, 21, 2) pixels of the left and right hand (HAND21), or None.
+        hand_ok: (2,) bool, the hands seen well (status ``ok``), or None.
+        waving: whether the right and left wrist wave (:class:`WaveDetector`, per track).
+
+    Returns:
+        ``none``, ``hello`` or ``stop``.
+    """
+    arms = default_gesture(keypoints, scores, config)  # the arm rules' reading
+    ok = scores >= config.keypoint_threshold
+    torso = torso_length(keypoints, ok)
+    if torso is None:
+        return "none"
+    seen_any = hands is not None and hand_ok is not None and bool(np.any(hand_ok))
+    if not seen_any:  # no hand seen well: the arm rules, and a waving wrist is hello
+        return "hello" if arms == "none" and any(waving) else arms
+    arm_ok = scores >= config.arm_keypoint_threshold
+    ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]] = arm_ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]]
+    hip_y = float(keypoints[[i for i in (L_HIP, R_HIP) if ok[i]], 1].mean())
+    face = keypoints[[i for i in FACE if ok[i]]]
+    eyes = [i for i in (0, 1, 2) if ok[i]]
+    eyes_y = float(keypoints[eyes, 1].min()) if eyes else None
+    up, waves, seen = [False, False], [False, False], [False, False]
+    for a, (s, e, w) in enumerate(ARMS):  # a = 0 right, 1 left; hands[1] is the right hand
+        side = 1 - a
+        if hand_ok[side] and ok[s]:
+            seen[a] = True
+            f = hand_features(hands[side], side == 1, keypoints[s], eyes_y, torso)
+            waves[a] = bool(waving[a]) and f.open
+            up[a] = f.open and f.palm and f.above_shoulder >= -config.stop_below_shoulder and not waves[a]
+        else:
+            waves[a] = bool(waving[a])
+            up[a] = bool(ok[s] and ok[e] and ok[w]
+                         and arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config))
+    if all(up):
+        return "stop"
+    if any(waves):
+        return "hello"
+    if any(up):  # one arm up: a still flat palm seen is stop; an arm whose hand is not seen, the arm rules
+        return "stop" if seen[up.index(True)] else ("none" if arms == "none" else "hello")
+    return "none"
+
+
 def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> str:
     """Posture from one person's 2D keypoints: a leg stands (thigh near vertical, knee straight)
     or sits (thigh level or foreshortened — knee hardly below the hip, or a short thigh above a
@@ -299,13 +383,15 @@ def default_posture_3d(keypoints_3d: np.ndarray, config: ClassifierConfig) -> st
 
 
 def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: np.ndarray | None,
-                      config: ClassifierConfig) -> tuple[str, str]:
+                      config: ClassifierConfig, hands: np.ndarray | None = None, hand_ok: np.ndarray | None = None,
+                      waving: tuple[bool, bool] = (False, False)) -> tuple[str, str]:
     """One frame's reading for one person (no hysteresis): ``(posture, gesture)``.
 
     Args:
         keypoints: (17, 2) pixels, COCO-17. scores: (17,) in [0, 1].
         keypoints_3d: (17, 3) H36M-17 metres, or None; with ``posture_source: 3d`` it decides
             the posture when a leg is seen in 2D.
+        hands, hand_ok, waving: for the ``hands`` rules (:func:`hands_gesture`); unused by the others.
     """
     if config.rules == "hafizas":
         return hafizas_classify(keypoints)
@@ -316,6 +402,8 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
         posture = default_posture_3d(keypoints_3d, config)
     else:
         posture = default_posture_2d(keypoints, scores, config)
+    if config.rules == "hands":
+        return posture, hands_gesture(keypoints, scores, config, hands, hand_ok, waving)
     return posture, default_gesture(keypoints, scores, config)
 
 
@@ -408,10 +496,12 @@ class PoseClassifier:
     def __init__(self, config: ClassifierConfig = ClassifierConfig()):
         self.config = config
         self._state: dict[int, tuple[LabelHysteresis, LabelHysteresis]] = {}
+        self._waves: dict[int, tuple[WaveDetector, WaveDetector]] = {}  # ``hands`` rules: right, left wrist
 
     def __call__(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, track_ids: np.ndarray | None,
                  keypoints_3d: np.ndarray | None, frame_id: int, pts: float,
-                 frame_size: tuple[int, int] | None = None) -> tuple[list[str], list[str], list[LabelEvent]]:
+                 frame_size: tuple[int, int] | None = None, hand_keypoints: np.ndarray | None = None,
+                 hand_status: np.ndarray | None = None) -> tuple[list[str], list[str], list[LabelEvent]]:
         """Classify one frame's people.
 
         Args:
@@ -420,6 +510,10 @@ class PoseClassifier:
             frame_size: (width, height) pixels; the default rules treat keypoints outside the
                 frame as unseen, whatever their score (a model guessing the body beyond the
                 picture).
+            hand_keypoints: (N, 2, 21, 2) pixels of each person's left and right hand, and
+            hand_status: (N, 2) their status (:attr:`~posestream.stream.results.FrameResult.hand_status`),
+                for the ``hands`` rules (None: no hand seen; the arm rules decide, waving still
+                read from the wrists of tracked people).
 
         Returns:
             ``(postures, gestures, events)``: N labels each, and the label changes of this frame.
@@ -430,8 +524,15 @@ class PoseClassifier:
             inside = ((keypoints >= 0) & (keypoints < np.asarray(frame_size, np.float32))).all(axis=-1)
             keypoint_scores = np.where(inside, keypoint_scores, 0.0)
         for i in range(len(keypoints)):
+            extra = {}
+            if self.config.rules == "hands":
+                waving = self._waving(keypoints[i], keypoint_scores[i], None if track_ids is None else int(track_ids[i]),
+                                      pts, None if hand_keypoints is None else hand_keypoints[i],
+                                      None if hand_status is None else hand_status[i] == "ok")
+                extra = {"hands": None if hand_keypoints is None else hand_keypoints[i],
+                         "hand_ok": None if hand_status is None else hand_status[i] == "ok", "waving": waving}
             posture, gesture = classify_instance(keypoints[i], keypoint_scores[i],
-                                                 None if keypoints_3d is None else keypoints_3d[i], self.config)
+                                                 None if keypoints_3d is None else keypoints_3d[i], self.config, **extra)
             if smooth:
                 tid = int(track_ids[i])
                 if tid not in self._state:
@@ -449,8 +550,38 @@ class PoseClassifier:
             gestures.append(gesture)
         return postures, gestures, events
 
+    def _waving(self, keypoints: np.ndarray, scores: np.ndarray, track_id: int | None, pts: float,
+                hands: np.ndarray | None, hand_ok: np.ndarray | None) -> tuple[bool, bool]:
+        """Whether each wrist (right, left) of a tracked person waves: its detector is fed while
+        the wrist is above its elbow (both confident) and reset otherwise; hand size from the
+        hand when seen well, else ``hand_torso`` torso lengths. Untracked people never wave."""
+        if track_id is None:
+            return False, False
+        c = self.config
+        if track_id not in self._waves:
+            self._waves[track_id] = tuple(WaveDetector(c.wave_window, c.wave_min_hz, c.wave_max_hz, c.wave_amplitude)
+                                          for _ in range(2))
+        ok = scores >= c.keypoint_threshold
+        torso = torso_length(keypoints, ok)
+        out = []
+        for a, (_, e, w) in enumerate(ARMS):
+            detector = self._waves[track_id][a]
+            if torso is None or not (scores[e] >= c.arm_keypoint_threshold and scores[w] >= c.arm_keypoint_threshold) \
+                    or keypoints[w, 1] >= keypoints[e, 1]:
+                detector.reset()
+                out.append(False)
+                continue
+            side = 1 - a
+            size = c.hand_torso * torso
+            if hands is not None and hand_ok is not None and hand_ok[side]:
+                size = hand_size(hands[side])
+            out.append(detector(pts, float(keypoints[w, 0]), float(keypoints[e, 0]), max(size, 1.0)))
+        return out[0], out[1]
+
     def forget(self, live_track_ids) -> None:
         """Drop the state of tracks not in ``live_track_ids`` (tracks that ended)."""
         live = {int(t) for t in live_track_ids}
         for tid in [t for t in self._state if t not in live]:
             del self._state[tid]
+        for tid in [t for t in self._waves if t not in live]:
+            del self._waves[tid]
