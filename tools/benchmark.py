@@ -3,6 +3,7 @@
 and of the 3D lifter: streaming vs recomputing the window, and the shipped lifter's MPJPE table.
 
     python tools/benchmark.py ../shared/media/opencv-vtest/vtest.avi --frames 200
+    python tools/benchmark.py ../shared/media/har-wave/wave.mp4 --frames 100 --hands --min-hand-size 0
     python tools/benchmark.py --lifter
     python tools/benchmark.py --graph ../shared/media/opencv-vtest/vtest.avi --frames 300 --soak 600
 
@@ -190,6 +191,10 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--detect-interval", type=int, default=1, help="run the detector every N frames")
     parser.add_argument("--peer", choices=["mediapipe"], help="also time a peer on the same frames")
+    parser.add_argument("--hands", action="store_true",
+                        help="also run with hand keypoints (pipeline.hands) and print that cost beside the body-only one")
+    parser.add_argument("--min-hand-size", type=float,
+                        help="--hands: pipeline.min_hand_size, px (0: every seen hand is cropped, however small)")
     args = parser.parse_args()
     if args.lifter:
         from lifter_bench import lifter_report  # tools/lifter_bench.py: NumPy streaming vs torch recompute
@@ -218,6 +223,16 @@ def main() -> int:
     print(f"  one-crop-per-person floor: detect {floor['detect']:.1f} ms + pose {floor['pose']:.1f} ms "
           f"({sum(people) / max(len(people), 1):.2f} crops at batch 1) -> {1e3 / floor_ms:.1f} fps; "
           f"pipeline / floor = {summary.fps * floor_ms / 1e3:.2f}")
+    if args.hands:
+        hands = RunConfig.from_dict({}, {**overrides, "pipeline": {**overrides["pipeline"], "hands": True,
+                                                                   "min_hand_size": args.min_hand_size}})
+        with_hands, _, _ = end_to_end(args.video, args.frames, hands)
+        body_ms = sum(summary.stage_ms.get(k, 0.0) for k in ("detect", "pose", "track"))
+        hand_ms = sum(with_hands.stage_ms.get(k, 0.0) for k in ("detect", "pose", "track", "hands"))
+        print(f"  with hands (min_hand_size {hands.pipeline.min_hand_size:g} px): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in with_hands.stage_ms.items())
+              + f"  -> end to end {with_hands.fps:.1f} fps; detect+pose+track(+hands) ms/frame: "
+              f"body only {body_ms:.1f}, with hands {hand_ms:.1f}")
     if args.peer == "mediapipe":
         peer = mediapipe_fps(args.video, args.frames)
         if peer is None:
