@@ -405,3 +405,72 @@ def test_waving_wrist_is_hello_whatever_the_forearm_angle():
             _, gestures, _ = classifier(keypoints[None], scores[None], np.array([1]), None, i + 1, float(t))
         labels[rules] = gestures[0]
     assert labels == {"default": "none", "hands": "hello"}
+
+
+def test_hands_from_the_forearm_of_a_coco17_pose_and_from_an_empty_frame(real_pipeline):
+    """A COCO-17 model has no finger points: hands are cropped along elbow → wrist; they are
+    found on the arms-out photo, fingertips beyond the wrists. An empty frame gives empty arrays."""
+    import cv2
+    from dataclasses import replace
+
+    from posestream.stream.config import PipelineConfig
+    from posestream.stream.pipeline import PosePipeline
+    from posestream.stream.capture.files import Frame
+
+    hands = PosePipeline.from_config(PipelineConfig(detector=real_pipeline.config.detector,
+                                                    pose=real_pipeline.config.pose, hands=True)).hands
+    pipeline = PosePipeline(real_pipeline.detector, real_pipeline.estimator, real_pipeline.config, hands)
+    image = cv2.imread(str(shared_file("media/tfjs-pose-testdata/pose.jpg")))
+    frame = Frame(frame_id=1, pts=0.0, image=image)
+    bboxes, scores = pipeline.detect(image)
+    poses, keep = pipeline.estimate(image, bboxes)
+    coco17 = replace(poses, hand_points=None, hand_point_scores=None)  # as RTMPose gives
+    from posestream.stream.pipeline import _frame_result
+
+    rows = np.flatnonzero(keep)
+    result = _frame_result(frame, bboxes[keep], scores[keep], coco17, keep, {})
+    following = pipeline.add_hands(image, result, coco17, rows)
+    person = int(np.argmax(result.bbox_scores))
+    assert result.hand_status[person].tolist() == ["ok", "ok"]
+    for side, (elbow, wrist) in enumerate(((7, 9), (8, 10))):
+        forearm = result.keypoints[person, wrist] - result.keypoints[person, elbow]
+        tips = result.hand_keypoints[person, side, [8, 12, 16]] - result.keypoints[person, wrist]
+        assert ((tips @ forearm) > 0).all()
+    assert np.isfinite(following[person]).all()  # the next frame's crops, from these landmarks
+    empty = pipeline(Frame(frame_id=2, pts=0.1, image=np.zeros((240, 320, 3), np.uint8)))
+    assert len(empty) == 0 and empty.hand_keypoints.shape == (0, 2, 21, 2) and empty.to_json()["instances"] == []
+
+
+def test_tracked_hands_follow_their_landmarks(real_pipeline):
+    """On a clip with large hands (tfjs squats, 720×1280), tracked hands are cropped from their
+    previous landmarks: the hand model's wrist stays on the body model's wrist."""
+    from posestream.stream.capture.files import open_source
+    from posestream.stream.config import PipelineConfig
+    from posestream.stream.pipeline import PosePipeline, PoseStream
+
+    hands = PosePipeline.from_config(PipelineConfig(detector=real_pipeline.config.detector,
+                                                    pose=real_pipeline.config.pose, hands=True)).hands
+    stream = PoseStream(PosePipeline(real_pipeline.detector, real_pipeline.estimator, real_pipeline.config, hands),
+                        classify=None)
+    calls = []
+    original = hands.run
+    hands.run = lambda image, rois: (calls.append(len(rois)), original(image, rois))[1]
+    ok_frames, tracked_frames, before = 0, 0, False
+    for i, frame in enumerate(open_source(shared_file("media/tfjs-pose-testdata/pose_squats.mp4"))):
+        if i == 8:
+            break
+        calls.clear()
+        result = stream(frame)
+        for person in range(len(result)):
+            for side, wrist in ((0, 9), (1, 10)):
+                if result.hand_status[person, side] != "ok":
+                    continue
+                forearm = np.linalg.norm(result.keypoints[person, wrist] - result.keypoints[person, wrist - 2])
+                gap = np.linalg.norm(result.hand_keypoints[person, side, 0] - result.keypoints[person, wrist])
+                assert gap < 0.5 * forearm
+        all_ok = bool(len(result) == 1 and (result.hand_status == "ok").all())
+        ok_frames += all_ok
+        if before and calls == [2]:  # both hands followed from the last frame: one pass, one call
+            tracked_frames += 1
+        before = all_ok
+    assert ok_frames >= 4 and tracked_frames >= 1  # at 5 fps a squatting arm often leaves its last crop
