@@ -366,3 +366,86 @@ def test_taking_up_a_stream_cuts_a_torn_line_and_keeps_what_every_output_holds(t
     assert [line["frame_id"] for line in _lines(names.jsonl)] == list(range(1, 11))
     assert len(json.loads(names.predictions.read_text())["instance_info"]) == 10
     np.testing.assert_allclose(_video_times(names.video), [i / 25 for i in range(10)], atol=1e-6)
+
+
+def test_a_restarted_sink_keeps_a_finished_stream_final_and_takes_up_the_other(tmp_path):
+    wave, stand = shared_file("media/har-wave/wave.mp4"), shared_file("media/har-stand/stand.mp4")  # 125, 106 frames
+    supervisor = Supervisor([str(wave), str(stand)], _config(video=True), tmp_path)
+    killed = []  # the sink is killed once one stream is finished and renamed: it must stay so
+    watcher = _when(supervisor, "sink", lambda extra: len(extra.get("finished", [])) == 1,
+                    lambda pid: (os.kill(pid, signal.SIGKILL), killed.append(pid)))
+    status = supervisor.run()
+    watcher.join()
+    assert killed and status == 0
+    _check_complete(tmp_path, "wave", 125)
+    _check_complete(tmp_path, "stand", 106)
+
+
+def test_recovery_touches_only_regular_files_and_never_overwrites_an_earlier_one(tmp_path):
+    from posestream.stream.sinks.files import JsonLinesSink
+    from posestream.stream.sinks.resume import recover
+
+    outside = tmp_path / "precious.txt"
+    outside.write_text("not ours\n")
+    (tmp_path / "cam.jsonl.part").symlink_to(outside)
+    assert recover(tmp_path, "cam") is None and outside.read_text() == "not ours\n"
+    (tmp_path / "cam.jsonl.part").unlink()
+    for attempt in (1, 2):  # two killed runs in a row, no video
+        records = JsonLinesSink(tmp_path / "cam.jsonl")
+        for i in range(1, 4 + attempt):
+            records.write(_frame_result(i, (i - 1) / 25))
+        records._handle.flush()
+        taken, paths = recover(tmp_path, "cam")
+        assert taken.frames == 3 + attempt
+    assert len(_lines(tmp_path / "cam.recovered.jsonl")) == 4
+    assert len(_lines(tmp_path / "cam.recovered-2.jsonl")) == 5
+
+
+def test_a_subscriber_off_the_allow_list_gets_nothing_with_the_default_ipc_graph(tmp_path):
+    import socket
+
+    keys = tmp_path / "keys"
+    tool = Path(__file__).resolve().parents[1] / "tools" / "curve_keys.py"
+    for extra in ([], ["--subscriber", "viewer"]):
+        assert subprocess.run([sys.executable, str(tool), str(keys), *extra], capture_output=True).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        pub = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    config = RunConfig.from_dict({"graph": {"curve_keys": str(keys), "realtime": True},
+                                  "sinks": {"video": False, "pub": pub}})
+    supervisor = Supervisor([str(shared_file("media/har-wave/wave.mp4"))], config, tmp_path / "out", max_frames=40)
+    got = {"viewer": [], "client": []}
+    stop = threading.Event()
+
+    def listen(name):
+        from zmq.auth import load_certificate
+
+        context = zmq.Context()
+        sub = context.socket(zmq.SUB)
+        sub.curve_publickey, sub.curve_secretkey = load_certificate(keys / f"{name}.key_secret")
+        sub.curve_serverkey, _ = load_certificate(keys / "server.key")
+        sub.connect(pub)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        while not stop.is_set():
+            if sub.poll(100):
+                got[name].append(sub.recv_multipart())
+        context.destroy(linger=0)
+
+    listeners = [threading.Thread(target=listen, args=(name,)) for name in got]
+    for listener in listeners:
+        listener.start()
+    status = supervisor.run()
+    stop.set()
+    for listener in listeners:
+        listener.join()
+    assert status == 0
+    assert len(got["viewer"]) > 0 and got["client"] == []  # the graph's own key is not a subscriber's
+
+
+def test_ctrl_c_while_the_models_load_stops_without_waiting(tmp_path):
+    process = _start_live(tmp_path)
+    time.sleep(1.0)  # the stages are starting; no source yet
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err.decode()
+    assert "did not flush" not in err.decode()

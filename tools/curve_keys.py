@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     for name in names:
         if not name.replace("-", "").replace("_", "").isalnum():
             parser.error(f"subscriber name {name!r}: letters, digits, - and _ only")
+        if args.subscriber and name in ("server", "client"):
+            parser.error(f"subscriber name {name!r} is the graph's own certificate: choose another")
         public, secret = zmq.auth.create_certificates(args.folder, name)
         os.chmod(secret, 0o600)
         if args.subscriber:

@@ -159,14 +159,16 @@ def subscriber_keys(curve_keys: str | None) -> set[bytes]:
 def start_authenticator(context: zmq.Context, keys: dict | None, curve_keys: str | None = None):
     """On a process that binds tcp sockets with CURVE: a ZAP handler (thread) that lets into
     the graph's sockets only the run's client key and into the PUB socket only the listed
-    subscribers (:func:`subscriber_keys`). Returns it (stop() at exit) or None without keys."""
-    if not keys:
+    subscribers (:func:`subscriber_keys`). Returns it (stop() at exit), or None when neither
+    the graph's sockets (``keys``) nor a PUB socket (``curve_keys``) use CURVE."""
+    if not keys and not curve_keys:
         return None
     from zmq.auth.thread import ThreadAuthenticator
 
     auth = ThreadAuthenticator(context)
     auth.start()
-    allowed = {GRAPH_DOMAIN: {keys["client_public"].encode()}, SUBSCRIBERS_DOMAIN: subscriber_keys(curve_keys)}
+    allowed = {GRAPH_DOMAIN: {keys["client_public"].encode()} if keys else set(),
+               SUBSCRIBERS_DOMAIN: subscriber_keys(curve_keys)}
     auth.configure_curve_callback(domain=GRAPH_DOMAIN, credentials_provider=_AllowList(allowed))
     auth.configure_curve_callback(domain=SUBSCRIBERS_DOMAIN, credentials_provider=_AllowList(allowed))
     return auth

@@ -140,6 +140,7 @@ class Supervisor:
                                      "max_frames": max_frames}) for s, src in zip(self.streams, sources)]
         self.interrupted: int | None = None
         self.replayed_at = 0.0
+        self.lost_before = 0  # frames lost by stage processes since restarted
         self.malformed = 0  # malformed or forged heartbeats
         self.source_failed = False
         self.rss_timeline: list[float] = []  # MiB of all stages, once a minute
@@ -158,6 +159,7 @@ class Supervisor:
             process.popen.stdin.close()
         except OSError:  # the process died at once: its exit status tells the supervisor
             pass
+        self.lost_before += process.beat.get("counters", {}).get("lost", 0)  # a restart keeps its count
         process.started, process.last_beat, process.beat, process.beats = time.monotonic(), None, {}, 0
 
     def _sink_written(self) -> tuple[dict, dict, set]:
@@ -167,16 +169,26 @@ class Supervisor:
         return extra.get("written", {}), extra.get("max_track_id", {}), set(extra.get("finished", []))
 
     def _start_again(self, process: _Process) -> None:
-        """Start a stage again where the run stands: a sink takes up its files, a person stage
-        gives track ids above those written, a file capture starts after the last frame written."""
-        written, max_ids, _ = self._sink_written()
+        """Start a stage again where the run stands: a sink takes up its files (the streams the
+        earlier one finished stay finished), a person stage gives track ids above those used, a
+        file capture starts after the last frame written, a camera's ids and times go on."""
+        written, max_ids, finished = self._sink_written()
+        person = self.by_name["person"].beat.get("extra", {})
         stage = process.spec["stage"]
         if stage == "sink":
-            process.spec["resume"] = True
+            process.spec.update(resume=True, earlier={"finished": sorted(finished), "written": written})
         elif stage == "person":
-            process.spec["first_track_ids"] = {s: int(n) + 1 for s, n in max_ids.items()}
-        elif stage == "capture" and process.spec["stream"] in self.lossless:
-            process.spec["start_frame"] = int(written.get(process.spec["stream"], 0)) + 1
+            process.spec["first_track_ids"] = {s: max(int(max_ids.get(s, 0)) + 1, int(person.get("next_track_id", {})
+                                                                                         .get(s, 1)))
+                                               for s in self.streams}
+        elif stage == "capture":
+            stream = process.spec["stream"]
+            if stream in self.lossless:
+                process.spec["start_frame"] = int(written.get(stream, 0)) + 1
+            elif is_live(process.spec["source"]):
+                last = max(int(written.get(stream, 0)), int(person.get("last_frame_id", {}).get(stream, 0)))
+                pts = self.by_name["sink"].beat.get("extra", {}).get("written_pts", {}).get(stream)
+                process.spec.update(start_frame=last + 1, start_pts=0.0 if pts is None else float(pts) + 1.0)
         process.finished = False
         self._start(process)
 
@@ -224,18 +236,23 @@ class Supervisor:
         sink = self.by_name["sink"]
         if failed is sink:
             self._start_again(sink)
-        # the sink writes what reached it before the kills; its count is final when two beats agree
-        seen: list = []
+        # the sink writes what reached it before the kills; its count is final when two beats
+        # sent after the kills agree. No deadline while it beats: taking up a long video takes time
+        killed_at, seen = time.monotonic(), []
 
         def settled(process: _Process) -> bool:
             extra = process.beat.get("extra", {})
-            if process.beat.get("state") == "running" and process.beats and (not seen or seen[-1][0] != process.beats):
+            if process.beat.get("state") == "running" and process.beats and (process.last_beat or 0) > killed_at + 0.2 \
+                    and (not seen or seen[-1][0] != process.beats):
                 seen.append((process.beats, extra.get("written")))
             return len(seen) >= 2 and seen[-1][1] == seen[-2][1]
 
-        if not self._wait([sink], settled, g.startup_timeout):
-            log.error("the sink did not report what it had written")
-            return False
+        while not self._wait([sink], settled, g.heartbeat_timeout):
+            if sink.popen.poll() is not None or self.interrupted is not None:
+                return True  # the sink ended (its status decides) or the run is stopping: the main loop goes on
+            if sink.last_beat is None or time.monotonic() - sink.last_beat > g.heartbeat_timeout:
+                log.error("the sink did not report what it had written")
+                return False
         _, _, finished = self._sink_written()
         restart = [p for p in chain if p.spec["stage"] != "capture" or p.spec["stream"] not in finished]
         for process in chain:
@@ -247,6 +264,8 @@ class Supervisor:
         if not self._wait([p for p in restart if p.spec["stage"] != "capture"],
                           lambda p: p.beat.get("state") == "running", g.startup_timeout):
             return self.interrupted is not None or self._fail_startup(restart)
+        if self.interrupted is not None:
+            return True  # stopping: no source is started again
         for process in restart:
             if process.spec["stage"] == "capture":
                 self._start_again(process)
@@ -352,9 +371,10 @@ class Supervisor:
                     break  # the watch loop below restarts or fails whatever is wrong
                 self._poll_control(control, by_name)
             for process in self.processes:
-                if process.spec["stage"] == "capture":
+                if process.spec["stage"] == "capture" and self.interrupted is None:  # stopped while starting: no source
                     self._start(process)
             sink = by_name["sink"]
+            drained = None
             deadline, last_memory, last_timeline = None, 0.0, time.monotonic()
             while status is None:
                 self._poll_control(control, by_name)
@@ -373,9 +393,15 @@ class Supervisor:
                     status = None if self._restart(stalled, f"left a frame missing for over {self.config.graph.gap_timeout:.0f} s") else 1
                 if sink.finished:
                     status = 0
-                if self.interrupted is not None:
+                if self.interrupted is not None and status is None:
                     deadline = deadline or now + 60
-                    if now > deadline:
+                    sources = [p for p in self.processes if p.spec["stage"] == "capture"
+                               and p.popen is not None and p.popen.poll() is None]
+                    if not sources:  # every source has ended: what is in flight gets gap_timeout to arrive
+                        drained = drained or now + self.config.graph.gap_timeout
+                    if drained is not None and now > drained:
+                        status = 128 + int(self.interrupted)  # the sink is stopped below: it renames what it wrote
+                    elif now > deadline:
                         log.error("the graph did not flush within 60 s of the stop")
                         status = 1
             if status == 0 and self.interrupted is not None:
@@ -402,11 +428,14 @@ class Supervisor:
 
         for stream in self.streams:
             try:
-                recovered = recover(self.out_dir, stream, bool(self.config.sinks.video))
+                recovered = recover(self.out_dir, stream)
             except Exception as exc:  # never block a new run on an old run's leftovers
                 log.warning("could not recover the unfinished outputs of %s (%s)", stream, exc)
                 continue
-            if recovered is not None:
+            if recovered is not None and not recovered[1]:
+                print(f"posestream: warning: {self.out_dir} held unfinished outputs of {stream} from an interrupted "
+                      "run, with no frame complete in all of them; removed", file=sys.stderr)
+            elif recovered is not None:
                 taken, paths = recovered
                 print(f"posestream: warning: {self.out_dir} held the unfinished outputs of an interrupted run; "
                       f"recovered {taken.frames} frames of {stream} into {', '.join(p.name for p in paths)}",
@@ -444,7 +473,7 @@ class Supervisor:
         metrics["rss_mb_per_minute"] = self.rss_timeline
         metrics["control_malformed"] = self.malformed
         metrics["lossless_streams"] = self.lossless
-        metrics["lost_frames"] = sum(p.beat.get("counters", {}).get("lost", 0) for p in self.processes)
+        metrics["lost_frames"] = self.lost_before + sum(p.beat.get("counters", {}).get("lost", 0) for p in self.processes)
         metrics["exit_interrupted"] = self.interrupted is not None
         try:
             write_json_atomic(path, metrics)

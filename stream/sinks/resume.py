@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -73,19 +75,32 @@ class TakenUp:
 
     Attributes:
         frames: records kept. last_frame_id: of the last kept record (0: none).
-        max_track_id: largest ``track_id`` among them (0: none). first_pts: ``pts`` (s) of the
-        first kept record, or None. fps: the video's frame rate, or None without video.
+        max_track_id: largest ``track_id`` among them (0: none). first_pts, last_pts: ``pts``
+        (s) of the first and last kept records. fps: the video's frame rate, or None without video.
     """
 
     frames: int = 0
     last_frame_id: int = 0
     max_track_id: int = 0
     first_pts: float | None = None
+    last_pts: float | None = None
     fps: Fraction | None = None
+
+
+def _regular_file(path: Path) -> bool:
+    """A regular file itself, not a link (whose target would be cut or overwritten), device or pipe."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def take_up(names: OutputFiles, video: bool, annotator=None) -> tuple[TakenUp, list] | None:
     """Open a stream's sinks again on its ``.part`` files, keeping what every output holds.
+
+    The kept video frames are copied into a new part before the JSON lines are cut, so an
+    interruption at any point leaves what a second call can take up (the earlier video, moved
+    aside as ``<video>.part.earlier``, is used again while it exists).
 
     Args:
         names: the stream's output names. video: whether the annotated video is written.
@@ -93,11 +108,12 @@ def take_up(names: OutputFiles, video: bool, annotator=None) -> tuple[TakenUp, l
 
     Returns:
         ``(taken_up, sinks)``: what was kept, and the open sinks, the :class:`JsonLinesSink`
-        first, then :class:`PredictionsJsonSink` and (when ``video`` and a frame was kept)
-        :class:`VideoSink`; None when there is no ``.part`` of the JSON lines to take up.
+        first, then :class:`PredictionsJsonSink` and (when ``video``) :class:`VideoSink`; None
+        when there is nothing to take up (no regular ``.part`` of the JSON lines, or no frame
+        that every output holds: the parts are then removed and the stream starts anew).
     """
     jsonl_part = part_path(names.jsonl)
-    if not jsonl_part.is_file():
+    if not _regular_file(jsonl_part):
         return None
     ends, first_pts, frame_ids = [], None, []
     for end, record in intact_records(jsonl_part):
@@ -105,30 +121,37 @@ def take_up(names: OutputFiles, video: bool, annotator=None) -> tuple[TakenUp, l
         frame_ids.append(record["frame_id"])
         first_pts = record.get("pts") if first_pts is None else first_pts
     video_part = part_path(names.video)
+    earlier = video_part.with_name(video_part.name + ".earlier")
+    if _regular_file(video_part) and not _regular_file(earlier):
+        video_part.replace(earlier)
     keep, fps = len(ends), None
     if video:
-        video_count, fps = video_frames(video_part) if video_part.is_file() else (0, None)
-        keep = min(keep, video_count)
-    with open(jsonl_part, "r+b") as handle:
-        handle.truncate(ends[keep - 1] if keep else 0)
-    taken = TakenUp(frames=keep, last_frame_id=frame_ids[keep - 1] if keep else 0,
-                    first_pts=first_pts if keep else None, fps=fps)
+        video_count, fps = video_frames(earlier) if _regular_file(earlier) else (0, None)
+        keep = min(keep, video_count) if fps else 0
+    if not keep:
+        for path in (jsonl_part, part_path(names.predictions), video_part, earlier):
+            if _regular_file(path):
+                path.unlink()
+        return None
+    video_sink = None
+    if video:
+        video_sink = VideoSink(names.video, fps, annotator, crash_safe=True)
+        video_sink.start_at(first_pts)
+        _copy_frames(earlier, keep, video_sink, first_pts)
+    with open(jsonl_part, "r+b") as handle:  # only now: the video holds every kept frame
+        handle.truncate(ends[keep - 1])
+    if _regular_file(earlier):
+        earlier.unlink()
+    taken = TakenUp(frames=keep, last_frame_id=frame_ids[keep - 1], first_pts=first_pts, fps=fps)
     sinks: list = [JsonLinesSink(names.jsonl, append=True), PredictionsJsonSink(names.predictions)]
     for _, record in intact_records(jsonl_part):
         result = FrameResult.from_json(record)
-        taken.max_track_id = max([taken.max_track_id, *(int(t) for t in (result.track_ids if result.track_ids
-                                                                           is not None else []))])
+        if result.track_ids is not None and len(result.track_ids):
+            taken.max_track_id = max(taken.max_track_id, int(result.track_ids.max()))
         sinks[1].write(result)
-    if video and keep and fps:
-        earlier = video_part.with_name(video_part.name + ".earlier")
-        video_part.replace(earlier)
-        sink = VideoSink(names.video, fps, annotator, crash_safe=True)
-        sink.start_at(first_pts)
-        _copy_frames(earlier, keep, sink, first_pts)
-        earlier.unlink()
-        sinks.append(sink)
-    elif video_part.is_file():
-        video_part.unlink()
+        taken.last_pts = result.pts
+    if video_sink is not None:
+        sinks.append(video_sink)
     return taken, sinks
 
 
@@ -143,21 +166,32 @@ def _copy_frames(path: Path, count: int, sink: VideoSink, first_pts: float) -> N
             sink.write_annotated(frame.to_ndarray(format="bgr24"), first_pts + float(frame.time or 0.0))
 
 
-def recover(out_dir: str | Path, name: str, video: bool = True) -> tuple[TakenUp, list[Path]] | None:
+def recover(out_dir: str | Path, name: str) -> tuple[TakenUp, list[Path]] | None:
     """Turn the ``.part`` files a killed run left for stream ``name`` into complete files named
     ``<name>.recovered.jsonl``, ``results_<name>.recovered.json`` and ``<name>.recovered.mp4``
-    (the next run writes the usual names anew). None when there is nothing to recover.
+    (``.recovered-2`` and on when an earlier recovery holds those names; the next run writes the
+    usual names anew). Only regular files are touched. None when there is nothing to recover.
 
     Returns:
         What was kept and the files written.
     """
-    old, new = OutputFiles(Path(out_dir), name), OutputFiles(Path(out_dir), f"{name}.recovered")
-    if not part_path(old.jsonl).is_file():
+    old = OutputFiles(Path(out_dir), name)
+    if not _regular_file(part_path(old.jsonl)):
         return None
+    suffix, k = "recovered", 2
+    while any(p.exists() or p.with_name(p.name + ".part").exists() for p in
+              (OutputFiles(Path(out_dir), f"{name}.{suffix}").jsonl, OutputFiles(Path(out_dir), f"{name}.{suffix}").video)):
+        suffix, k = f"recovered-{k}", k + 1
+    new = OutputFiles(Path(out_dir), f"{name}.{suffix}")
     for a, b in ((old.jsonl, new.jsonl), (old.predictions, new.predictions), (old.video, new.video)):
-        if part_path(a).is_file():
-            part_path(a).replace(part_path(b))
-    taken, sinks = take_up(new, video and part_path(new.video).is_file())
-    paths = [path for path in (sink.close() for sink in sinks) if path is not None]
-    part_path(new.predictions).unlink(missing_ok=True)
-    return taken, paths
+        for tail in ("", ".earlier"):
+            source = part_path(a).with_name(part_path(a).name + tail)
+            if _regular_file(source):
+                source.replace(part_path(b).with_name(part_path(b).name + tail))
+    video = _regular_file(part_path(new.video)) or _regular_file(part_path(new.video).with_name(
+        part_path(new.video).name + ".earlier"))
+    taken = take_up(new, video)
+    if taken is None:
+        return TakenUp(), []
+    paths = [path for path in (sink.close() for sink in taken[1]) if path is not None]
+    return taken[0], paths

@@ -2,7 +2,9 @@
 graph takes them or paced with ``realtime``; cameras: only the newest frame, drops counted).
 
 A file capture started with ``start_frame`` (the supervisor's replay after a fault) reads and
-skips the frames before it, so that the stream goes on from the first frame not yet written."""
+skips the frames before it, so that the stream goes on from the first frame not yet written; a
+restarted camera numbers its frames from ``start_frame`` and times them from ``start_pts``
+(seconds), so that its stream's frame ids and times go on rather than start again."""
 
 from __future__ import annotations
 
@@ -50,12 +52,15 @@ def run_capture(spec: dict) -> int:
                            hwm=1 if newest_wins else stage.graph["queue"])
         fps = float(getattr(source, "fps", 0) or 0)
         max_frames = spec.get("max_frames")
-        start_frame = int(spec.get("start_frame") or 1) if not live else 1
+        start_frame = int(spec.get("start_frame") or 1)
         interval = int(spec["config"]["tracking"]["detect_interval"])
         stage.state = "running"
         start, last_id, last_pts = time.monotonic(), 0, 0.0
         epoch = time.time_ns()  # this capture process's run: a restarted capture starts a new sequence
         id_offset, pts_offset = 0, 0.0
+        if live:  # a camera taken up again: its ids and times go on from the stream's
+            id_offset, pts_offset, start_frame = start_frame - 1, float(spec.get("start_pts") or 0.0), 1
+        paced = False
         failed = None
         while not stopping.is_set():
             frames = iter(source)
@@ -76,6 +81,8 @@ def run_capture(spec: dict) -> int:
                     last_id, last_pts = frame.frame_id, frame.pts
                     continue
                 if realtime:
+                    if not paced:  # the first frame sent sets the clock (a replay starts part-way)
+                        start, paced = time.monotonic() - frame.pts, True
                     delay = start + frame.pts - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)

@@ -98,7 +98,10 @@ def run_person(spec: dict) -> int:
             now = time.monotonic()
             return {"gap_s": round(max([s.hole_seconds(now) for s in streams.values() if s.lossless] or [0.0]), 2),
                     "pending": sum(len(s.pending) for s in streams.values()),
-                    "active_streams": sum(s.stream is not None for s in streams.values())}
+                    "active_streams": sum(s.stream is not None for s in streams.values()),
+                    "last_frame_id": {s.name: s.last_frame_id for s in streams.values()},
+                    "next_track_id": {s.name: s.stream.tracker.next_track_id if s.stream is not None and
+                                      s.stream.tracker is not None else s.next_track_id for s in streams.values()}}
 
         stage.extra = extra
         stage.state = "running"
@@ -166,16 +169,18 @@ def run_person(spec: dict) -> int:
                         retire(state)  # a live source gone quiet: free its state
                     return
 
-        def new_epoch(state: _StreamState, epoch: int) -> None:
+        def new_epoch(state: _StreamState, epoch: int, seq: int) -> None:
             """The stream's capture was (re)started: follow the new one. What the old one sent and
             is still waiting is dropped on lossless streams (the new capture sends it again) and
-            processed in order on live ones."""
+            processed in order on live ones. A person stage started anew on a running camera
+            takes its frames from the first one it sees (``seq``)."""
             if state.lossless:
                 stage.counters["discarded"] += len(state.pending)
             else:
-                for seq in sorted(state.pending):
-                    process(state, state.pending[seq][0])
-            state.epoch, state.pending, state.next_seq, state.last_seq = epoch, {}, 1, None
+                for pending in sorted(state.pending):
+                    process(state, state.pending[pending][0])
+            first = seq if state.epoch is None and not state.lossless else 1
+            state.epoch, state.pending, state.next_seq, state.last_seq = epoch, {}, first, None
 
         def take(message) -> None:
             h = message.header
@@ -190,7 +195,7 @@ def run_person(spec: dict) -> int:
             state.last_message = time.monotonic()
             state.lossless = bool(h.get("lossless", False))
             if h["epoch"] != state.epoch:
-                new_epoch(state, h["epoch"])
+                new_epoch(state, h["epoch"], h["seq"] if message.kind == "frame" else 1)
             if message.kind == "frame":
                 if state.lossless and len(state.pending) >= limit and h["seq"] != state.next_seq:
                     stage.counters["overflow"] += 1  # bounded memory; the supervisor's replay sends it again

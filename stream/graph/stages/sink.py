@@ -42,6 +42,7 @@ class _Written:
     def __init__(self, lossless: bool):
         self.lossless = lossless
         self.last_frame_id = 0  # of the last result written
+        self.last_pts: float | None = None  # its pts, seconds
         self.max_track_id = 0
         self.hole_since: float | None = None  # a lossless stream waiting for a missing result
         self.finished = False
@@ -101,18 +102,29 @@ def run_sink(spec: dict) -> int:
                     public, secret = load_certificate(Path(stage.graph["curve_keys"]) / "server.key_secret")
                     pub.curve_secretkey, pub.curve_publickey, pub.curve_server = secret, public, True
                     pub.zap_domain = SUBSCRIBERS_DOMAIN.encode()
+                    pub.setsockopt(getattr(zmq, "ZAP_ENFORCE_DOMAIN", 93), 1)  # no ZAP handler: nobody gets in
                 pub.bind(sinks_config["pub"])
         except (zmq.ZMQError, OSError) as exc:
             what = sinks_config.get("pub") if isinstance(exc, zmq.ZMQError) else out_dir
             print(f"posestream: error: the sink cannot use {what}: {exc}", file=sys.stderr)
             return 2
         if spec.get("resume"):
+            # a restart: streams the earlier sink finished stay finished (their files are final);
+            # the others take up their .part files again
+            earlier = spec.get("earlier") or {}
             for stream in spec["streams"]:
+                state = written[stream]
+                if stream in earlier.get("finished", []) or _finished_here(OutputFiles(out_dir, stream),
+                                                                         spec.get("started_at")):
+                    state.finished = True
+                    state.last_frame_id = int(earlier.get("written", {}).get(stream, 0))
+                    continue
                 taken = take_up(OutputFiles(out_dir, stream), bool(sinks_config["video"]), annotator)
                 if taken is not None:
                     kept, sinks = taken
                     records[stream], files[stream] = sinks[0], sinks[1:]
-                    written[stream].last_frame_id, written[stream].max_track_id = kept.last_frame_id, kept.max_track_id
+                    state.last_frame_id, state.max_track_id = kept.last_frame_id, kept.max_track_id
+                    state.last_pts = kept.last_pts
                     frames[stream] = kept.frames
                     log.warning("sink: took up %s again after frame %d", stream, kept.last_frame_id)
         stage.state = "running"
@@ -128,6 +140,7 @@ def run_sink(spec: dict) -> int:
                     "dropped": dict(dropped), "latency_ms": {k: v.summary() for k, v in latency.items()},
                     "malformed": stage.counters["malformed"], "forged": stage.counters["forged"],
                     "written": {s: w.last_frame_id for s, w in written.items()},
+                    "written_pts": {s: w.last_pts for s, w in written.items() if w.last_pts is not None},
                     "max_track_id": {s: w.max_track_id for s, w in written.items()},
                     "finished": sorted(s for s, w in written.items() if w.finished),
                     "gap_s": round(max([now - w.hole_since for w in written.values() if w.hole_since] or [0.0]), 2)}
@@ -143,9 +156,15 @@ def run_sink(spec: dict) -> int:
                 files[stream].append(VideoSink(names.video, fps, annotator, crash_safe=True))
 
         def finish(stream: str, message) -> None:
+            error = None
             for sink in files.pop(stream, []) + [s for s in [records.pop(stream, None)] if s]:
-                with _naming(sink):
-                    sink.close()
+                try:  # every file is finished, even when one of them fails
+                    with _naming(sink):
+                        sink.close()
+                except OSError as exc:
+                    error = error or exc
+            if error is not None:
+                raise error
             written[stream].finished, written[stream].hole_since = True, None
             if pub is not None:
                 pub.send_multipart([stream.encode(), message.packed])
@@ -170,7 +189,7 @@ def run_sink(spec: dict) -> int:
             for sink in files[stream]:
                 with _naming(sink):
                     sink.write(result, message.image)
-            state.last_frame_id = h["frame_id"]
+            state.last_frame_id, state.last_pts = h["frame_id"], float(h["pts"])
             if result.track_ids is not None and len(result.track_ids):
                 state.max_track_id = max(state.max_track_id, int(result.track_ids.max()))
             if window and message.image is not None:
@@ -228,6 +247,18 @@ def run_sink(spec: dict) -> int:
                 except Exception:
                     log.exception("could not close %s", type(sink).__name__)
         stage.close()
+
+
+def _finished_here(names, started_at: float | None) -> bool:
+    """Whether this run already finished the stream: its JSON lines are final (renamed) and
+    newer than the run's start, with no ``.part`` beside them."""
+    from posestream.stream.sinks.files import part_path
+
+    try:
+        return (started_at is not None and names.jsonl.stat().st_mtime >= started_at
+                and not part_path(names.jsonl).exists())
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
