@@ -150,8 +150,8 @@ def test_hands_round_trip_through_json_and_are_absent_by_default():
 
 
 def test_run_with_hands_on_an_image(tmp_path, capsys):
-    """``posestream run --hands`` on the shared arms-out photo: both hands found, on the correct
-    side of the body, at the end of the forearms, drawn on the annotated image."""
+    """``posestream run --hands`` on the shared arms-out photo: both hands found, at the end of
+    their forearms, drawn on the annotated image."""
     import cv2
 
     from posestream.stream.cli import main
@@ -170,8 +170,6 @@ def test_run_with_hands_on_an_image(tmp_path, capsys):
         # the fingertips lie beyond the wrist along the forearm, within a forearm's length
         beyond = (points[[8, 12, 16]] - body[wrist]) @ forearm / np.linalg.norm(forearm) ** 2
         assert ((beyond > 0) & (beyond < 1)).all(), beyond
-    left, right = person["hands"]["left"]["handedness"], person["hands"]["right"]["handedness"]
-    assert right > left
     drawn = cv2.imread(str(tmp_path / "pose_annotated" / "pose.jpg"))
     assert drawn is not None
 
@@ -456,6 +454,7 @@ def test_tracked_hands_follow_their_landmarks(real_pipeline):
     original = hands.run
     hands.run = lambda image, rois: (calls.append(len(rois)), original(image, rois))[1]
     ok_frames, tracked_frames, before = 0, 0, False
+    handedness = {0: [], 1: []}
     for i, frame in enumerate(open_source(shared_file("media/tfjs-pose-testdata/pose_squats.mp4"))):
         if i == 8:
             break
@@ -468,9 +467,12 @@ def test_tracked_hands_follow_their_landmarks(real_pipeline):
                 forearm = np.linalg.norm(result.keypoints[person, wrist] - result.keypoints[person, wrist - 2])
                 gap = np.linalg.norm(result.hand_keypoints[person, side, 0] - result.keypoints[person, wrist])
                 assert gap < 0.5 * forearm
+                handedness[side].append(result.hand_right[person, side])
         all_ok = bool(len(result) == 1 and (result.hand_status == "ok").all())
         ok_frames += all_ok
         if before and calls == [2]:  # both hands followed from the last frame: one pass, one call
             tracked_frames += 1
         before = all_ok
     assert ok_frames >= 4 and tracked_frames >= 1  # at 5 fps a squatting arm often leaves its last crop
+    # the model's handedness agrees with the body's side (hands of 100+ px, a frontal person)
+    assert np.mean(handedness[0]) < 0.5 < np.mean(handedness[1])

@@ -53,9 +53,12 @@ class HandCrops:
     Attributes:
         keypoints: (M, 21, 2) float32 image pixels (:data:`posestream.engines.layouts.HAND21_NAMES`).
         presence: (M,) float32 in [0, 1], the model's hand-presence score (``Identity_1``, a sigmoid).
-        right: (M,) float32 in [0, 1], the probability that the crop holds the person's *right*
-            hand. MediaPipe's ``Identity_2`` is the score of "right" for mirrored (selfie) images,
-            so this is 1 − that score (checked on the COCO-WholeBody images, ``tools/eval_hands.py``).
+        right: (M,) float32 in [0, 1], the probability that the crop holds a *right* hand, in
+            the sense of the body model (which calls the arm on the image's left the right one of
+            a person facing the camera): MediaPipe's ``Identity_2`` as it is. (MediaPipe describes
+            its handedness for mirrored, selfie images; measured on the shared squats clip, 103
+            hands seen well, the raw score averages 0.13 on the hands the body pose calls left
+            and 0.88 on those it calls right; ``tests/test_hands.py`` checks it.)
         rois: (M, 4) float32 crops used (cx, cy, side px, rotation rad).
     """
 
@@ -121,7 +124,7 @@ class HandLandmark:
         landmarks = landmarks.reshape(len(rois), 21, 3)[:, :, :2]
         points = np.stack([apply_affine(l, cv2.invertAffineTransform(m)) for l, m in zip(landmarks, matrices)])
         return HandCrops(points, presence.reshape(-1).astype(np.float32),
-                         (1.0 - handedness.reshape(-1)).astype(np.float32), rois)
+                         handedness.reshape(-1).astype(np.float32), rois)
 
     def __call__(self, image: np.ndarray, rois: np.ndarray, tracked: np.ndarray | None = None) -> HandCrops:
         """Landmarks of M hands of a BGR uint8 image.
