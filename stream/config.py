@@ -48,6 +48,9 @@ class PipelineConfig:
         min_hand_size: hands estimated shorter than this many pixels (wrist to fingertips) are
             not cropped (the model needs about 40 px; reported ``small``; the classifier then
             uses the arm rules).
+        hand_side_threshold: a hand the hand model gives under this probability of being the
+            side it was cropped for is reported ``other`` (the crop caught the other hand), as
+            is the worse fitting of two hands lying on one another.
     """
 
     detector: str = "yolox-nano"
@@ -64,6 +67,7 @@ class PipelineConfig:
     hand_model: str = "hand-full"
     hand_presence_threshold: float = 0.5
     min_hand_size: float = 40.0
+    hand_side_threshold: float = 0.05
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -119,7 +123,7 @@ DEGREES = Range(0, 180)
 RANGES: dict[str, dict[str, Range]] = {
     "pipeline": {"threads": AT_LEAST_0, "det_score_threshold": FRACTION, "det_iou_threshold": FRACTION,
                  "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "pose_score_threshold": FRACTION,
-                 "hand_presence_threshold": FRACTION, "min_hand_size": AT_LEAST_0},
+                 "hand_presence_threshold": FRACTION, "min_hand_size": AT_LEAST_0, "hand_side_threshold": FRACTION},
     "tracking": {"detect_interval": AT_LEAST_1, "iou_threshold": FRACTION, "oks_threshold": FRACTION,
                  "merge_containment": FRACTION, "merge_area_ratio": FRACTION, "pose_nms_threshold": FRACTION,
                  "birth_score": FRACTION, "min_hits": AT_LEAST_1, "max_missing": AT_LEAST_0,

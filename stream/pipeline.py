@@ -133,6 +133,8 @@ class PosePipeline:
         and pinky, :func:`~posestream.stream.pose.hands.hand_rois_from_forearm` for COCO-17
         models; two passes). Hands whose wrist scores under :attr:`wrist_threshold` are
         ``unseen``, those shorter than ``config.min_hand_size`` px ``small``; neither is cropped.
+        Presence gates each hand (``absent``), and handedness too (``other``, :func:`_other_hands`):
+        a crop that holds the person's other hand (hands crossed or together) is not reported twice.
 
         Args:
             image: (H, W, 3) uint8 BGR.
@@ -181,6 +183,7 @@ class PosePipeline:
         crops = self.hands(image, rois[run], tracked[run])
         keypoints[run], presence[run], right[run] = crops.keypoints, crops.presence, crops.right
         status[run[crops.presence < self.config.hand_presence_threshold]] = "absent"
+        _other_hands(status, keypoints, right, self.config.hand_side_threshold)
         ok = status == "ok"
         keypoints[~ok] = np.nan
         height, width = image.shape[:2]
@@ -194,6 +197,30 @@ class PosePipeline:
             following[ok] = hand_rois_from_landmarks(keypoints[ok])
         result.timings["hands"] = (time.perf_counter() - t0) * 1e3
         return following.reshape(n, 2, 4)
+
+
+def _other_hands(status: np.ndarray, keypoints: np.ndarray, right: np.ndarray, threshold: float) -> None:
+    """Mark ``other`` (in ``status``, in place) the hands whose crop holds the person's other hand.
+
+    A hand's *fit* is the hand model's probability that it is the side of its slot (``right``
+    for the right slot, 1 − ``right`` for the left). A hand fitting under ``threshold`` is
+    ``other``; and where both of a person's hands are ``ok`` but lie on one another (mean
+    distance of their 21 points under a quarter of the larger one's box side: both crops caught
+    the same hand), the one that fits worse is ``other``.
+
+    Args:
+        status: (2N,) str, left and right hand of each person in turn. keypoints: (2N, 21, 2)
+            float pixels (NaN where not run). right: (2N,) float in [0, 1]. threshold: in [0, 1].
+    """
+    fit = np.where(np.arange(len(status)) % 2 == 1, right, 1.0 - right)
+    status[(status == "ok") & (fit < threshold)] = "other"
+    for left in range(0, len(status), 2):
+        pair = (left, left + 1)
+        if not all(status[i] == "ok" for i in pair):
+            continue
+        side = max(float(np.ptp(keypoints[i], axis=0).max()) for i in pair)
+        if float(np.linalg.norm(keypoints[left] - keypoints[left + 1], axis=1).mean()) < 0.25 * side:
+            status[left if fit[left] < fit[left + 1] else left + 1] = "other"
 
 
 def _frame_result(frame: Frame, bboxes: np.ndarray, bbox_scores: np.ndarray, poses: PoseEstimates,

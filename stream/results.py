@@ -47,7 +47,8 @@ class FrameResult:
         hand_right: (N, 2) float32 in [0, 1], the model's probability that the crop holds a
             right hand (handedness; 0.5 where it did not run), or None.
         hand_status: (N, 2) str: ``ok`` (landmarks reported), ``absent`` (presence under the
-            threshold), ``small`` (hand under ``pipeline.min_hand_size`` px: not cropped),
+            threshold), ``other`` (the crop holds the person's other hand: handedness against
+            its side, or both crops on one hand), ``small`` (hand under ``pipeline.min_hand_size`` px: not cropped),
             ``unseen`` (its wrist not seen in the body pose: not cropped); or None.
         wholebody_keypoints: (N, 133, 2) float32 pixels of a whole-body model (RTMW, DWPose;
             COCO-WholeBody order), or None; not part of the JSON lines (its body is ``keypoints``,
@@ -213,7 +214,7 @@ def _numbers(value, shape: tuple, what: str) -> np.ndarray:
 
 
 #: Values of a hand's ``status`` (:attr:`FrameResult.hand_status`).
-HAND_STATUSES = ("ok", "absent", "small", "unseen")
+HAND_STATUSES = ("ok", "absent", "other", "small", "unseen")
 
 
 def _check_hands(hands, what: str) -> None:

@@ -476,3 +476,16 @@ def test_tracked_hands_follow_their_landmarks(real_pipeline):
     assert ok_frames >= 4 and tracked_frames >= 1  # at 5 fps a squatting arm often leaves its last crop
     # the model's handedness agrees with the body's side (hands of 100+ px, a frontal person)
     assert np.mean(handedness[0]) < 0.5 < np.mean(handedness[1])
+
+
+def test_a_crop_holding_the_other_hand_is_not_reported_twice():
+    from posestream.stream.pipeline import _other_hands
+
+    hand = _upright_hand()  # box side 100 px
+    keypoints = np.stack([hand, hand + 5, hand, hand + 300, hand, hand])  # person 0: both crops on one hand
+    right = np.array([0.01, 0.09, 0.02, 0.97, 0.03, 0.04])  # P(right hand) from the model
+    status = np.array(["ok", "ok", "ok", "ok", "absent", "ok"], dtype="<U6")
+    _other_hands(status, keypoints, right, threshold=0.05)
+    # person 0: on one another (5√2 px < 25 px), the right slot fits worse (0.09 < 0.99);
+    # person 1: apart and each fitting its side; person 2: a "right" hand the model is sure is left
+    assert status.tolist() == ["ok", "other", "ok", "ok", "absent", "other"]
