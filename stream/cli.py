@@ -78,6 +78,9 @@ def _live(args: argparse.Namespace) -> int:
                  "sinks": {"pub": args.pub, "window": True if args.window else None,
                            "video": False if args.no_video else None, "insecure": True if args.insecure else None}}
     config = RunConfig.from_yaml(args.config, overrides)
+    if config.pipeline.hands:  # said, not silently ignored: the graph's pose stage has no hand model
+        raise ValueError("pipeline.hands: hand keypoints are made by 'posestream run' only; the live graph "
+                         "has no hand stage yet (set pipeline.hands: false)")
     _check_max_frames(args)
     # one line, before any process starts: missing files and cameras, an unusable --out, a
     # PUB address in use, a missing model

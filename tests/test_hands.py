@@ -489,3 +489,13 @@ def test_a_crop_holding_the_other_hand_is_not_reported_twice():
     # person 0: on one another (5√2 px < 25 px), the right slot fits worse (0.09 < 0.99);
     # person 1: apart and each fitting its side; person 2: a "right" hand the model is sure is left
     assert status.tolist() == ["ok", "other", "ok", "ok", "absent", "other"]
+
+
+def test_live_refuses_hands_in_one_line(tmp_path, capsys):
+    from posestream.stream.cli import main
+
+    config = tmp_path / "hands.yaml"
+    config.write_text("pipeline:\n  hands: true\n")
+    assert main(["live", "--source", str(tmp_path / "none.mp4"), "--config", str(config), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pipeline.hands" in err[0] and "posestream run" in err[0]
