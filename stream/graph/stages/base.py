@@ -93,7 +93,8 @@ class Stage:
             if self.parent is not None and os.getppid() != self.parent:  # the supervisor is gone
                 log.error("%s: the supervisor is gone; stopping", self.name)
                 os.kill(os.getpid(), signal.SIGTERM)
-                break
+                time.sleep(5.0)  # an orderly stop closes the files; one stuck in a call ends here
+                os._exit(143)
         self.send_heartbeat(sock)
         sock.close()
 
