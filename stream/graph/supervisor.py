@@ -320,9 +320,9 @@ class Supervisor:
     def _check(self, process: _Process, now: float) -> int | None:
         """Watch one stage; returns an exit status when the run must end because of it."""
         g = self.config.graph
-        code = process.popen.poll()
-        if process.finished:
+        if process.finished or process.popen is None:  # ended, or never started (a stop before the sources)
             return None
+        code = process.popen.poll()
         if code is not None:
             if code == 0 and process.spec["stage"] in ("capture", "sink"):
                 process.finished = True
