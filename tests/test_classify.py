@@ -240,3 +240,48 @@ def test_after_a_gap_one_reading_does_not_flip_the_label():
     for k in range(30):
         hold("standing", k / 30)
     assert hold("sitting", 5.0) == "standing"  # the track was away for 4 s: one reading is not 0.3 s
+
+
+def _run_track(classifier: PoseClassifier, frames: list, fps: float) -> list[tuple[str, str]]:
+    """(posture, gesture) reported for one track (id 1) over ``frames`` of (keypoints, scores)."""
+    out = []
+    for i, (k, s) in enumerate(frames):
+        postures, gestures, _ = classifier(k[None], s[None], np.array([1]), None, i + 1, i / fps)
+        out.append((postures[0], gestures[0]))
+    return out
+
+
+def test_an_arm_lost_for_a_moment_keeps_its_reading_for_arm_memory_seconds():
+    """A held stop whose left elbow scores low for a moment (blurred) stays stop for up to
+    ``arm_memory`` seconds, then the arm is unjudged (one raised arm: hello)."""
+    stop, lost = person(arms_up=2), ONES.copy()
+    lost[7] = 0.05  # left elbow
+    fps = 10
+    frames = [(stop, ONES)] * 10 + [(stop, lost)] * 20
+    labels = [g for _, g in _run_track(PoseClassifier(ClassifierConfig(arm_memory=1.0)), frames, fps)]
+    assert labels[5:20] == ["stop"] * 15  # 1.0 s after its last judged frame (9): still remembered
+    assert labels[-1] == "hello"  # then the remembered reading has expired
+    # frame 10..19 covers 1.0 s after the last judged reading at frame 9 (t = 0.9 s)
+    assert labels.index("hello", 10) == 10 + 10 + round(0.3 * fps)  # expiry at t = 2.0 s, then the 0.3 s hold
+    no_memory = [g for _, g in _run_track(PoseClassifier(ClassifierConfig(arm_memory=0.0)), frames, fps)]
+    assert no_memory[10 + round(0.3 * fps)] == "hello"  # without it, hello after the 0.3 s hold
+    # an arm lowered while seen is read at once: the memory only covers arms that are not judged
+    lowered = [(stop, ONES)] * 10 + [(person(arms_up=1), ONES)] * 10
+    assert _run_track(PoseClassifier(ClassifierConfig(arm_memory=1.0)), lowered, fps)[-1][1] == "hello"
+
+
+def test_legs_unclear_for_a_moment_keep_the_posture():
+    """``unknown`` readings (legs below the keypoint threshold) replace standing only after
+    ``unknown_hold`` seconds; a sitting reading replaces it after ``posture_hold``."""
+    unseen = ONES.copy()
+    unseen[[13, 14, 15, 16]] = 0.1
+    fps = 10
+    config = ClassifierConfig(posture_hold=0.15, unknown_hold=0.6)
+    frames = [(person(), ONES)] * 10 + [(person(), unseen)] * 4 + [(person(), ONES)] * 6 + [(person(), unseen)] * 10
+    postures = [p for p, _ in _run_track(PoseClassifier(config), frames, fps)]
+    assert postures[:20] == ["standing"] * 20  # 0.4 s of unclear legs: standing kept
+    # unknown once a 0.6 s window of readings is all unknown: readings at t = 2.0 .. 2.6 s
+    assert postures.index("unknown") == 26 and postures[-1] == "unknown"
+    sit = [(person(), ONES)] * 10 + [(person(sitting=True), ONES)] * 5
+    postures = [p for p, _ in _run_track(PoseClassifier(config), sit, fps)]
+    assert postures[10] == "standing" and postures[11] == "sitting"  # 0.15 s at 10 fps: the second reading

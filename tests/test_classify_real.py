@@ -48,6 +48,16 @@ def test_default_rules_beat_the_reference(clip_scores, kind, pooled):
     assert both["default"] > both["hafizas"] + 0.05
 
 
+@pytest.mark.parametrize("kind", ["posture", "gesture"])
+def test_default_rules_at_least_the_reference_on_every_clip(clip_scores, kind):
+    """Issue 14's bar, per clip: the default rules score at least the reference's frame accuracy
+    (within one person-frame, for the model's numerics on another machine)."""
+    for clip, scores in clip_scores.items():
+        accuracy = {rules: score(*scores[rules, kind], ())[1] for rules in ("default", "hafizas")}
+        one_frame = 1 / len(scores["default", kind][0])
+        assert accuracy["default"] >= accuracy["hafizas"] - one_frame - 1e-9, f"{clip}: {kind} {accuracy}"
+
+
 def test_partial_view_is_unknown_not_guessed(clip_scores):
     """mediapipe-hand-reach shows no legs: the default abstains where the reference guesses."""
     truth, predicted = clip_scores["mediapipe-hand-reach.csv"]["default", "posture"]

@@ -38,7 +38,8 @@ VARIANTS = {"default": {"rules": "default", "posture_source": "2d"},
 RULES = tuple(VARIANTS)
 #: Settings of the default rules searched by --cv (each a few values around the default).
 GRID = {"short_thigh": (0.35, 0.45, 0.55), "hands_apart": (0.4, 0.5, 0.6), "face_distance": (0.25, 0.35),
-        "first_hold": (0.0, 0.1), "arm_keypoint_threshold": (0.3, 0.5)}
+        "first_hold": (0.0, 0.1), "arm_keypoint_threshold": (0.3, 0.5), "posture_hold": (0.3, 0.15),
+        "unknown_hold": (0.3, 0.6, 1.0)}
 #: Settings of the hand-aware rules searched by --cv (waving window, slowest rate, swing; how low a stop palm may be).
 HANDS_GRID = {"wave_window": (1.5, 3.0), "wave_min_hz": (0.25, 1.0), "wave_amplitude": (0.5, 1.0),
               "stop_below_shoulder": (0.3, 0.5)}
@@ -82,7 +83,8 @@ def accuracies(results: list, spans: list, config: ClassifierConfig) -> tuple[fl
 
 def cross_validate(clips: dict, base: ClassifierConfig, grid: dict | None = None) -> None:
     """Leave-one-clip-out choice of ``grid`` settings (default :data:`GRID`) of the ``base``
-    rules; prints held-out accuracies per clip beside the fixed ``base`` and the reference."""
+    rules (the best mean accuracy on the other clips; ties go to the setting nearest ``base``);
+    prints held-out accuracies per clip beside the fixed ``base`` and the reference."""
     import itertools
     import math
 
@@ -102,7 +104,10 @@ def cross_validate(clips: dict, base: ClassifierConfig, grid: dict | None = None
     for j, clip in enumerate(clips):
         others = [i for i in range(len(clips)) if i != j]
         merit = np.nanmean(table[:, others, :].reshape(len(candidates), -1), axis=1)
-        best = int(np.argmax(merit))
+        # among settings equally good on the other clips, the one closest to ``base`` (fewest
+        # settings changed): a tie is no evidence for moving away from the defaults
+        tied = np.flatnonzero(merit >= np.nanmax(merit) - 1e-9)
+        best = int(min(tied, key=lambda i: sum(getattr(candidates[i], n) != getattr(base, n) for n in names)))
         held.append(table[best, j])
         chosen = ", ".join(f"{n}={getattr(candidates[best], n):g}" for n in names)
         cells = [table[best, j, 0], fixed[j][0], reference[j][0], table[best, j, 1], fixed[j][1], reference[j][1]]
