@@ -72,15 +72,13 @@ def _live(args: argparse.Namespace) -> int:
     from posestream.stream.run import prepare_output_dir
     from posestream.stream.sinks.outputs import OutputFiles
 
-    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
+    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
+                              "hands": True if args.hands else None},
                  "tracking": {"detect_interval": args.detect_interval},
                  "graph": {"realtime": True if args.realtime else None, "detect_workers": args.workers},
                  "sinks": {"pub": args.pub, "window": True if args.window else None,
                            "video": False if args.no_video else None, "insecure": True if args.insecure else None}}
     config = RunConfig.from_yaml(args.config, overrides)
-    if config.pipeline.hands:  # said, not silently ignored: the graph's pose stage has no hand model
-        raise ValueError("pipeline.hands: hand keypoints are made by 'posestream run' only; the live graph "
-                         "has no hand stage yet (set pipeline.hands: false)")
     _check_max_frames(args)
     # one line, before any process starts: missing files and cameras, an unusable --out, a
     # PUB address in use, a missing model
@@ -171,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "an address other machines reach needs graph.curve_keys or --insecure")
     live.add_argument("--insecure", action="store_true",
                       help="allow --pub on an address other machines reach without CURVE (anyone there reads the results)")
+    live.add_argument("--hands", action="store_true",
+                      help="also 21 keypoints per hand, made in the person stage (as 'run --hands')")
     live.add_argument("--window", action="store_true", help="show the annotated frames when a display exists")
     live.add_argument("--no-video", action="store_true", help="skip the annotated videos")
     live.add_argument("--max-frames", type=int, help="stop each file after this many frames")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -491,11 +492,33 @@ def test_a_crop_holding_the_other_hand_is_not_reported_twice():
     assert status.tolist() == ["ok", "other", "ok", "ok", "absent", "other"]
 
 
-def test_live_refuses_hands_in_one_line(tmp_path, capsys):
-    from posestream.stream.cli import main
+def test_live_graph_makes_hands_as_the_single_process_run(tmp_path):
+    """``posestream live --hands``: the person stage crops and estimates the hands, and every
+    result equals ``run --hands``'s to the last digit; the hands seen well sit on the body's wrists."""
+    import subprocess
+    import sys
 
-    config = tmp_path / "hands.yaml"
-    config.write_text("pipeline:\n  hands: true\n")
-    assert main(["live", "--source", str(tmp_path / "none.mp4"), "--config", str(config), "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "pipeline.hands" in err[0] and "posestream run" in err[0]
+    from conftest import MODELS
+
+    video = shared_file("media/tfjs-pose-testdata/pose_squats.mp4")  # the shared clip whose hands are large enough
+    env = {**os.environ, "POSESTREAM_MODEL_DIR": str(MODELS)}
+    common = ["--max-frames", "20", "--hands", "--no-video"]
+    single = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "run", str(video), "--out",
+                             str(tmp_path / "run"), "--quiet", *common], env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    live = subprocess.run([sys.executable, "-m", "posestream.stream.cli", "live", "--source", str(video), "--out",
+                           str(tmp_path / "live"), *common], env=env, capture_output=True, text=True)
+    assert live.returncode == 0, live.stderr
+    lines = (tmp_path / "live" / "pose_squats.jsonl").read_text()
+    assert lines == (tmp_path / "run" / "pose_squats.jsonl").read_text()
+    seen = 0
+    for record in map(json.loads, lines.splitlines()):
+        for person in record["instances"]:
+            body = np.array(person["keypoints"], np.float32)
+            for side, wrist in (("left", 9), ("right", 10)):
+                hand = person["hands"][side]
+                if hand["status"] == "ok":
+                    seen += 1
+                    torso = np.linalg.norm((body[5] + body[6]) / 2 - (body[11] + body[12]) / 2)
+                    assert np.linalg.norm(np.array(hand["keypoints"][0]) - body[wrist]) < 0.25 * torso
+    assert seen >= 20  # most of the 2 × 20 hands
