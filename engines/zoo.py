@@ -80,8 +80,8 @@ class ModelSpec:
 
     Attributes:
         name: zoo key, e.g. ``"rtmpose-m"``.
-        family: wrapper class family: ``yolox``, ``rtmdet``, ``rtmpose``, ``blazepose`` or ``hand``.
-        role: ``detector``, ``pose`` or ``hand``.
+        family: wrapper class family: ``yolox``, ``rtmdet``, ``rtmpose``, ``blazepose``, ``hand`` or ``palm``.
+        role: ``detector``, ``pose``, ``hand`` or ``palm``.
         filename: the publisher's file name (also what is looked for in model folders).
         url: official download address, or None where none serves this exact file.
         sha256: accepted sha256 digests of ``filename`` (empty: unknown).
@@ -182,6 +182,22 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
             # the file of MediaPipe 0.10.14's wheel, 5,478,917 B
             frozenset({"11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3"}), LITERT,
             keep_outputs=("Identity", "Identity_1", "Identity_2"),
+        ),
+    ),
+    ModelSpec(
+        "palm-full", "palm", "palm", "palm_detection_full.onnx", None, (192, 192), "Apache-2.0",
+        "MediaPipe palm detector (full), SSD with 2016 anchors, a box and 7 palm keypoints per palm: finds "
+        "the hands the body pose does not show (pipeline.palm_detection). The ONNX file is MediaPipe 0.10.14's "
+        "modules/palm_detection/palm_detection_full.tflite converted with tf2onnx (opset 17) and is served "
+        "nowhere; where no model folder holds it, that .tflite runs on LiteRT, downloaded from "
+        f"{_MEDIAPIPE}/palm_detection_full.tflite. Convert it for the GPU: `python -m tf2onnx.convert --tflite "
+        "palm_detection_full.tflite --output palm_detection_full.onnx --opset 17`",
+        sha256=frozenset({"c7bcf5162e7bdead6f8ce3ebfd79527ba3f8ebd82bde24456b734cb96a683d22"}),
+        alternate=AlternateFile(
+            "palm_detection_full.tflite", f"{_MEDIAPIPE}/palm_detection_full.tflite",
+            # the file of MediaPipe 0.10.14's wheel, 2,339,846 B
+            frozenset({"1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54"}), LITERT,
+            keep_outputs=("Identity", "Identity_1"),
         ),
     ),
 )}

@@ -51,6 +51,17 @@ class PipelineConfig:
         hand_side_threshold: a hand the hand model gives under this probability of being the
             side it was cropped for is reported ``other`` (the crop caught the other hand), as
             is the worse fitting of two hands lying on one another.
+        palm_detection: with ``hands``, MediaPipe's palm detector looks for the hands the body
+            pose does not show (``unseen``: its wrist not seen) in the person's box
+            (:mod:`posestream.stream.pose.palms`); about one more model call per such person
+            and frame until the hand is found, then the hand follows its own landmarks.
+        palm_model: zoo name or path of the palm detector (MediaPipe's, Apache-2.0).
+        palm_score_threshold: palms scoring under this are ignored (MediaPipe's 0.5).
+        palm_presence_threshold: a hand found from a palm (or followed where the body does not see
+            its wrist) is kept when the hand model's presence reaches this (or
+            ``hand_presence_threshold`` if higher). Measured: on mediapipe-hand-reach the hands
+            found from palms score 0.97-0.99; on openpose-video (a crowd, small people) the palm
+            detector's false hits (a skirt, handbags) score 0.59-0.95.
     """
 
     detector: str = "yolox-nano"
@@ -68,6 +79,10 @@ class PipelineConfig:
     hand_presence_threshold: float = 0.5
     min_hand_size: float = 40.0
     hand_side_threshold: float = 0.05
+    palm_detection: bool = True
+    palm_model: str = "palm-full"
+    palm_score_threshold: float = 0.5
+    palm_presence_threshold: float = 0.9
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -123,7 +138,8 @@ DEGREES = Range(0, 180)
 RANGES: dict[str, dict[str, Range]] = {
     "pipeline": {"threads": AT_LEAST_0, "det_score_threshold": FRACTION, "det_iou_threshold": FRACTION,
                  "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "pose_score_threshold": FRACTION,
-                 "hand_presence_threshold": FRACTION, "min_hand_size": AT_LEAST_0, "hand_side_threshold": FRACTION},
+                 "hand_presence_threshold": FRACTION, "min_hand_size": AT_LEAST_0, "hand_side_threshold": FRACTION,
+                 "palm_score_threshold": FRACTION, "palm_presence_threshold": FRACTION},
     "tracking": {"detect_interval": AT_LEAST_1, "iou_threshold": FRACTION, "oks_threshold": FRACTION,
                  "merge_containment": FRACTION, "merge_area_ratio": FRACTION, "pose_nms_threshold": FRACTION,
                  "birth_score": FRACTION, "min_hits": AT_LEAST_1, "max_missing": AT_LEAST_0,
@@ -411,7 +427,7 @@ class RunConfig:
 
     def check_models(self) -> None:
         """Find (or download) every model file this configuration names, without loading any:
-        the detector, the keypoint model, the hand model when ``hands`` is on and, when lifting, the lifter checkpoint.
+        the detector, the keypoint model, the hand model (and palm detector) when ``hands`` is on and, when lifting, the lifter checkpoint.
 
         Raises:
             posestream.engines.errors.ModelError: a model is missing, fails its hash or cannot be downloaded.
@@ -422,6 +438,8 @@ class RunConfig:
         resolve_model(self.pipeline.pose)
         if self.pipeline.hands:
             resolve_model(self.pipeline.hand_model)
+            if self.pipeline.palm_detection:
+                resolve_model(self.pipeline.palm_model)
         if self.lift.enabled:
             self.lift.check()
 

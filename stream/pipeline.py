@@ -16,6 +16,7 @@ from posestream.stream.detect import load_detector
 from posestream.stream.pose import BlazePoseLandmark, PoseEstimates, load_pose_estimator
 from posestream.stream.pose.hands import (HandLandmark, hand_rois_from_body, hand_rois_from_forearm,
                                           hand_rois_from_landmarks)
+from posestream.stream.pose.palms import PalmDetector, assign_palm_hands
 
 from posestream.stream.classify.rules import ClassifierConfig, PoseClassifier
 from posestream.stream.config import PipelineConfig
@@ -38,14 +39,17 @@ class PosePipeline:
         config: thresholds (:class:`PipelineConfig`); its model fields are not used here.
         hands: a :class:`~posestream.stream.pose.hands.HandLandmark` model, or None for no hand
             keypoints (the default).
+        palms: a :class:`~posestream.stream.pose.palms.PalmDetector` that finds the hands the body
+            pose does not show (``unseen``), or None (only with ``hands``).
     """
 
     #: A wrist (and, for BlazePose, its index and pinky points) scoring under this is unseen:
     #: its hand is not cropped.
     wrist_threshold = 0.3
 
-    def __init__(self, detector, estimator, config: PipelineConfig = PipelineConfig(), hands: HandLandmark | None = None):
-        self.detector, self.estimator, self.config, self.hands = detector, estimator, config, hands
+    def __init__(self, detector, estimator, config: PipelineConfig = PipelineConfig(), hands: HandLandmark | None = None,
+                 palms: PalmDetector | None = None):
+        self.detector, self.estimator, self.config, self.hands, self.palms = detector, estimator, config, hands, palms
 
     @classmethod
     def from_config(cls, config: PipelineConfig, detector: bool = True, pose: bool = True) -> "PosePipeline":
@@ -66,7 +70,13 @@ class PosePipeline:
 
             hands = load_model(config.hand_model, {"hand": HandLandmark}, "hand landmark model", config.device,
                                config.threads)
-        return cls(detect, estimator, config, hands)
+        palms = None
+        if pose and config.hands and config.palm_detection:
+            from posestream.engines.build import load_model
+
+            palms = load_model(config.palm_model, {"palm": PalmDetector}, "palm detector", config.device,
+                               config.threads, min_score=config.palm_score_threshold)
+        return cls(detect, estimator, config, hands, palms)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes of one (H, W, 3) uint8 BGR image: ``(bboxes, scores)``, (N, 4) float32
@@ -133,6 +143,13 @@ class PosePipeline:
         and pinky, :func:`~posestream.stream.pose.hands.hand_rois_from_forearm` for COCO-17
         models; two passes). Hands whose wrist scores under :attr:`wrist_threshold` are
         ``unseen``, those shorter than ``config.min_hand_size`` px ``small``; neither is cropped.
+        With a palm detector (``palms``, ``config.palm_detection``), a person with an ``unseen``
+        hand is searched for palms (:meth:`~posestream.stream.pose.palms.PalmDetector.hand_rois`,
+        ``timings["palms"]``); their crops join the same model call (two passes), and a hand
+        found there fills the unseen slot of its handedness
+        (:func:`~posestream.stream.pose.palms.assign_palm_hands`); an ``ok`` hand the body stops
+        showing follows its previous landmarks. Hands without a body wrist need a presence of
+        ``config.palm_presence_threshold`` (else they are ``unseen``).
         Presence gates each hand (``absent``), and handedness too (``other``, :func:`_other_hands`):
         a crop that holds the person's other hand (hands crossed or together) is not reported twice.
 
@@ -173,16 +190,30 @@ class PosePipeline:
         if previous is not None:
             previous = np.asarray(previous, np.float32).reshape(-1, 4)
             inside = np.linalg.norm(wrists - previous[:, :2], axis=1) <= previous[:, 2] / 2
-            tracked = np.isfinite(previous).all(axis=1) & inside & seen
+            # with the palm detector, a hand the body no longer shows follows its own landmarks
+            tracked = np.isfinite(previous).all(axis=1) & ((inside & seen) | (~seen & (self.palms is not None)))
             rois[tracked] = previous[tracked]
-        status = np.where(seen, "ok", "unseen").astype("<U6")
+        status = np.where(seen | tracked, "ok", "unseen").astype("<U6")
         status[seen & (lengths < self.config.min_hand_size) & ~tracked] = "small"
         run = np.flatnonzero(status == "ok")
         keypoints = np.full((2 * n, 21, 2), np.nan, np.float32)
         presence, right = np.zeros(2 * n, np.float32), np.full(2 * n, 0.5, np.float32)
-        crops = self.hands(image, rois[run], tracked[run])
-        keypoints[run], presence[run], right[run] = crops.keypoints, crops.presence, crops.right
-        status[run[crops.presence < self.config.hand_presence_threshold]] = "absent"
+        palm_rois, palm_people = np.zeros((0, 4), np.float32), np.zeros(0, int)
+        if self.palms is not None:
+            t_palms = time.perf_counter()
+            palm_rois, palm_people = self.palms.hand_rois(image, result.bboxes, status.reshape(n, 2),
+                                                          rois.reshape(n, 2, 4), self.config.min_hand_size)
+            result.timings["palms"] = (time.perf_counter() - t_palms) * 1e3
+        crops = self.hands(image, np.concatenate([rois[run], palm_rois]),
+                           np.concatenate([tracked[run], np.zeros(len(palm_rois), bool)]))
+        m = len(run)
+        keypoints[run], presence[run], right[run] = crops.keypoints[:m], crops.presence[:m], crops.right[:m]
+        status[run[crops.presence[:m] < self.config.hand_presence_threshold]] = "absent"
+        # a hand followed beyond the body's sight needs the palm hands' presence; once lost it is unseen again
+        palm_presence = max(self.config.palm_presence_threshold, self.config.hand_presence_threshold)
+        status[~seen & ((status == "absent") | ((status == "ok") & (presence < palm_presence)))] = "unseen"
+        assign_palm_hands(status, keypoints, presence, right, (crops.keypoints[m:], crops.presence[m:], crops.right[m:]),
+                          palm_people, palm_presence, result.bboxes)
         _other_hands(status, keypoints, right, self.config.hand_side_threshold)
         ok = status == "ok"
         keypoints[~ok] = np.nan

@@ -13,7 +13,13 @@ error in pixels. Three ways of finding the hand:
 * ``det-box``: the same on the detector's box matched to the person (IoU ≥ 0.5; a person without
   one counts every point wrong);
 * ``gt-crop``: the hand model on a crop around the ground-truth hand points (an upper bound: what
-  the model does with a perfect crop).
+  the model does with a perfect crop);
+* ``pipeline`` / ``pipeline+palms``: what ``posestream run --hands`` reports for the person of the
+  ground-truth box (:meth:`PosePipeline.add_hands`, size gate lifted): a hand not ``ok`` counts
+  every point wrong; without and with the palm detector (``pipeline.palm_detection``), which
+  looks for the hands whose wrist the body does not see;
+* ``palm-box``: the palm detector alone on the ground-truth person box, the hand model on the
+  crops of its palms, the hand of the annotated side (by the model's handedness, most present first).
 
 The size gate (``pipeline.min_hand_size``) is lifted here so that every hand is measured; how
 many hands it would have kept is printed beside. Cost: ms per hand crop of the hand model on
@@ -65,7 +71,8 @@ def evaluate(pipeline, min_hand_size: float) -> dict:
 
     data = json.loads(WHOLEBODY.read_text())
     files = {i["id"]: i["file_name"] for i in data["images"]}
-    totals = {m: [0, 0, 0.0, 0] for m in ("gt-box", "det-box", "gt-crop")}  # correct, labelled, px error, present
+    modes = ("gt-box", "det-box", "gt-crop", "pipeline", "pipeline+palms", "palm-box")
+    totals = {m: [0, 0, 0.0, 0] for m in modes}  # correct, labelled, px error, present
     sizes, gated = [], 0
     hands = pipeline.hands
     for image_id, name in files.items():
@@ -105,8 +112,43 @@ def evaluate(pipeline, min_hand_size: float) -> dict:
                 c, n, e = pck(crops.keypoints[0], gt, box)
                 totals["gt-crop"] = [totals["gt-crop"][0] + c, totals["gt-crop"][1] + n, totals["gt-crop"][2] + e,
                                      totals["gt-crop"][3] + int(crops.presence[0] >= pipeline.config.hand_presence_threshold)]
+                for mode, (points, present) in _pipeline_hands(pipeline, image, gt_box, s).items():
+                    c, n, e = pck(points, gt, box)
+                    totals[mode] = [totals[mode][0] + c, totals[mode][1] + n, totals[mode][2] + e,
+                                    totals[mode][3] + int(present)]
     return {"hands": len(sizes), "hand_box_px": (min(sizes), float(np.median(sizes)), max(sizes)),
             "under_gate": gated, "modes": totals}
+
+
+def _pipeline_hands(pipeline, image: np.ndarray, person_box: np.ndarray, side: int) -> dict:
+    """Mode → ((21, 2) keypoints, NaN where not reported ``ok``; present) of hand ``side`` (0 left,
+    1 right) of the person in ``person_box``: the pipeline's hands without and with palms, and the
+    palm detector's hands alone."""
+    from dataclasses import replace
+
+    from posestream.stream.capture.files import Frame
+    from posestream.stream.pipeline import PosePipeline, _frame_result
+    from posestream.stream.pose.palms import hand_rois_from_palms
+
+    out = {}
+    config = replace(pipeline.config, min_hand_size=0.0)
+    frame = Frame(image=image, frame_id=1, pts=0.0)
+    poses = pipeline.estimator(image, person_box[None])
+    for mode, palms in (("pipeline", None), ("pipeline+palms", pipeline.palms)):
+        if mode == "pipeline+palms" and palms is None:
+            continue
+        local = PosePipeline(None, pipeline.estimator, config, pipeline.hands, palms)
+        result = _frame_result(frame, person_box[None], np.ones(1, np.float32), poses, np.array([0]), {})
+        local.add_hands(image, result, poses, np.array([0]))
+        out[mode] = (result.hand_keypoints[0, side], result.hand_status[0, side] == "ok")
+    if pipeline.palms is not None:
+        found = pipeline.palms(image, person_box)
+        crops = pipeline.hands(image, hand_rois_from_palms(found.boxes, found.keypoints))
+        fits = np.flatnonzero((crops.right >= 0.5) == bool(side))
+        best = fits[np.argmax(crops.presence[fits])] if len(fits) else None
+        out["palm-box"] = ((crops.keypoints[best], crops.presence[best] >= config.hand_presence_threshold)
+                           if best is not None else (np.full((21, 2), np.nan), False))
+    return out
 
 
 def cost_per_crop(hands, repeats: int = 20) -> dict[int, float]:
@@ -123,6 +165,22 @@ def cost_per_crop(hands, repeats: int = 20) -> dict[int, float]:
             times.append((time.perf_counter() - t0) * 1e3 / batch)
         out[batch] = float(np.median(times))
     return out
+
+
+def palm_cost(palms, repeats: int = 20) -> float:
+    """Median ms of one palm detector call (crop, model, decoding) on a person box of a video frame."""
+    from posestream.stream.capture.files import open_source
+
+    clip = SHARED / "media" / "mediapipe-hand-reach" / "test_video.mp4"
+    image = next(iter(open_source(str(clip)))).image if clip.exists() else np.full((360, 640, 3), 128, np.uint8)
+    box = np.array([200, 60, 300, 270], np.float32)
+    palms(image, box)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        palms(image, box)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
 
 
 def clip_cost(config, video: str, frames: int) -> dict[str, float]:
@@ -171,9 +229,12 @@ def main() -> None:
           f"hand box longer side {lo:.0f}/{med:.0f}/{hi:.0f} px (min/median/max); "
           f"{result['under_gate']} of them under the {config.min_hand_size:g} px gate (lifted here)")
     for mode, (correct, labelled, error, present) in result["modes"].items():
-        print(f"  {mode:8s} PCK@0.2(hand box) {correct / max(labelled, 1):.3f} ({correct}/{labelled} points), "
+        print(f"  {mode:14s} PCK@0.2(hand box) {correct / max(labelled, 1):.3f} ({correct}/{labelled} points), "
               f"mean error {error / max(labelled, 1):.1f} px, presence >= {config.hand_presence_threshold:g} "
               f"on {present}/{result['hands']} hands")
+    if pipeline.palms is not None:
+        print(f"palm detector: {palm_cost(pipeline.palms):.1f} ms per person box (letterbox, model, decoding, "
+              f"{os.cpu_count()} cores, threads={args.threads or 'all'})")
     per_crop = cost_per_crop(pipeline.hands)
     print(f"hand model: {per_crop[1]:.1f} ms per crop alone, {per_crop[4]:.1f} ms per crop in a batch of 4 "
           f"({os.cpu_count()} cores, threads={args.threads or 'all'}); a new hand takes 2 crops, a tracked one 1")
