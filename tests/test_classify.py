@@ -106,11 +106,19 @@ def test_posture_from_the_3d_pose():
     # with posture_source 3d the 3D pose decides over a 2D pose that looks standing ...
     from_3d = ClassifierConfig(posture_source="3d")
     assert classify_instance(person(), ONES, _skeleton_3d(90, 90), from_3d)[0] == "sitting"
-    assert classify_instance(person(), ONES, _skeleton_3d(90, 90), DEFAULT)[0] == "standing"  # 2D by default
+    only_2d = ClassifierConfig(posture_source="2d")
+    assert classify_instance(person(), ONES, _skeleton_3d(90, 90), only_2d)[0] == "standing"
+    # by default (2d+3d) a 2D "standing" whose 3D thighs both sit is sitting, the rest is 2D's
+    assert DEFAULT.posture_source == "2d+3d"
+    assert classify_instance(person(), ONES, _skeleton_3d(90, 90), DEFAULT)[0] == "sitting"
+    assert classify_instance(person(), ONES, _skeleton_3d(42, 140), DEFAULT)[0] == "standing"  # 3D unsure: 2D
+    assert classify_instance(person(sitting=True), ONES, _skeleton_3d(0, 180), DEFAULT)[0] == "sitting"
+    assert classify_instance(person(), ONES, None, DEFAULT)[0] == "standing"  # no lifter: 2D
     # ... but not for a person whose legs are not seen (a lifter invents them): 2D says unknown
     legs_unseen = ONES.copy()
     legs_unseen[11:] = 0.1
-    assert classify_instance(person(), legs_unseen, _skeleton_3d(90, 90), from_3d)[0] == "unknown"
+    for config in (from_3d, DEFAULT):
+        assert classify_instance(person(), legs_unseen, _skeleton_3d(90, 90), config)[0] == "unknown"
     # and the decision does not depend on the camera: rotate the body 70 degrees about x
     r = np.array([[1, 0, 0], [0, math.cos(1.2), -math.sin(1.2)], [0, math.sin(1.2), math.cos(1.2)]])
     assert default_posture_3d(_skeleton_3d(90, 90) @ r.T, DEFAULT) == "sitting"

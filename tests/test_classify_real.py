@@ -9,6 +9,7 @@ from posestream.offline.classify_eval import LABELLED_CLIPS, classify_frames, lo
 from posestream.stream.classify.rules import ClassifierConfig
 from posestream.stream.pipeline import PoseStream
 from posestream.stream.capture.files import open_source
+from posestream.stream.lift.stage import LiftConfig
 from posestream.stream.track.tracker import TrackerConfig
 
 
@@ -16,9 +17,10 @@ from posestream.stream.track.tracker import TrackerConfig
 def clip_scores(real_pipeline):
     """clip → {(rules, kind): (truth, predicted)} over the labelled person-frames."""
     out = {}
+    lifter = LiftConfig().load()  # the shipped causal lifter: the default posture reads its depth
     for labels_name, video in LABELLED_CLIPS.items():
         path = shared_file(f"media/{video}")
-        stream = PoseStream(real_pipeline, TrackerConfig(), classify=None)
+        stream = PoseStream(real_pipeline, TrackerConfig(), classify=None, lifter=lifter)  # as `run` does
         results = [stream(frame) for frame in open_source(path)]
         spans = load_labels(REPO / "tests" / "data" / labels_name)
         out[labels_name] = {}

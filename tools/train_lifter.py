@@ -35,12 +35,14 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 
 from posestream.engines.files import atomic_output  # noqa: E402
 from posestream.offline.lifter_model import TemporalModel, load_torch_lifter, read_lifter, save_lifter  # noqa: E402
 from posestream.offline.lifter_data import NoiseConfig, MocapSampler, fixed_views, h36m_samples, load_npz_pairs  # noqa: E402
 from posestream.offline.lifter_train import TrainConfig, evaluate_lifter, plot_history, sequence_batches, train_lifter  # noqa: E402
 from posestream.offline.mocap import load_mocap_cached  # noqa: E402
+from posestream.offline.synthetic_motion import synthetic_clips  # noqa: E402
 from posestream.stream.lift.model import LifterArchitecture  # noqa: E402
 
 #: Mocap trials kept out of training: one of each kind of motion.
@@ -56,6 +58,11 @@ def main(argv=None) -> int:
     parser.add_argument("--npz-2d", type=Path, help="VideoPose3D custom 2D dataset (pixels, COCO-17)")
     parser.add_argument("--npz-3d", type=Path, help="matching positions_3d (camera space, metres, H36M-17)")
     parser.add_argument("--holdout", default=",".join(HOLDOUT), help="mocap trials to hold out (comma-separated)")
+    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
+                        help="also N procedural clips (offline/synthetic_motion.py: sitting down and standing up, "
+                             "waving, stop, a hand at the mouth; 8 s at 30 fps each); 40 more, another seed, are scored")
+    parser.add_argument("--synthetic-share", type=float, default=0.5,
+                        help="fraction of training batches drawn from the procedural clips (with --synthetic)")
     parser.add_argument("--h36m", type=Path, default=shared / "media" / "mmpose-testdata" / "h36m")
     parser.add_argument("--resume", type=Path, help="start from this lifter (fine-tuning): .safetensors, or a PyTorch "
                         ".pt/.bin (causal unless --symmetric when the checkpoint does not say)")
@@ -103,18 +110,36 @@ def main(argv=None) -> int:
         if test_clips:
             evaluations["mocap held-out, exact 2D"] = fixed_views(test_clips, 4, seed=1)
             evaluations["mocap held-out, noisy 2D"] = fixed_views(test_clips, 4, seed=1, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01))
+    weights = [1.0] * len(sources)
+    if args.synthetic:
+        made = synthetic_clips(args.synthetic, seed=args.seed + 1000)
+        scored = synthetic_clips(40, seed=args.seed + 2000)
+        print(f"procedural: {len(made)} training clips ({sum(len(c.joints) for c in made)} frames), "
+              f"{len(scored)} scored ({sum(len(c.joints) for c in scored)} frames)")
+        sources.append(MocapSampler(made, frames, NoiseConfig(sigma=args.noise)).batch)
+        share = min(max(args.synthetic_share, 0.0), 1.0)
+        weights = [(1 - share) / max(len(weights), 1)] * len(weights) + [share] if weights else [1.0]
+        evaluations["procedural held-out, exact 2D"] = fixed_views(scored, 2, seed=3)
+        evaluations["procedural held-out, noisy 2D"] = fixed_views(scored, 2, seed=3, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01))
     if args.npz_2d or args.npz_3d:
         pairs = load_npz_pairs(args.npz_2d, args.npz_3d)
         print(f"npz: {len(pairs)} sequences, {sum(len(x) for _, x, _ in pairs)} frames")
         sources.append(sequence_batches(pairs, frames))
+        weights.append(1.0)
         evaluations["npz dataset (training data)"] = pairs
     if not sources:
         parser.error("no training data: give mocap or --npz-2d/--npz-3d")
     if args.h36m.is_dir():
         evaluations["Human3.6M samples (4 frames)"] = h36m_samples(args.h36m)
 
+    chances = np.asarray(weights, np.float64) / np.sum(weights)
+
     def batches(rng, size):
-        return sources[rng.integers(len(sources))](rng, size)
+        # every batch mixes the sources (in proportion, on average): a batch from one source
+        # alone would pull the batch-norm statistics towards it, step after step
+        counts = rng.multinomial(size, chances)
+        parts = [sources[i](rng, int(n)) for i, n in enumerate(counts) if n]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
     first = next(iter(evaluations))
 

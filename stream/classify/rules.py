@@ -56,6 +56,8 @@ H36M_ROOT, H36M_THORAX = 0, 8
 H36M_LEGS = ((1, 2, 3), (4, 5, 6))
 
 POSTURES = ("standing", "sitting", "unknown")
+#: Values of :attr:`ClassifierConfig.posture_source`.
+POSTURE_SOURCES = ("2d", "3d", "2d+3d")
 #: Rule sets of :attr:`ClassifierConfig.rules`.
 RULE_SETS = ("default", "hafizas", "hands")
 GESTURES = ("none", "hello", "stop")
@@ -148,9 +150,14 @@ class ClassifierConfig:
             at the camera: seated, facing it; the reference's shank/thigh ratio of 1.5).
         max_thigh: a thigh longer than this many torso lengths is implausible (a body guessed
             from a partial view) and that leg is not judged.
-        posture_source: ``2d`` (default rules on the 2D keypoints) or ``3d``: the thigh angles of
+        posture_source: ``2d`` (default rules on the 2D keypoints); ``3d``: the thigh angles of
             ``keypoints_3d`` decide, for people with at least one hip and knee seen in 2D (a lifter
-            invents legs it cannot see); the 2D rules otherwise.
+            invents legs it cannot see), the 2D rules otherwise; ``2d+3d`` (the default): the 2D
+            rules, except that a person they read standing is sitting when both thighs of
+            ``keypoints_3d`` sit, and one with a leg seen whole (hip, knee, ankle) but read neither
+            way takes the 3D reading (a seated person seen from above or facing the camera, thighs towards the
+            lens, looks standing or ambiguous in 2D: only depth tells). Without ``keypoints_3d``
+            (no lifter) ``3d`` and ``2d+3d`` are ``2d``.
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
         stand_thigh_angle_3d: ... and stands when it is within this many degrees.
@@ -158,8 +165,7 @@ class ClassifierConfig:
             (in at least 2/3 of the track's frames) for this many seconds, by the frames'
             timestamps. ``gesture_hold`` is the definition's 0.3 s (issue 14); ``posture_hold``
             and ``unknown_hold`` are what the leave-one-clip-out cross-validation of
-            ``tools/eval_classify.py --cv`` chose on the shared labelled clips (a 0.15 s posture
-            hold reports a squat at 5 fps without a frame's lag).
+            ``tools/eval_classify.py --cv`` chose on the shared labelled clips.
         gesture_release: seconds ``none`` must hold to end a gesture (a lowered arm ends it
             sooner than a raised one starts it; entering stays at ``gesture_hold``, so gestures
             cannot flicker faster than that).
@@ -199,16 +205,16 @@ class ClassifierConfig:
     short_thigh: float = 0.55
     short_thigh_shank: float = 1.5
     max_thigh: float = 1.6
-    posture_source: str = "2d"
+    posture_source: str = "2d+3d"
     sit_thigh_angle_3d: float = 55.0
     stand_thigh_angle_3d: float = 30.0
-    posture_hold: float = 0.15
+    posture_hold: float = 0.3
     gesture_hold: float = 0.3
     gesture_release: float = 0.1
     first_hold: float = 0.0
     arm_keypoint_threshold: float = 0.3
     arm_memory: float = 1.0
-    unknown_hold: float = 0.6
+    unknown_hold: float = 0.3
     wave_window: float = 1.5
     wave_min_hz: float = 1.0
     wave_max_hz: float = 4.0
@@ -219,8 +225,9 @@ class ClassifierConfig:
     def __post_init__(self):
         if self.rules not in RULE_SETS:
             raise ValueError(f"classify: rules must be one of {', '.join(RULE_SETS)}, not {self.rules!r}")
-        if self.posture_source not in ("2d", "3d"):
-            raise ValueError(f"classify: posture_source must be '2d' or '3d', not {self.posture_source!r}")
+        if self.posture_source not in POSTURE_SOURCES:
+            raise ValueError(f"classify: posture_source must be one of {', '.join(POSTURE_SOURCES)}, "
+                             f"not {self.posture_source!r}")
         if min(self.posture_hold, self.gesture_hold, self.gesture_release, self.first_hold, self.arm_memory,
                self.unknown_hold) < 0:
             raise ValueError("classify: posture_hold, gesture_hold, gesture_release, first_hold, arm_memory and "
@@ -363,7 +370,8 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
     return "none"
 
 
-def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> str:
+def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig,
+                       judged: list | None = None) -> str:
     """Posture from one person's 2D keypoints: a leg stands (thigh near vertical, knee straight)
     or sits (thigh level or foreshortened — knee hardly below the hip, or a short thigh above a
     longer shank —, or knee bent with the thigh not vertical); legs with
@@ -373,7 +381,7 @@ def default_posture_2d(keypoints: np.ndarray, scores: np.ndarray, config: Classi
     torso = torso_length(keypoints, ok)
     if torso is None:
         return "unknown"
-    readings = []
+    readings = [] if judged is None else judged
     for hip, knee, ankle in LEGS:
         if not (ok[hip] and ok[knee]) or np.linalg.norm(keypoints[knee] - keypoints[hip]) > config.max_thigh * torso:
             continue
@@ -435,11 +443,18 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
         return hafizas_classify(keypoints)
     ok = scores >= config.keypoint_threshold
     legs_seen = any(ok[hip] and ok[knee] for hip, knee, _ in LEGS)
-    if (config.posture_source == "3d" and legs_seen and keypoints_3d is not None
-            and np.all(np.isfinite(keypoints_3d))):
+    lifted = legs_seen and keypoints_3d is not None and np.all(np.isfinite(keypoints_3d))
+    if config.posture_source == "3d" and lifted:
         posture = default_posture_3d(keypoints_3d, config)
     else:
-        posture = default_posture_2d(keypoints, scores, config)
+        judged: list[str] = []
+        posture = default_posture_2d(keypoints, scores, config, judged)
+        whole_leg = any(ok[hip] and ok[knee] and ok[ankle] for hip, knee, ankle in LEGS)
+        ambiguous = posture == "unknown" and bool(judged) and whole_leg  # legs seen whole, read neither way
+        if config.posture_source == "2d+3d" and lifted and (posture == "standing" or ambiguous):
+            deep = default_posture_3d(keypoints_3d, config)
+            if deep == "sitting" or (posture == "unknown" and deep == "standing"):
+                posture = deep  # thighs towards the camera, seen from above: only depth tells
     if config.rules == "hands":
         return posture, hands_gesture(keypoints, scores, config, hands, hand_ok, waving, remembered)
     return posture, default_gesture(keypoints, scores, config, remembered)
