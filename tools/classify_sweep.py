@@ -1,11 +1,12 @@
 """Posture and gesture rules over the synthetic viewpoint sweep (posestream.offline.classify_sweep).
 
-    python tools/classify_sweep.py [--rules default|hafizas] [--count 20] [--lifter [PATH]]
+    python tools/classify_sweep.py [--rules default|hafizas] [--count 20] [--lifter [PATH]] [--posture-source 2d+3d]
 
 Prints, for each pose, the fraction of bodies read right at each yaw (columns) and pitch (rows),
 posture for standing/sitting, gesture for the arm poses, and the share of views where it is ≥ 0.9.
-With ``--lifter`` the posture comes from the lifter's 3D pose (``posture_source: 3d``; the
-shipped lifter unless a file is given), each view held still for the lifter's receptive field.
+With ``--lifter`` each view is also lifted (the shipped lifter unless a file is given; the view
+held still for the lifter's receptive field) and the posture read as ``--posture-source`` says
+(default ``2d+3d``, as shipped; ``3d``: the 3D thigh angles alone).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import numpy as np
 
 from posestream.offline.classify_sweep import IMAGE_SIZE, PITCHES, POSES, YAWS, sweep
-from posestream.stream.classify.rules import ClassifierConfig, classify_instance
+from posestream.stream.classify.rules import POSTURE_SOURCES, ClassifierConfig, classify_instance
 
 
 def still_lifter(path: str):
@@ -42,15 +43,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="bodies per view and focal length")
     parser.add_argument("--lifter", nargs="?", const="default", metavar="PATH",
                         help="posture from the 3D lifter (default: the shipped one)")
+    parser.add_argument("--posture-source", choices=POSTURE_SOURCES, default="2d+3d",
+                        help="with --lifter: how the 3D pose reads the posture (default 2d+3d)")
     args = parser.parse_args()
-    config = ClassifierConfig(rules=args.rules, posture_source="3d" if args.lifter else "2d")
+    config = ClassifierConfig(rules=args.rules, posture_source=args.posture_source if args.lifter else "2d")
     ones = np.ones(17, np.float32) * 0.9
     lift = still_lifter(args.lifter) if args.lifter else lambda k: None
     table = sweep(lambda k: classify_instance(k, ones, lift(k), config), count=args.count)
     passed = total = 0
     for pose, (posture, gesture) in POSES.items():
         column = 0 if pose in ("standing", "sitting") else 1
-        source = ", posture from the lifter's 3D" if args.lifter else ""
+        source = f", posture {config.posture_source} with the lifter" if args.lifter else ", posture 2d"
         print(f"\n{pose} ({posture if column == 0 else gesture}), {args.rules} rules{source}: yaw → ")
         print("pitch " + "".join(f"{y:>6d}" for y in YAWS))
         for pitch in PITCHES:
