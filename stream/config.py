@@ -62,6 +62,9 @@ class PipelineConfig:
             ``hand_presence_threshold`` if higher). Measured: on mediapipe-hand-reach the hands
             found from palms score 0.97-0.99; on openpose-video (a crowd, small people) the palm
             detector's false hits (a skirt, handbags) score 0.59-0.95.
+        palm_max_people: at most this many people (the largest boxes first) are searched for
+            palms per frame: the detector costs about 25 ms a person on 2 cores, and a hand
+            hidden behind a back would otherwise cost that on every frame.
     """
 
     detector: str = "yolox-nano"
@@ -83,6 +86,7 @@ class PipelineConfig:
     palm_model: str = "palm-full"
     palm_score_threshold: float = 0.5
     palm_presence_threshold: float = 0.9
+    palm_max_people: int = 2
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -139,7 +143,8 @@ RANGES: dict[str, dict[str, Range]] = {
     "pipeline": {"threads": AT_LEAST_0, "det_score_threshold": FRACTION, "det_iou_threshold": FRACTION,
                  "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "pose_score_threshold": FRACTION,
                  "hand_presence_threshold": FRACTION, "min_hand_size": AT_LEAST_0, "hand_side_threshold": FRACTION,
-                 "palm_score_threshold": FRACTION, "palm_presence_threshold": FRACTION},
+                 "palm_score_threshold": FRACTION, "palm_presence_threshold": FRACTION,
+                 "palm_max_people": AT_LEAST_1},
     "tracking": {"detect_interval": AT_LEAST_1, "iou_threshold": FRACTION, "oks_threshold": FRACTION,
                  "merge_containment": FRACTION, "merge_area_ratio": FRACTION, "pose_nms_threshold": FRACTION,
                  "birth_score": FRACTION, "min_hits": AT_LEAST_1, "max_missing": AT_LEAST_0,

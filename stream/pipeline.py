@@ -202,7 +202,8 @@ class PosePipeline:
         if self.palms is not None:
             t_palms = time.perf_counter()
             palm_rois, palm_people = self.palms.hand_rois(image, result.bboxes, status.reshape(n, 2),
-                                                          rois.reshape(n, 2, 4), self.config.min_hand_size)
+                                                          rois.reshape(n, 2, 4), self.config.min_hand_size,
+                                                          self.config.palm_max_people)
             result.timings["palms"] = (time.perf_counter() - t_palms) * 1e3
         crops = self.hands(image, np.concatenate([rois[run], palm_rois]),
                            np.concatenate([tracked[run], np.zeros(len(palm_rois), bool)]))

@@ -293,3 +293,25 @@ def test_legs_unclear_for_a_moment_keep_the_posture():
     sit = [(person(), ONES)] * 10 + [(person(sitting=True), ONES)] * 5
     postures = [p for p, _ in _run_track(PoseClassifier(config), sit, fps)]
     assert postures[10] == "standing" and postures[11] == "sitting"  # 0.15 s at 10 fps: the second reading
+
+
+def test_an_arm_that_leaves_the_frame_is_not_remembered():
+    """The arm memory covers arms scored low in the picture, not arms lowered out of it: a stop
+    whose left arm drops below the frame's bottom edge ends (hello) after the 0.3 s hold."""
+    stop, dropped = person(arms_up=2), person(arms_up=1)
+    dropped[[7, 9]] += [0.0, 400.0]  # left elbow and wrist below a 480 px frame
+    classifier = PoseClassifier(ClassifierConfig(arm_memory=1.0))
+    gestures = []
+    for i, k in enumerate([stop] * 10 + [dropped] * 10):
+        _, g, _ = classifier(k[None], ONES[None], np.array([1]), None, i + 1, i / 10, frame_size=(640, 480))
+        gestures.append(g[0])
+    assert gestures[9] == "stop" and gestures[10 + 3] == "hello"
+
+
+def test_forget_frees_every_track_state():
+    classifier = PoseClassifier(ClassifierConfig(rules="hands"))
+    for i in range(3):
+        classifier(np.stack([person(), person(cx=400)]), np.stack([ONES, ONES]), np.array([1, 2]), None, i + 1, i / 10)
+    assert set(classifier._state) == set(classifier._waves) == set(classifier._arms) == {1, 2}
+    classifier.forget([2])
+    assert set(classifier._state) == set(classifier._waves) == set(classifier._arms) == {2}

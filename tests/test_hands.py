@@ -515,9 +515,10 @@ def test_live_graph_makes_hands_as_the_single_process_run(tmp_path):
     for record in map(json.loads, lines.splitlines()):
         for person in record["instances"]:
             body = np.array(person["keypoints"], np.float32)
+            scores = np.array(person["keypoint_scores"], np.float32)
             for side, wrist in (("left", 9), ("right", 10)):
                 hand = person["hands"][side]
-                if hand["status"] == "ok":
+                if hand["status"] == "ok" and scores[wrist] >= 0.3:  # cropped from the body's wrist
                     seen += 1
                     torso = np.linalg.norm((body[5] + body[6]) / 2 - (body[11] + body[12]) / 2)
                     assert np.linalg.norm(np.array(hand["keypoints"][0]) - body[wrist]) < 0.25 * torso

@@ -226,3 +226,29 @@ def test_a_hand_found_from_its_palm_then_follows_its_landmarks(hand_pipelines):
         assert (result.hand_status == "ok").sum() == 1
         person, side = np.argwhere(result.hand_status == "ok")[0]
         _check_hand(result.hand_keypoints[person, side], result.width, result.height)
+
+
+def test_palm_search_is_capped_per_frame_largest_people_first():
+    """``max_people`` bounds the detector's calls per frame; the largest boxes are searched, and
+    people without an ``unseen`` hand or too small for a hand are never searched."""
+    from posestream.stream.pose.palms import PalmDetector, Palms
+
+    searched = []
+
+    class Counting(PalmDetector):
+        def __init__(self):  # no model: the search order and count are under test
+            pass
+
+        def __call__(self, image, box):
+            searched.append(tuple(np.asarray(box).tolist()))
+            return Palms(np.zeros((0, 4)), np.zeros((0, 7, 2)), np.zeros(0))
+
+    boxes = np.array([[0, 0, 100, 200], [0, 0, 300, 400], [0, 0, 200, 300], [0, 0, 30, 30], [0, 0, 500, 500]], float)
+    status = np.array([["unseen", "ok"], ["unseen", "unseen"], ["ok", "unseen"], ["unseen", "ok"], ["ok", "ok"]])
+    busy = np.zeros((5, 2, 4))
+    image = np.zeros((600, 600, 3), np.uint8)
+    Counting().hand_rois(image, boxes, status, busy, min_hand_size=40, max_people=2)
+    assert searched == [(0, 0, 300, 400), (0, 0, 200, 300)]  # 3rd (smaller) capped, 4th too small, 5th all ok
+    searched.clear()
+    Counting().hand_rois(image, boxes, status, busy, min_hand_size=40)
+    assert len(searched) == 3

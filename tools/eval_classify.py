@@ -60,7 +60,8 @@ def track_video(stream: PoseStream, video: Path) -> list:
 
 
 def cached_results(stream_factory, video: Path, cache: Path | None, name: str) -> list:
-    """:func:`track_video`, read from / written to ``cache/<name>.jsonl`` when a cache folder is given."""
+    """:func:`track_video`, read from / written to ``cache/<name>.jsonl`` when a cache folder is
+    given (``name`` carries a key of the settings and lifter the results were made with)."""
     import json
 
     from posestream.engines.files import atomic_output
@@ -144,12 +145,21 @@ def main() -> None:
         clips += shared_pairs()
     if not clips:
         parser.error("nothing to evaluate")
+    if args.cv and len(clips) < 2:
+        parser.error("--cv leaves one clip out: give at least two")
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "models"))
     config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval},
                                                "pipeline": {"hands": True if args.hands else None}})
     pipeline = PosePipeline.from_config(config.pipeline)
     rule_configs = {name: ClassifierConfig(**{**config.classify.__dict__, **v}) for name, v in VARIANTS.items()}
     lifter = config.lift.load()
+    # the cache holds tracked, lifted results: keyed by the settings and the lifter's weights
+    import hashlib
+    import json
+
+    settings = json.dumps([config.pipeline.__dict__, config.tracking.__dict__], sort_keys=True, default=str)
+    weights = config.lift.path.read_bytes() if config.lift.enabled else b""
+    run_key = hashlib.sha256(settings.encode() + weights).hexdigest()[:12]
 
     pooled = {(rules, kind): ([], []) for rules in RULES for kind in KINDS}
     kept = {}
@@ -157,7 +167,7 @@ def main() -> None:
     for video, labels_path in clips:
         spans = load_labels(labels_path)
         results = cached_results(lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter), video,
-                                 args.cache, labels_path.stem)
+                                 args.cache, f"{labels_path.stem}-{run_key}")
         kept[labels_path.stem] = (results, spans)
         cells = []
         for kind in KINDS:

@@ -59,7 +59,7 @@ class FullHeads:
         for r in rois:
             m = crop_warp_matrix(r[:2], (r[2], r[2]), r[3], (256, 256))
             t = warp_crops(image, [m], (256, 256)).astype(np.float32) / 255.0
-            lm, flag, seg, heat, world = self.session.run(None, {"input_1": t})
+            lm, _, seg, heat, world = self.session.run(None, {"input_1": t})  # landmarks, flag, mask, heatmap, world
             lm = lm.reshape(39, 5)
             score = _sig(lm[:33, 3]) * _sig(lm[:33, 4])
             mask = _sig(seg[0, :, :, 0])
@@ -139,14 +139,13 @@ def summarise(rows) -> None:
         torso = np.linalg.norm(kp[:, [5, 6]].mean(1) - kp[:, [11, 12]].mean(1), axis=1)
         trunk = kp[:, [5, 6, 11, 12]].mean(1)
         if len(rs) > 1:
-            motion = np.median(np.linalg.norm(np.diff(kp, axis=0), axis=2).mean(1) / torso[1:] / np.maximum(np.diff(t), 1e-3))
+            motion = np.median(np.linalg.norm(np.diff(trunk, axis=0), axis=1) / torso[1:] / np.maximum(np.diff(t), 1e-3))
         else:
             motion = np.nan
         print(f"{clip:12s} {tid:3d} {len(rs):4d} {box[0]:6.0f} {box[2]-box[0]:4.0f}×{box[3]-box[1]:<4.0f} "
               f"{np.median([r['score'] for r in rs]):5.2f} {np.median([r['kps'].mean() for r in rs]):5.2f} "
               f"{np.nanmedian(f[:, 0]):5.2f} {np.nanmedian(f[:, 1]):6.2f} {np.nanmedian(f[:, 2]):6.3f} "
               f"{np.nanmedian(f[:, 4]):5.2f} {np.nanmedian(f[:, 5]):5.2f} {motion:6.2f}  p10 segIn {np.nanpercentile(f[:, 0], 10):.2f}")
-        _ = trunk
 
 
 if __name__ == "__main__":

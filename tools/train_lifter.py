@@ -9,12 +9,15 @@ cameras each, with exact and with noisy 2D, and so are the Human3.6M samples in
 VideoPose3D's tensor names, metadata ``architecture``, ``metrics``, ``command``, ``steps``; see
 ``stream/lift/model.py``), ``<lifter>.json`` (metrics, curves) and ``<lifter>.png`` (curves).
 
-The shipped default lifter was made with::
+The shipped default lifter was made in two steps: on the mocap alone (then written as a PyTorch
+checkpoint and converted with ``posestream convert-lifter``; today ``--out`` is the
+``.safetensors`` file itself), then fine-tuned with procedural sitting, waving, "stop" and
+hand-at-mouth motion (``offline/synthetic_motion.py``), which the mocap lacks::
 
-    python tools/train_lifter.py --out engines/weights/lifter_coco_h36m_causal27.pt --steps 6000 --threads 2
-
-(then a PyTorch checkpoint, converted with ``posestream convert-lifter``; today ``--out`` is the
-``.safetensors`` file itself).
+    python tools/train_lifter.py --out mocap.safetensors --steps 6000 --threads 2
+    python tools/train_lifter.py --resume mocap.safetensors --synthetic 300 --synthetic-share 0.4 \\
+        --lr 3e-4 --decay-every 100 --steps 1500 --eval-every 500 --threads 2 \\
+        --out engines/weights/lifter_coco_h36m_causal27.safetensors
 
 Fine-tuning (RunningPose-style) from it on your own data, lower learning rate, frozen backbone
 (``--resume`` also takes a PyTorch checkpoint: VideoPose3D's ``.bin``, with ``--symmetric`` for its
@@ -62,7 +65,8 @@ def main(argv=None) -> int:
                         help="also N procedural clips (offline/synthetic_motion.py: sitting down and standing up, "
                              "waving, stop, a hand at the mouth; 8 s at 30 fps each); 40 more, another seed, are scored")
     parser.add_argument("--synthetic-share", type=float, default=0.5,
-                        help="fraction of training batches drawn from the procedural clips (with --synthetic)")
+                        help="fraction of each training batch drawn from the procedural clips (with --synthetic; "
+                             "the other sources share the rest evenly)")
     parser.add_argument("--h36m", type=Path, default=shared / "media" / "mmpose-testdata" / "h36m")
     parser.add_argument("--resume", type=Path, help="start from this lifter (fine-tuning): .safetensors, or a PyTorch "
                         ".pt/.bin (causal unless --symmetric when the checkpoint does not say)")
@@ -110,25 +114,29 @@ def main(argv=None) -> int:
         if test_clips:
             evaluations["mocap held-out, exact 2D"] = fixed_views(test_clips, 4, seed=1)
             evaluations["mocap held-out, noisy 2D"] = fixed_views(test_clips, 4, seed=1, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01))
-    weights = [1.0] * len(sources)
+    if not 0.0 <= args.synthetic_share <= 1.0:
+        parser.error(f"--synthetic-share {args.synthetic_share}: a fraction from 0 to 1")
+    synthetic_source = None
     if args.synthetic:
         made = synthetic_clips(args.synthetic, seed=args.seed + 1000)
         scored = synthetic_clips(40, seed=args.seed + 2000)
         print(f"procedural: {len(made)} training clips ({sum(len(c.joints) for c in made)} frames), "
               f"{len(scored)} scored ({sum(len(c.joints) for c in scored)} frames)")
-        sources.append(MocapSampler(made, frames, NoiseConfig(sigma=args.noise)).batch)
-        share = min(max(args.synthetic_share, 0.0), 1.0)
-        weights = [(1 - share) / max(len(weights), 1)] * len(weights) + [share] if weights else [1.0]
+        synthetic_source = MocapSampler(made, frames, NoiseConfig(sigma=args.noise)).batch
         evaluations["procedural held-out, exact 2D"] = fixed_views(scored, 2, seed=3)
         evaluations["procedural held-out, noisy 2D"] = fixed_views(scored, 2, seed=3, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01))
     if args.npz_2d or args.npz_3d:
         pairs = load_npz_pairs(args.npz_2d, args.npz_3d)
         print(f"npz: {len(pairs)} sequences, {sum(len(x) for _, x, _ in pairs)} frames")
         sources.append(sequence_batches(pairs, frames))
-        weights.append(1.0)
         evaluations["npz dataset (training data)"] = pairs
+    # the procedural clips take --synthetic-share of each batch, the other sources the rest evenly
+    weights = [1.0] * len(sources)
+    if synthetic_source is not None:
+        weights = [(1 - args.synthetic_share) / len(sources)] * len(sources) + [args.synthetic_share] if sources else [1.0]
+        sources.append(synthetic_source)
     if not sources:
-        parser.error("no training data: give mocap or --npz-2d/--npz-3d")
+        parser.error("no training data: give mocap, --synthetic or --npz-2d/--npz-3d")
     if args.h36m.is_dir():
         evaluations["Human3.6M samples (4 frames)"] = h36m_samples(args.h36m)
 

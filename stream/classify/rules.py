@@ -176,7 +176,9 @@ class ClassifierConfig:
         arm_memory: seconds an arm that can no longer be judged (its elbow or wrist scoring low
             for a moment: blurred, crossing the body) keeps its last judged reading, so that one
             lost elbow does not turn a held stop into hello; the same 1 s a lost track is kept
-            for (:class:`~posestream.stream.track.tracker.TrackerConfig`). 0: no memory.
+            for (:class:`~posestream.stream.track.tracker.TrackerConfig`). An arm that leaves the
+            frame is forgotten at once; one lowered behind the body keeps its gesture up to this
+            long (the price of the memory). 0: no memory.
         unknown_hold: seconds ``unknown`` postures must hold to replace a standing or sitting
             label (legs unclear for a moment, e.g. mid-transition, are an abstention rather
             than a new posture).
@@ -434,8 +436,9 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
 
     Args:
         keypoints: (17, 2) pixels, COCO-17. scores: (17,) in [0, 1].
-        keypoints_3d: (17, 3) H36M-17 metres, or None; with ``posture_source: 3d`` it decides
-            the posture when a leg is seen in 2D.
+        keypoints_3d: (17, 3) H36M-17 metres, or None; with ``posture_source`` ``3d`` it
+            decides the posture when a leg is seen in 2D, with ``2d+3d`` where the 2D rules
+            read standing or cannot tell (:attr:`ClassifierConfig.posture_source`).
         hands, hand_ok, waving: for the ``hands`` rules (:func:`hands_gesture`); unused by the others.
         remembered: the arms' last judged readings (right, left; :func:`default_gesture`).
     """
@@ -574,6 +577,7 @@ class PoseClassifier:
         """
         postures, gestures, events = [], [], []
         smooth = self.config.rules != "hafizas" and track_ids is not None
+        inside = None
         if frame_size is not None and self.config.rules != "hafizas" and len(keypoints):
             inside = ((keypoints >= 0) & (keypoints < np.asarray(frame_size, np.float32))).all(axis=-1)
             keypoint_scores = np.where(inside, keypoint_scores, 0.0)
@@ -586,7 +590,8 @@ class PoseClassifier:
                 extra = {"hands": None if hand_keypoints is None else hand_keypoints[i],
                          "hand_ok": None if hand_status is None else hand_status[i] == "ok", "waving": waving}
             if smooth and self.config.arm_memory > 0:
-                extra["remembered"] = self._remember_arms(int(track_ids[i]), keypoints[i], keypoint_scores[i], pts)
+                extra["remembered"] = self._remember_arms(int(track_ids[i]), keypoints[i], keypoint_scores[i], pts,
+                                                          None if inside is None else inside[i])
             posture, gesture = classify_instance(keypoints[i], keypoint_scores[i],
                                                  None if keypoints_3d is None else keypoints_3d[i], self.config, **extra)
             if smooth:
@@ -607,16 +612,22 @@ class PoseClassifier:
             gestures.append(gesture)
         return postures, gestures, events
 
-    def _remember_arms(self, track_id: int, keypoints: np.ndarray, scores: np.ndarray,
-                       pts: float) -> tuple[bool | None, bool | None]:
+    def _remember_arms(self, track_id: int, keypoints: np.ndarray, scores: np.ndarray, pts: float,
+                       inside: np.ndarray | None = None) -> tuple[bool | None, bool | None]:
         """Each arm's last judged reading (right, left) no older than ``arm_memory`` seconds,
         for arms that cannot be judged in this frame (None elsewhere, and where none is kept);
-        this frame's judged readings are remembered."""
+        this frame's judged readings are remembered. An arm whose elbow or wrist is outside the
+        frame (``inside``: (17,) bool, None: all inside) has left the picture: its memory is
+        dropped rather than kept (a lowered arm out of view ends the gesture as usual)."""
         memory = self._arms.setdefault(track_id, [None, None])
         out = []
         for a, reading in enumerate(arm_readings(keypoints, scores, self.config)):
+            _, elbow, wrist = ARMS[a]
             if reading is not None:
                 memory[a] = (pts, reading)
+                out.append(None)
+            elif inside is not None and not (inside[elbow] and inside[wrist]):
+                memory[a] = None
                 out.append(None)
             else:
                 kept = memory[a]

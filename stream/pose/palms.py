@@ -244,11 +244,13 @@ class PalmDetector:
         return Palms(corners, apply_affine(palms.keypoints * INPUT_SIZE, back), palms.scores)
 
     def hand_rois(self, image: np.ndarray, bboxes: np.ndarray, status: np.ndarray, busy: np.ndarray,
-                  min_hand_size: float) -> tuple[np.ndarray, np.ndarray]:
+                  min_hand_size: float, max_people: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Hand crops from palms for the people that have an ``unseen`` hand.
 
         The detector runs once per person with an ``unseen`` slot whose box's shorter side is at
-        least ``min_hand_size`` px. A palm is kept when its centre lies in the person's box,
+        least ``min_hand_size`` px, for at most ``max_people`` of them per frame (the largest
+        boxes first; None: all), which bounds its cost (about 25 ms a person on 2 cores) in a
+        crowd or while a hand stays hidden. A palm is kept when its centre lies in the person's box,
         its hand is long enough (hand length taken as twice the palm box's longer side, at
         least ``min_hand_size``), and its centre lies in none of that person's crops already
         going to the hand model (``busy``: the hand the body shows).
@@ -265,10 +267,11 @@ class PalmDetector:
         """
         rois, people = [], []
         bboxes = np.asarray(bboxes, np.float64).reshape(-1, 4)
-        for person in np.flatnonzero((status == "unseen").any(axis=1)):
+        sides = np.clip(bboxes[:, 2:] - bboxes[:, :2], 0, None) if len(bboxes) else np.zeros((0, 2))
+        wanted = np.flatnonzero((status == "unseen").any(axis=1) & (sides.min(axis=1) >= min_hand_size))
+        wanted = wanted[np.argsort(-sides[wanted].prod(axis=1), kind="stable")][:max_people]
+        for person in wanted:
             box = bboxes[person]
-            if float(np.min(box[2:] - box[:2])) < min_hand_size:
-                continue
             palms = self(image, box)
             if not len(palms):
                 continue
