@@ -81,6 +81,25 @@ class FullHeads:
         return np.asarray(out, np.float32).reshape(len(rois), -1)
 
 
+def people_with_crop_values(pipeline, config, video: Path, frames: int, stash: dict):
+    """Track ``video`` (its first ``frames`` frames; 0: all) and yield ``(result, index, value)``
+    for every reported person: ``value`` is what the wrapped estimator put in ``stash`` for the
+    crop whose keypoint scores are that person's (keyed by its 33 landmark scores' bytes), None
+    when no crop matches. ``stash`` is cleared before each frame."""
+    stream = PoseStream(pipeline, config.tracking, classify=None)
+    for n, frame in enumerate(open_source(video)):
+        if frames and n >= frames:
+            break
+        stash.clear()
+        result = stream(frame)
+        for i in range(len(result)):
+            value = None
+            for key, v in stash.items():
+                if np.array_equal(np.frombuffer(key, np.float32)[COCO], result.keypoint_scores[i]):
+                    value = v
+            yield result, i, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), choices=list(CLIPS))
@@ -105,22 +124,11 @@ def main() -> None:
     estimator._run = run
     rows = []
     for clip in args.clips:
-        stream = PoseStream(pipeline, config.tracking, classify=None)
-        for n, frame in enumerate(open_source(shared / "media" / CLIPS[clip])):
-            if args.frames and n >= args.frames:
-                break
-            stash.clear()
-            r = stream(frame)
-            for i in range(len(r)):
-                key = None
-                for k in stash:  # recover the crop's features from its keypoint scores
-                    s = np.frombuffer(k, np.float32)
-                    if np.array_equal(s[COCO], r.keypoint_scores[i]):
-                        key = k
-                f = stash[key] if key is not None else np.full(6 + 51, np.nan, np.float32)
-                rows.append(dict(clip=clip, frame=r.frame_id, t=r.pts, track=int(r.track_ids[i]),
-                                 box=r.bboxes[i], score=float(r.bbox_scores[i]), kp=r.keypoints[i],
-                                 kps=r.keypoint_scores[i], w=r.width, h=r.height, f=f))
+        for r, i, f in people_with_crop_values(pipeline, config, shared / "media" / CLIPS[clip], args.frames, stash):
+            f = f if f is not None else np.full(6 + 51, np.nan, np.float32)
+            rows.append(dict(clip=clip, frame=r.frame_id, t=r.pts, track=int(r.track_ids[i]),
+                             box=r.bboxes[i], score=float(r.bbox_scores[i]), kp=r.keypoints[i],
+                             kps=r.keypoint_scores[i], w=r.width, h=r.height, f=f))
         print(clip, "done", flush=True)
     np.savez_compressed(args.out, rows=np.array(rows, dtype=object))
     summarise(rows)

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from person_cues import CLIPS, COCO  # noqa: E402
-from posestream.stream.capture.files import open_source
+from person_cues import CLIPS, COCO, people_with_crop_values  # noqa: E402
 from posestream.stream.config import RunConfig
-from posestream.stream.pipeline import PosePipeline, PoseStream
+from posestream.stream.pipeline import PosePipeline
 from posestream.engines.transforms import crop_warp_matrix, warp_crops
 from posestream.engines.layouts import COCO17_SIGMAS
 
@@ -78,18 +77,8 @@ def main() -> None:
     shared = Path(os.environ.get("POSESTREAM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     rows = []
     for clip in args.clips:
-        stream = PoseStream(pipeline, config.tracking, classify=None)
-        for n, frame in enumerate(open_source(shared / "media" / CLIPS[clip])):
-            if args.frames and n >= args.frames:
-                break
-            stash.clear()
-            r = stream(frame)
-            for i in range(len(r)):
-                v = np.nan
-                for k, c in stash.items():
-                    if np.array_equal(np.frombuffer(k, np.float32)[COCO], r.keypoint_scores[i]):
-                        v = c
-                rows.append((clip, r.frame_id, int(r.track_ids[i]), v))
+        for r, i, value in people_with_crop_values(pipeline, config, shared / "media" / CLIPS[clip], args.frames, stash):
+            rows.append((clip, r.frame_id, int(r.track_ids[i]), np.nan if value is None else value))
         for t in sorted({t for c, _, t, _ in rows if c == clip}):
             v = np.array([x[3] for x in rows if x[0] == clip and x[2] == t])
             print(f"{clip:12s} {t:3d} n={len(v):4d} med {np.nanmedian(v):.2f} mean {np.nanmean(v):.2f} "
