@@ -185,6 +185,51 @@ def test_drinking_and_phoning_are_no_gesture():
         assert hafizas_classify(k)[1] == "hello"  # the reference fires on both
 
 
+def _upper_body_3d(right_wrist, left_wrist) -> np.ndarray:
+    """H36M-17 metres, y up, facing +z: pelvis at 0, thorax 0.5 m above, neck/nose and head top
+    above it, the wrists where given, the rest of the body at rest."""
+    j = np.zeros((17, 3))
+    j[[1, 2, 3]] = [[-0.1, 0, 0], [-0.1, -0.45, 0], [-0.1, -0.9, 0]]
+    j[[4, 5, 6]] = [[0.1, 0, 0], [0.1, -0.45, 0], [0.1, -0.9, 0]]
+    j[7], j[8], j[9], j[10] = [0, 0.25, 0], [0, 0.5, 0], [0, 0.62, 0.08], [0, 0.75, 0]
+    j[[11, 12]] = [[0.18, 0.5, 0], [0.2, 0.3, 0.05]]
+    j[[14, 15]] = [[-0.18, 0.5, 0], [-0.2, 0.3, 0.05]]
+    j[13], j[16] = left_wrist, right_wrist
+    return j
+
+
+def test_depth_settles_a_hand_drawn_on_the_face():
+    """Seen from the side, a forearm raised in front of the chest is drawn on the face: 2D alone
+    says 'at the face'. The 3D pose tells a hand 0.4 m in front of the face (hello) from one at
+    the mouth (none); so for stop, two forearms drawn on one another from two apart."""
+    torso = 0.33 * 300
+    drawn = person()
+    drawn[8] = drawn[6] + [0.1 * torso, 0.45 * torso]
+    drawn[10] = drawn[0] + [0, 0.15 * torso]  # the right wrist drawn just under the nose
+    assert classify_instance(drawn, ONES, None, DEFAULT)[1] == "none"  # 2D alone: at the face
+    rest = [0.2, 0.1, 0.05]  # left wrist hanging... at the hip
+    in_front = _upper_body_3d([-0.15, 0.55, 0.45], rest)  # 0.4 m in front of the nose: 0.8 torso
+    at_mouth = _upper_body_3d([-0.02, 0.55, 0.14], rest)  # 0.09 m from the nose: 0.18 torso
+    assert classify_instance(drawn, ONES, in_front, DEFAULT)[1] == "hello"
+    assert classify_instance(drawn, ONES, at_mouth, DEFAULT)[1] == "none"
+    assert classify_instance(drawn, ONES, in_front, ClassifierConfig(gesture_source="2d"))[1] == "none"
+    # depth is asked only where 2D is unsure: an arm 2D reads down stays down
+    assert classify_instance(person(), ONES, in_front, DEFAULT)[1] == "none"
+    # a hand at the ear seen from above is drawn beside the head: 2D reads hello, depth puts it at the face
+    beside = _forearms_up(person(), (-1,), elbow_drop=0.3, torso=torso)
+    assert classify_instance(beside, ONES, None, DEFAULT)[1] == "hello"
+    assert classify_instance(beside, ONES, at_mouth, DEFAULT)[1] == "none"
+    assert classify_instance(beside, ONES, in_front, DEFAULT)[1] == "hello"
+    # stop from the side: both forearms up, drawn together (wrists 0.1 torso apart in 2D)
+    both = _forearms_up(person(), (-1, 1), elbow_drop=0.4, torso=torso)
+    both[[7, 9]] = both[[8, 10]] + [0.1 * torso, 0]
+    assert classify_instance(both, ONES, None, DEFAULT)[1] == "none"  # 2D: hands together
+    apart = _upper_body_3d([-0.3, 0.6, 0.3], [0.3, 0.6, 0.3])  # 0.6 m apart: 1.2 torso
+    clasped = _upper_body_3d([-0.1, 0.45, 0.3], [0.1, 0.45, 0.3])  # 0.2 m apart (the lifter's clasped hands)
+    assert classify_instance(both, ONES, apart, DEFAULT)[1] == "stop"
+    assert classify_instance(both, ONES, clasped, DEFAULT)[1] == "none"
+
+
 def test_seated_facing_the_camera_is_sitting():
     k = person()
     torso = 0.33 * 300
@@ -198,6 +243,8 @@ def test_seated_facing_the_camera_is_sitting():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         ClassifierConfig(rules="mine")
+    with pytest.raises(ValueError):
+        ClassifierConfig(gesture_source="3d")
     with pytest.raises(ValueError):
         ClassifierConfig(gesture_hold=-1.0)
 

@@ -81,3 +81,39 @@ def test_the_shipped_lifter_tells_a_seated_person_seen_from_above():
     fused, flat = ClassifierConfig(), ClassifierConfig(posture_source="2d")
     assert read("sitting", fused) >= read("sitting", flat) + 0.2
     assert read("standing", fused) >= 0.95
+
+
+def test_the_shipped_lifter_reads_gestures_2d_draws_wrong():
+    """From the side a hand raised in front of the chest is drawn on the face and two forearms
+    on one another; from above an elbow held forward is drawn at the waist: 2D alone reads no
+    gesture. The default ``gesture_source: 2d+3d`` asks the lifter's 3D pose those questions, so
+    these views read hello / stop, while a hand at the mouth or ear stays no gesture (bodies of
+    other seeds than the ones ``face_distance_3d`` / ``face_near_3d`` were chosen on)."""
+    from posestream.offline.classify_sweep import IMAGE_SIZE, sweep_views
+    from posestream.stream.lift.model import StreamingTemporalModel, load_lifter, normalize_screen_coordinates
+    from posestream.stream.lift.stage import DEFAULT_LIFTER
+
+    lifter = load_lifter(DEFAULT_LIFTER)
+    model = StreamingTemporalModel(lifter)
+    scores = np.full(17, 0.9, np.float32)
+
+    def read(pose: str, views, config: ClassifierConfig) -> float:
+        right = total = 0
+        for yaw, pitch in views:
+            for keypoints in sweep_views(pose, Camera(yaw, pitch, 554.0), 10, seed=70 + yaw + pitch):
+                x = normalize_screen_coordinates(keypoints, *IMAGE_SIZE)
+                state = model.start(x)
+                for _ in range(lifter.architecture.receptive_field):  # held still
+                    lifted = model.step([state], x[None])[0]
+                want = "none" if pose in ("drinking", "phoning") else pose
+                right += classify_instance(keypoints, scores, lifted, config)[1] == want
+                total += 1
+        return right / total
+
+    fused, flat = ClassifierConfig(), ClassifierConfig(gesture_source="2d")
+    side, above = [(60, 0), (75, 10), (90, 20)], [(30, 30), (45, 40)]
+    assert read("stop", side + above, flat) <= 0.5
+    assert read("stop", side + above, fused) >= 0.9
+    assert read("hello", [(90, -10), (75, 0)], fused) >= 0.9
+    for pose in ("drinking", "phoning"):
+        assert read(pose, [(0, 0), (30, 10), (60, 0), (30, 40)], fused) >= 0.9, pose

@@ -32,7 +32,7 @@ from posestream.stream.capture.files import open_source  # noqa: E402
 
 #: Rule variants compared: name → overrides of the configured classifier settings.
 VARIANTS = {"default": {"rules": "default", "posture_source": "2d+3d"},
-            "default-2d": {"rules": "default", "posture_source": "2d"},
+            "default-2d": {"rules": "default", "posture_source": "2d", "gesture_source": "2d"},
             "default-3d": {"rules": "default", "posture_source": "3d"},
             "hafizas": {"rules": "hafizas"},
             "hands": {"rules": "hands", "posture_source": "2d+3d"}}

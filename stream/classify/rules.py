@@ -13,8 +13,9 @@ Two rule sets over COCO-17 keypoints (pixels, y down):
   the arm rules decide.
 * ``default`` — the same questions asked robustly: keypoints below a confidence are not used and
   the answer is ``unknown`` rather than a guess; every threshold is a ratio of the person's own
-  torso length (scale-free); no division by zero; sit/stand from the 3D pose (H36M-17) when the
-  lifter has produced one; and per-track hysteresis in seconds (:class:`LabelHysteresis`), so
+  torso length (scale-free); no division by zero; sit/stand, and the arm tests a 2D view can get
+  wrong (heights from above, the face and the hands' spread from the side), from the 3D pose
+  (H36M-17) when the lifter has produced one; and per-track hysteresis in seconds (:class:`LabelHysteresis`), so
   10 fps and 60 fps behave alike.
 
 Labels: posture ∈ {standing, sitting, unknown}; gesture ∈ {none, hello, stop}.
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,10 +56,16 @@ LEGS = ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE))
 # H36M-17 indices (VideoPose3D): root, thorax and each leg's hip, knee, ankle
 H36M_ROOT, H36M_THORAX = 0, 8
 H36M_LEGS = ((1, 2, 3), (4, 5, 6))
+#: H36M-17 neck/nose and head top (the face in 3D); (shoulder, elbow, wrist) in :data:`ARMS` order (right, left)
+H36M_HEAD = (9, 10)
+H36M_ARMS = ((14, 15, 16), (11, 12, 13))
+H36M_WRISTS = (16, 13)
 
 POSTURES = ("standing", "sitting", "unknown")
 #: Values of :attr:`ClassifierConfig.posture_source`.
 POSTURE_SOURCES = ("2d", "3d", "2d+3d")
+#: Values of :attr:`ClassifierConfig.gesture_source`.
+GESTURE_SOURCES = ("2d", "2d+3d")
 #: Rule sets of :attr:`ClassifierConfig.rules`.
 RULE_SETS = ("default", "hafizas", "hands")
 GESTURES = ("none", "hello", "stop")
@@ -158,6 +166,26 @@ class ClassifierConfig:
             way takes the 3D reading (a seated person seen from above or facing the camera, thighs towards the
             lens, looks standing or ambiguous in 2D: only depth tells). Without ``keypoints_3d``
             (no lifter) ``3d`` and ``2d+3d`` are ``2d``.
+        gesture_source: ``2d``: the arm rules on the 2D keypoints alone; ``2d+3d`` (the
+            default): the same, except for the tests depth can overturn. An elbow or wrist that
+            2D puts too low, a wrist that 2D puts at the face, and two wrists that 2D puts
+            together are asked again in ``keypoints_3d`` (:func:`arm_depth`): seen from above,
+            an elbow held forward at chest height is drawn at the waist; from the side, a hand
+            raised in front of the chest, or held out to the far side, is drawn on the face,
+            and two raised forearms on one another. The forearm must still point up in the
+            image. The 2D test stands where there is no ``keypoints_3d``.
+        face_distance_3d: 3D: a wrist 2D draws at the face is away from it when it is farther
+            than this many 3D torso lengths (thorax to pelvis) from the neck/nose and the head
+            top (the hand at the mouth or ear puts the wrist one hand length, about 0.2-0.35
+            torso, from them; the lifter adds some 0.1-0.2) ...
+        face_near_3d: ... and a wrist closer than this is at the face wherever 2D draws it (a
+            hand at the ear seen from above is drawn beside the head). Between the two, 2D
+            decides. Both chosen on the synthetic sweep's bodies of seed 0
+            (``tools/classify_sweep.py --lifter``), checked on other bodies and the real clips.
+        hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
+            lengths apart. Not 2D's 0.4: the lifter puts clasped hands 0.4-0.5 apart (seen on
+            tfjs pose_1 and squats, where 0.4 read stop), and a stop's wrists 1.3-1.9 (5th-95th
+            percentile over the sweep's bodies and views).
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
         stand_thigh_angle_3d: ... and stands when it is within this many degrees.
@@ -208,6 +236,10 @@ class ClassifierConfig:
     short_thigh_shank: float = 1.5
     max_thigh: float = 1.6
     posture_source: str = "2d+3d"
+    gesture_source: str = "2d+3d"
+    face_distance_3d: float = 0.7
+    face_near_3d: float = 0.45
+    hands_apart_3d: float = 0.8
     sit_thigh_angle_3d: float = 55.0
     stand_thigh_angle_3d: float = 30.0
     posture_hold: float = 0.3
@@ -230,6 +262,9 @@ class ClassifierConfig:
         if self.posture_source not in POSTURE_SOURCES:
             raise ValueError(f"classify: posture_source must be one of {', '.join(POSTURE_SOURCES)}, "
                              f"not {self.posture_source!r}")
+        if self.gesture_source not in GESTURE_SOURCES:
+            raise ValueError(f"classify: gesture_source must be one of {', '.join(GESTURE_SOURCES)}, "
+                             f"not {self.gesture_source!r}")
         if min(self.posture_hold, self.gesture_hold, self.gesture_release, self.first_hold, self.arm_memory,
                self.unknown_hold) < 0:
             raise ValueError("classify: posture_hold, gesture_hold, gesture_release, first_hold, arm_memory and "
@@ -250,27 +285,79 @@ def torso_length(keypoints: np.ndarray, ok: np.ndarray) -> float | None:
 FACE = (0, 1, 2, 3, 4)  # COCO-17 nose, eyes, ears
 
 
+def _torso_3d(keypoints_3d: np.ndarray | None) -> float | None:
+    """Thorax-to-pelvis length of a (17, 3) H36M-17 pose, metres (None: no usable pose)."""
+    if keypoints_3d is None or not np.all(np.isfinite(keypoints_3d)):
+        return None
+    length = float(np.linalg.norm(keypoints_3d[H36M_THORAX] - keypoints_3d[H36M_ROOT]))
+    return length if length > 0 else None
+
+
+class ArmDepth(NamedTuple):
+    """One arm's answers from the 3D pose to the tests a 2D view can get wrong (heights seen
+    from above, the face seen from the side), in the same torso ratios as the 2D tests.
+
+    Attributes:
+        elbow_high: elbow at least ``elbow_above_hip`` torso lengths above the pelvis, along
+            the torso's axis.
+        wrist_high: wrist at most ``wrist_below_shoulder`` torso lengths below its shoulder.
+        face_clear: wrist at least ``face_distance_3d`` torso lengths from the neck/nose and head top.
+        face_near: wrist closer than ``face_near_3d`` torso lengths to them.
+    """
+
+    elbow_high: bool
+    wrist_high: bool
+    face_clear: bool
+    face_near: bool
+
+
+def arm_depth(keypoints_3d: np.ndarray | None, config: ClassifierConfig) -> tuple[ArmDepth | None, ArmDepth | None]:
+    """:class:`ArmDepth` of each arm (right, left) of a (17, 3) H36M-17 pose (metres, any
+    orientation; the torso's axis thorax - pelvis is up); (None, None) without a usable pose."""
+    torso = _torso_3d(keypoints_3d)
+    if torso is None:
+        return None, None
+    up = (keypoints_3d[H36M_THORAX] - keypoints_3d[H36M_ROOT]) / torso
+    head = keypoints_3d[list(H36M_HEAD)]
+    out = []
+    for shoulder, elbow, wrist in H36M_ARMS:
+        s, e, w = keypoints_3d[shoulder], keypoints_3d[elbow], keypoints_3d[wrist]
+        face = float(np.linalg.norm(head - w, axis=1).min())
+        out.append(ArmDepth(
+            elbow_high=bool((e - keypoints_3d[H36M_ROOT]) @ up >= config.elbow_above_hip * torso),
+            wrist_high=bool((s - w) @ up <= config.wrist_below_shoulder * torso),
+            face_clear=face >= config.face_distance_3d * torso, face_near=face < config.face_near_3d * torso))
+    return out[0], out[1]
+
+
 def arm_raised(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, hip_y: float, face: np.ndarray,
-               torso: float, config: ClassifierConfig) -> bool:
+               torso: float, config: ClassifierConfig, depth: ArmDepth | None = None) -> bool:
     """One arm's reading (module text): (2,) pixel points, ``hip_y`` the hip centre's y, ``face``
-    (K, 2) the confident face keypoints (K may be 0), ``torso`` in pixels."""
+    (K, 2) the confident face keypoints (K may be 0), ``torso`` in pixels. ``depth``: the 3D
+    pose's answers (:func:`arm_depth`) to the elbow-height, wrist-height and face tests, asked
+    only where the 2D test fails (the forearm itself must point up in the image); None: 2D alone."""
     if not hafizas_arm_raised(elbow, wrist):
         return False
     if np.linalg.norm(wrist - elbow) < config.min_forearm * torso:
         return False
-    if (hip_y - elbow[1]) < config.elbow_above_hip * torso:
-        return False
-    if wrist[1] - shoulder[1] > config.wrist_below_shoulder * torso:
+    if (hip_y - elbow[1]) < config.elbow_above_hip * torso and not (depth and depth.elbow_high):
+        return False  # elbow at the waist or lower (from above, an elbow held forward is drawn low)
+    if wrist[1] - shoulder[1] > config.wrist_below_shoulder * torso and not (depth and depth.wrist_high):
         return False  # hands held in front of the chest or belly
     if len(face) and wrist[1] >= face[:, 1].min():  # a hand above the eyes is never at the face
-        return not np.min(np.linalg.norm(face - wrist, axis=1)) < config.face_distance * torso
+        at_face = bool(np.min(np.linalg.norm(face - wrist, axis=1)) < config.face_distance * torso)
+        if depth is not None:  # drawn on the face, the hand may be in front; drawn apart, at the ear
+            at_face = depth.face_near or (at_face and not depth.face_clear)
+        return not at_face
     return True
 
 
-def arm_readings(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig) -> tuple[bool | None, bool | None]:
+def arm_readings(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig,
+                 keypoints_3d: np.ndarray | None = None) -> tuple[bool | None, bool | None]:
     """Each arm's reading (right, left) from one person's (17, 2) keypoints and (17,) scores:
     raised or not (:func:`arm_raised`), None where its shoulder, elbow or wrist is not confident
-    or no torso can be measured (the arm cannot be judged)."""
+    or no torso can be measured (the arm cannot be judged). ``keypoints_3d``: (17, 3) H36M-17
+    metres or None, used as ``gesture_source`` says."""
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
     if torso is None:
@@ -279,24 +366,28 @@ def arm_readings(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierCo
     ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]] = arm_ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]]
     hip_y = float(keypoints[[i for i in (L_HIP, R_HIP) if ok[i]], 1].mean())
     face = keypoints[[i for i in FACE if ok[i]]]
-    right, left = (bool(arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config))
-                   if ok[s] and ok[e] and ok[w] else None for s, e, w in ARMS)
+    depth = arm_depth(keypoints_3d, config) if config.gesture_source == "2d+3d" else (None, None)
+    right, left = (bool(arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config, d))
+                   if ok[s] and ok[e] and ok[w] else None for (s, e, w), d in zip(ARMS, depth))
     return right, left
 
 
 def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig,
-                    remembered: tuple[bool | None, bool | None] = (None, None)) -> str:
+                    remembered: tuple[bool | None, bool | None] = (None, None),
+                    keypoints_3d: np.ndarray | None = None) -> str:
     """Gesture from one person's (17, 2) keypoints and (17,) scores: arms whose shoulder, elbow
     and wrist are all confident are judged (:func:`arm_readings`); an arm that cannot be judged
     now takes its ``remembered`` reading (right, left: its last judged one, kept by
     :class:`PoseClassifier` for ``arm_memory`` seconds; None: none). One raised is hello, two
     stop; ``none`` when none is raised or none can be judged. Two raised arms judged now with the
-    hands together below the eyes are ``none`` (hands clasped, at the chin)."""
+    hands together below the eyes are ``none`` (hands clasped, at the chin). ``keypoints_3d``
+    ((17, 3) H36M-17 metres or None) settles "at the face" and "together" as
+    ``gesture_source`` says."""
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
     if torso is None:
         return "none"
-    now = arm_readings(keypoints, scores, config)
+    now = arm_readings(keypoints, scores, config, keypoints_3d)
     readings = [r if r is not None else m for r, m in zip(now, remembered)]
     raised = sum(bool(r) for r in readings)
     if raised == 2 and None not in now:
@@ -304,7 +395,12 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
         spread = float(np.linalg.norm(keypoints[L_WRIST] - keypoints[R_WRIST]))
         shoulders = float(np.linalg.norm(keypoints[L_SHOULDER] - keypoints[R_SHOULDER]))
         above_eyes = len(face) and max(keypoints[L_WRIST, 1], keypoints[R_WRIST, 1]) < face[:, 1].min()
-        if spread < config.hands_apart * torso and spread < config.hands_apart_shoulders * shoulders and not above_eyes:
+        together = spread < config.hands_apart * torso and spread < config.hands_apart_shoulders * shoulders
+        torso_3d = _torso_3d(keypoints_3d) if config.gesture_source == "2d+3d" else None
+        if together and torso_3d is not None:  # drawn together: depth may hold them apart (side view)
+            wrists = keypoints_3d[list(H36M_WRISTS)]
+            together = float(np.linalg.norm(wrists[0] - wrists[1])) < config.hands_apart_3d * torso_3d
+        if together and not above_eyes:
             return "none"  # hands together below the eyes (clasped, at the chin): no gesture
     return _gesture(raised)
 
@@ -312,7 +408,8 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
 def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig,
                   hands: np.ndarray | None = None, hand_ok: np.ndarray | None = None,
                   waving: tuple[bool, bool] = (False, False),
-                  remembered: tuple[bool | None, bool | None] = (None, None)) -> str:
+                  remembered: tuple[bool | None, bool | None] = (None, None),
+                  keypoints_3d: np.ndarray | None = None) -> str:
     """Gesture from the hands first (the ``hands`` rules; module text), the arms where a hand is
     not seen well.
 
@@ -336,7 +433,7 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
     Returns:
         ``none``, ``hello`` or ``stop``.
     """
-    arms = default_gesture(keypoints, scores, config, remembered)  # the arm rules' reading
+    arms = default_gesture(keypoints, scores, config, remembered, keypoints_3d)  # the arm rules' reading
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
     if torso is None:
@@ -459,8 +556,8 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
             if deep == "sitting" or (posture == "unknown" and deep == "standing"):
                 posture = deep  # thighs towards the camera, seen from above: only depth tells
     if config.rules == "hands":
-        return posture, hands_gesture(keypoints, scores, config, hands, hand_ok, waving, remembered)
-    return posture, default_gesture(keypoints, scores, config, remembered)
+        return posture, hands_gesture(keypoints, scores, config, hands, hand_ok, waving, remembered, keypoints_3d)
+    return posture, default_gesture(keypoints, scores, config, remembered, keypoints_3d)
 
 
 class LabelHysteresis:
@@ -591,7 +688,8 @@ class PoseClassifier:
                          "hand_ok": None if hand_status is None else hand_status[i] == "ok", "waving": waving}
             if smooth and self.config.arm_memory > 0:
                 extra["remembered"] = self._remember_arms(int(track_ids[i]), keypoints[i], keypoint_scores[i], pts,
-                                                          None if inside is None else inside[i])
+                                                          None if inside is None else inside[i],
+                                                          None if keypoints_3d is None else keypoints_3d[i])
             posture, gesture = classify_instance(keypoints[i], keypoint_scores[i],
                                                  None if keypoints_3d is None else keypoints_3d[i], self.config, **extra)
             if smooth:
@@ -613,7 +711,8 @@ class PoseClassifier:
         return postures, gestures, events
 
     def _remember_arms(self, track_id: int, keypoints: np.ndarray, scores: np.ndarray, pts: float,
-                       inside: np.ndarray | None = None) -> tuple[bool | None, bool | None]:
+                       inside: np.ndarray | None = None,
+                       keypoints_3d: np.ndarray | None = None) -> tuple[bool | None, bool | None]:
         """Each arm's last judged reading (right, left) no older than ``arm_memory`` seconds,
         for arms that cannot be judged in this frame (None elsewhere, and where none is kept);
         this frame's judged readings are remembered. An arm whose elbow or wrist is outside the
@@ -621,7 +720,7 @@ class PoseClassifier:
         dropped rather than kept (a lowered arm out of view ends the gesture as usual)."""
         memory = self._arms.setdefault(track_id, [None, None])
         out = []
-        for a, reading in enumerate(arm_readings(keypoints, scores, self.config)):
+        for a, reading in enumerate(arm_readings(keypoints, scores, self.config, keypoints_3d)):
             _, elbow, wrist = ARMS[a]
             if reading is not None:
                 memory[a] = (pts, reading)
