@@ -213,7 +213,7 @@ def test_depth_settles_a_hand_drawn_on_the_face():
     assert classify_instance(drawn, ONES, in_front, DEFAULT)[1] == "hello"
     assert classify_instance(drawn, ONES, at_mouth, DEFAULT)[1] == "none"
     assert classify_instance(drawn, ONES, in_front, ClassifierConfig(gesture_source="2d"))[1] == "none"
-    # depth is asked only where 2D is unsure: an arm 2D reads down stays down
+    # depth never raises an arm whose forearm 2D draws down
     assert classify_instance(person(), ONES, in_front, DEFAULT)[1] == "none"
     # a hand at the ear seen from above is drawn beside the head: 2D reads hello, depth puts it at the face
     beside = _forearms_up(person(), (-1,), elbow_drop=0.3, torso=torso)
@@ -228,6 +228,14 @@ def test_depth_settles_a_hand_drawn_on_the_face():
     clasped = _upper_body_3d([-0.1, 0.45, 0.3], [0.1, 0.45, 0.3])  # 0.2 m apart (the lifter's clasped hands)
     assert classify_instance(both, ONES, apart, DEFAULT)[1] == "stop"
     assert classify_instance(both, ONES, clasped, DEFAULT)[1] == "none"
+    # the hand-aware rules judge an arm whose hand is not seen the same way, another hand seen or not
+    hands_rules = ClassifierConfig(rules="hands")
+    left_hand = np.zeros((2, 21, 2), np.float32)
+    for hand_ok in (None, np.array([True, False])):  # hands[0] is the left hand, seen (a fist at rest)
+        left_hand[0] = drawn[9] + np.stack([np.linspace(0, 3, 21), np.linspace(0, 30, 21)], axis=1)
+        hands = None if hand_ok is None else left_hand
+        assert classify_instance(drawn, ONES, in_front, hands_rules, hands=hands, hand_ok=hand_ok)[1] == "hello"
+        assert classify_instance(drawn, ONES, at_mouth, hands_rules, hands=hands, hand_ok=hand_ok)[1] == "none"
 
 
 def test_seated_facing_the_camera_is_sitting():

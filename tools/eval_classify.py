@@ -1,4 +1,4 @@
-"""Posture and gesture accuracy of the default rules (posture from 2D, and from the lifter's 3D), the
+"""Posture and gesture accuracy of the default rules (with the lifter's depth, and 2D alone), the
 reference (hafizas) rules and the hand-aware (hands) rules, side by side.
 
     python tools/eval_classify.py VIDEO LABELS.csv [VIDEO LABELS.csv ...]
@@ -31,11 +31,11 @@ from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
 from posestream.stream.capture.files import open_source  # noqa: E402
 
 #: Rule variants compared: name → overrides of the configured classifier settings.
-VARIANTS = {"default": {"rules": "default", "posture_source": "2d+3d"},
+VARIANTS = {"default": {"rules": "default", "posture_source": "2d+3d", "gesture_source": "2d+3d"},
             "default-2d": {"rules": "default", "posture_source": "2d", "gesture_source": "2d"},
             "default-3d": {"rules": "default", "posture_source": "3d"},
             "hafizas": {"rules": "hafizas"},
-            "hands": {"rules": "hands", "posture_source": "2d+3d"}}
+            "hands": {"rules": "hands", "posture_source": "2d+3d", "gesture_source": "2d+3d"}}
 RULES = tuple(VARIANTS)
 #: Settings of the default rules searched by --cv (each a few values around the default).
 GRID = {"short_thigh": (0.35, 0.45, 0.55), "hands_apart": (0.4, 0.5, 0.6), "face_distance": (0.25, 0.35),

@@ -172,15 +172,18 @@ class ClassifierConfig:
             together are asked again in ``keypoints_3d`` (:func:`arm_depth`): seen from above,
             an elbow held forward at chest height is drawn at the waist; from the side, a hand
             raised in front of the chest, or held out to the far side, is drawn on the face,
-            and two raised forearms on one another. The forearm must still point up in the
-            image. The 2D test stands where there is no ``keypoints_3d``.
+            and two raised forearms on one another. The other way, a wrist 2D draws below the
+            eyes but away from the face is at the face when 3D puts it near (a hand at the ear
+            seen from above). The forearm must still point up in the image. The 2D test
+            stands where there is no ``keypoints_3d``.
         face_distance_3d: 3D: a wrist 2D draws at the face is away from it when it is farther
             than this many 3D torso lengths (thorax to pelvis) from the neck/nose and the head
             top (the hand at the mouth or ear puts the wrist one hand length, about 0.2-0.35
-            torso, from them; the lifter adds some 0.1-0.2) ...
-        face_near_3d: ... and a wrist closer than this is at the face wherever 2D draws it (a
-            hand at the ear seen from above is drawn beside the head). Between the two, 2D
-            decides. Both chosen on the synthetic sweep's bodies of seed 0
+            torso, from them; the lifter puts it 0.2-0.85 from them on the sweep, a raised
+            hand's 0.6-1.35) ...
+        face_near_3d: ... and a wrist closer than this is at the face wherever 2D draws it
+            below the eyes (a hand at the ear seen from above is drawn beside the head). Between
+            the two, 2D decides. Both chosen on the synthetic sweep's bodies of seed 0
             (``tools/classify_sweep.py --lifter``), checked on other bodies and the real clips.
         hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
             lengths apart. Not 2D's 0.4: the lifter puts clasped hands 0.4-0.5 apart (seen on
@@ -334,8 +337,10 @@ def arm_raised(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, hip_y
                torso: float, config: ClassifierConfig, depth: ArmDepth | None = None) -> bool:
     """One arm's reading (module text): (2,) pixel points, ``hip_y`` the hip centre's y, ``face``
     (K, 2) the confident face keypoints (K may be 0), ``torso`` in pixels. ``depth``: the 3D
-    pose's answers (:func:`arm_depth`) to the elbow-height, wrist-height and face tests, asked
-    only where the 2D test fails (the forearm itself must point up in the image); None: 2D alone."""
+    pose's answers (:func:`arm_depth`): an elbow or wrist 2D puts too low, or a wrist 2D puts at
+    the face, is asked again in 3D; a wrist 2D draws below the eyes but away from the face is at
+    the face when 3D puts it near (``face_near_3d``). The forearm itself must point up in the
+    image; without face keypoints the face test is 2D's. None: 2D alone."""
     if not hafizas_arm_raised(elbow, wrist):
         return False
     if np.linalg.norm(wrist - elbow) < config.min_forearm * torso:
@@ -381,8 +386,8 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
     :class:`PoseClassifier` for ``arm_memory`` seconds; None: none). One raised is hello, two
     stop; ``none`` when none is raised or none can be judged. Two raised arms judged now with the
     hands together below the eyes are ``none`` (hands clasped, at the chin). ``keypoints_3d``
-    ((17, 3) H36M-17 metres or None) settles "at the face" and "together" as
-    ``gesture_source`` says."""
+    ((17, 3) H36M-17 metres or None) settles the arms' heights, "at the face" and "together"
+    as ``gesture_source`` says."""
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
     if torso is None:
@@ -448,6 +453,7 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
     eyes = [i for i in (0, 1, 2) if ok[i]]
     eyes_y = float(keypoints[eyes, 1].min()) if eyes else None
     up, waves, seen = [False, False], [False, False], [False, False]
+    depth = arm_depth(keypoints_3d, config) if config.gesture_source == "2d+3d" else (None, None)
     for a, (s, e, w) in enumerate(ARMS):  # a = 0 right, 1 left; hands[1] is the right hand
         side = 1 - a
         if hand_ok[side] and ok[s]:
@@ -458,7 +464,7 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
         else:
             waves[a] = bool(waving[a])
             judged = ok[s] and ok[e] and ok[w]
-            up[a] = bool(arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config)
+            up[a] = bool(arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config, depth[a])
                          if judged else remembered[a])
     if all(up):
         return "stop"
