@@ -156,14 +156,19 @@ def take_up(names: OutputFiles, video: bool, annotator=None) -> tuple[TakenUp, l
 
 
 def _copy_frames(path: Path, count: int, sink: VideoSink, first_pts: float) -> None:
+    """Copy the first ``count`` frames of ``path`` (no more than :func:`video_frames` decodes)
+    into ``sink``. It stops on the ``count``-th frame, never asking the decoder for the next
+    packet: in a video torn inside a fragment that packet is cut and does not decode."""
     import av
 
+    if count <= 0:
+        return
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         for index, frame in enumerate(container.decode(stream)):
-            if index >= count:
-                break
             sink.write_annotated(frame.to_ndarray(format="bgr24"), first_pts + float(frame.time or 0.0))
+            if index + 1 >= count:
+                break
 
 
 def recover(out_dir: str | Path, name: str) -> tuple[TakenUp, list[Path]] | None:
