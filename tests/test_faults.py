@@ -347,6 +347,16 @@ def test_the_video_places_each_frame_at_its_pts_so_missing_frames_keep_the_timin
     np.testing.assert_allclose(_video_times(tmp_path / "v.mp4"), pts, atol=1e-6)
 
 
+def _replay_to_ten(taken, sinks) -> None:
+    """Write frames after the last one taken up, to frame 10 (25 fps), into the taken-up sinks, and close them."""
+    for i in range(taken.last_frame_id + 1, 11):
+        sinks[0].write(_frame_result(i, (i - 1) / 25))
+        sinks[1].write(_frame_result(i, (i - 1) / 25))
+        sinks[2].write(_frame_result(i, (i - 1) / 25), np.full((48, 64, 3), 200, np.uint8))
+    for sink in sinks:
+        sink.close()
+
+
 def test_taking_up_a_stream_cuts_a_torn_line_and_keeps_what_every_output_holds(tmp_path):
     from fractions import Fraction
 
@@ -365,12 +375,7 @@ def test_taking_up_a_stream_cuts_a_torn_line_and_keeps_what_every_output_holds(t
     taken, sinks = take_up(names, video=True, annotator=_Plain())
     # the video part gives back all but its last fragment (the frame in it is written when the next comes)
     assert 7 <= taken.frames == taken.last_frame_id <= 9 and taken.max_track_id == 3 and taken.first_pts == 0.0
-    for i in range(taken.last_frame_id + 1, 11):  # the replay goes on from there
-        sinks[0].write(_frame_result(i, (i - 1) / 25))
-        sinks[1].write(_frame_result(i, (i - 1) / 25))
-        sinks[2].write(_frame_result(i, (i - 1) / 25), np.full((48, 64, 3), 200, np.uint8))
-    for sink in sinks:
-        sink.close()
+    _replay_to_ten(taken, sinks)  # the replay goes on from there
     assert [line["frame_id"] for line in _lines(names.jsonl)] == list(range(1, 11))
     assert len(json.loads(names.predictions.read_text())["instance_info"]) == 10
     np.testing.assert_allclose(_video_times(names.video), [i / 25 for i in range(10)], atol=1e-6)
@@ -398,12 +403,7 @@ def test_taking_up_a_video_torn_inside_a_fragment(tmp_path, cut):
         handle.truncate(torn.stat().st_size - cut)
     taken, sinks = take_up(names, video=True, annotator=_Plain())
     assert 1 <= taken.frames == taken.last_frame_id < 10
-    for i in range(taken.last_frame_id + 1, 11):
-        sinks[0].write(_frame_result(i, (i - 1) / 25))
-        sinks[1].write(_frame_result(i, (i - 1) / 25))
-        sinks[2].write(_frame_result(i, (i - 1) / 25), np.full((48, 64, 3), 200, np.uint8))
-    for sink in sinks:
-        sink.close()
+    _replay_to_ten(taken, sinks)
     assert [line["frame_id"] for line in _lines(names.jsonl)] == list(range(1, 11))
     np.testing.assert_allclose(_video_times(names.video), [i / 25 for i in range(10)], atol=1e-6)
 
