@@ -161,3 +161,27 @@ def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, 
                         total += 1
                 table[pose, yaw, pitch] = (right[0] / total, right[1] / total)
     return table
+
+
+def still_lifter(path: str = "default"):
+    """The 3D lifter as the sweep uses it: ``keypoints (17, 2) pixels of an IMAGE_SIZE frame →
+    (17, 3) float32 metres`` (H36M-17, root-relative), the lifter's output for a person held
+    still, the view repeated for its whole receptive field. ``path``: a ``.safetensors``
+    lifter, or ``default`` (the shipped one).
+
+    Raises:
+        ModelError: the lifter file cannot be read (:func:`posestream.stream.lift.model.load_lifter`).
+    """
+    from posestream.stream.lift.model import StreamingTemporalModel, load_lifter, normalize_screen_coordinates
+    from posestream.stream.lift.stage import LiftConfig
+
+    lifter = load_lifter(LiftConfig(checkpoint=path).path)
+    model = StreamingTemporalModel(lifter)
+
+    def lift(keypoints: np.ndarray) -> np.ndarray:
+        x = normalize_screen_coordinates(keypoints, *IMAGE_SIZE)
+        state = model.start(x)
+        for _ in range(lifter.architecture.receptive_field):
+            out = model.step([state], x[None])
+        return out[0]
+    return lift

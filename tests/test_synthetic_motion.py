@@ -53,28 +53,28 @@ def test_poses_read_as_meant_from_the_front(name, expected):
             assert classify_instance(keypoints.astype(np.float32), ones, None, config) == expected, (name, yaw)
 
 
-def test_the_shipped_lifter_tells_a_seated_person_seen_from_above():
+@pytest.fixture(scope="module")
+def shipped_lift():
+    """The shipped lifter on a person held still (:func:`posestream.offline.classify_sweep.still_lifter`)."""
+    from posestream.offline.classify_sweep import still_lifter
+
+    return still_lifter()
+
+
+def test_the_shipped_lifter_tells_a_seated_person_seen_from_above(shipped_lift):
     """A person seated facing a camera 20° above looks standing in 2D (thighs towards the lens);
     the shipped lifter, trained on these procedural motions too, lifts the thighs level, so the
     default ``2d+3d`` posture reads sitting where 2D alone cannot, and still reads standing people
     standing from the same views."""
-    from posestream.offline.classify_sweep import IMAGE_SIZE, sweep_views
-    from posestream.stream.lift.model import StreamingTemporalModel, load_lifter, normalize_screen_coordinates
-    from posestream.stream.lift.stage import DEFAULT_LIFTER
+    from posestream.offline.classify_sweep import sweep_views
 
-    lifter = load_lifter(DEFAULT_LIFTER)
-    model = StreamingTemporalModel(lifter)
     scores = np.full(17, 0.9, np.float32)
 
     def read(pose: str, config: ClassifierConfig) -> float:
         right = total = 0
         for yaw in (0, 15, 30):
             for keypoints in sweep_views(pose, Camera(yaw, 20, 554.0), 10, seed=40 + yaw):
-                x = normalize_screen_coordinates(keypoints, *IMAGE_SIZE)
-                state = model.start(x)
-                for _ in range(lifter.architecture.receptive_field):  # held still
-                    lifted = model.step([state], x[None])[0]
-                right += classify_instance(keypoints, scores, lifted, config)[0] == pose
+                right += classify_instance(keypoints, scores, shipped_lift(keypoints), config)[0] == pose
                 total += 1
         return right / total
 
@@ -83,30 +83,22 @@ def test_the_shipped_lifter_tells_a_seated_person_seen_from_above():
     assert read("standing", fused) >= 0.95
 
 
-def test_the_shipped_lifter_reads_gestures_2d_draws_wrong():
+def test_the_shipped_lifter_reads_gestures_2d_draws_wrong(shipped_lift):
     """From the side a hand raised in front of the chest is drawn on the face and two forearms
     on one another; from above an elbow held forward is drawn at the waist: 2D alone reads no
     gesture. The default ``gesture_source: 2d+3d`` asks the lifter's 3D pose those questions, so
     these views read hello / stop, while a hand at the mouth or ear stays no gesture (bodies of
     other seeds than the ones ``face_distance_3d`` / ``face_near_3d`` were chosen on)."""
-    from posestream.offline.classify_sweep import IMAGE_SIZE, sweep_views
-    from posestream.stream.lift.model import StreamingTemporalModel, load_lifter, normalize_screen_coordinates
-    from posestream.stream.lift.stage import DEFAULT_LIFTER
+    from posestream.offline.classify_sweep import sweep_views
 
-    lifter = load_lifter(DEFAULT_LIFTER)
-    model = StreamingTemporalModel(lifter)
     scores = np.full(17, 0.9, np.float32)
 
     def read(pose: str, views, config: ClassifierConfig) -> float:
         right = total = 0
         for yaw, pitch in views:
             for keypoints in sweep_views(pose, Camera(yaw, pitch, 554.0), 10, seed=70 + 10 * yaw + pitch):
-                x = normalize_screen_coordinates(keypoints, *IMAGE_SIZE)
-                state = model.start(x)
-                for _ in range(lifter.architecture.receptive_field):  # held still
-                    lifted = model.step([state], x[None])[0]
                 want = "none" if pose in ("drinking", "phoning") else pose
-                right += classify_instance(keypoints, scores, lifted, config)[1] == want
+                right += classify_instance(keypoints, scores, shipped_lift(keypoints), config)[1] == want
                 total += 1
         return right / total
 

@@ -1,14 +1,17 @@
 """Posture and gesture rules over the synthetic viewpoint sweep (posestream.offline.classify_sweep).
 
     python tools/classify_sweep.py [--rules default|hafizas] [--count 20] [--lifter [PATH]] [--posture-source 2d+3d]
-        [--gesture-source 2d+3d]
+        [--gesture-source 2d+3d] [--distances]
 
 Prints, for each pose, the fraction of bodies read right at each yaw (columns) and pitch (rows),
 posture for standing/sitting, gesture for the arm poses, and the share of views where it is ≥ 0.9.
 With ``--lifter`` each view is also lifted (the shipped lifter unless a file is given; the view
 held still for the lifter's receptive field) and the posture and gesture read as
 ``--posture-source`` and ``--gesture-source`` say (default ``2d+3d`` both, as shipped; posture
-``3d``: the 3D thigh angles alone; gesture ``2d``: the 2D arm rules alone).
+``3d``: the 3D thigh angles alone; gesture ``2d``: the 2D arm rules alone). ``--distances``
+(with ``--lifter``) also prints what the 3D face and hands-apart thresholds are set against:
+percentiles of the lifted wrist's distance to the head for each gesture pose's posed arms, and
+of the wrists' spread for stop, in 3D torso lengths, over every view.
 """
 
 from __future__ import annotations
@@ -17,26 +20,31 @@ import argparse
 
 import numpy as np
 
-from posestream.offline.classify_sweep import IMAGE_SIZE, PITCHES, POSES, YAWS, sweep
-from posestream.stream.classify.rules import GESTURE_SOURCES, POSTURE_SOURCES, ClassifierConfig, classify_instance
+from posestream.offline.classify_sweep import FOCALS, PITCHES, POSES, YAWS, Camera, still_lifter, sweep, sweep_views
+from posestream.stream.classify.rules import (GESTURE_SOURCES, H36M_ARMS, H36M_HEAD, H36M_ROOT, H36M_THORAX,
+                                              POSTURE_SOURCES, ClassifierConfig, classify_instance)
+
+#: The arms each gesture pose of the sweep poses (0 right, 1 left; offline/classify_sweep.body).
+POSED_ARMS = {"hello": (0,), "stop": (0, 1), "drinking": (0,), "phoning": (0,)}
 
 
-def still_lifter(path: str):
-    """``keypoints (17, 2) px → (17, 3) metres``: the lifter's output for a person held still
-    (the view repeated for its whole receptive field)."""
-    from posestream.stream.lift.model import StreamingTemporalModel, load_lifter, normalize_screen_coordinates
-    from posestream.stream.lift.stage import LiftConfig
-
-    lifter = load_lifter(LiftConfig(checkpoint=path).path)
-    model = StreamingTemporalModel(lifter)
-
-    def lift(keypoints: np.ndarray) -> np.ndarray:
-        x = normalize_screen_coordinates(keypoints, *IMAGE_SIZE)
-        state = model.start(x)
-        for _ in range(lifter.architecture.receptive_field):
-            out = model.step([state], x[None])
-        return out[0]
-    return lift
+def print_depth_distances(lift, count: int) -> None:
+    """5th / 50th / 95th percentiles of the lifted posed wrists' distance to the neck/nose and
+    head top, and of the wrists' spread, in 3D torso lengths (thorax to pelvis), over every view."""
+    print("\nlifted distances in 3D torso lengths, 5th / 50th / 95th percentile over every view:")
+    for p_index, (pose, arms) in enumerate(POSED_ARMS.items()):
+        face, spread = [], []
+        for yaw in YAWS:
+            for pitch in PITCHES:
+                for focal in FOCALS:
+                    for keypoints in sweep_views(pose, Camera(yaw, pitch, focal), count, 7000 + 1000 * p_index + 10 * yaw + pitch):
+                        k3 = lift(keypoints)
+                        torso = np.linalg.norm(k3[H36M_THORAX] - k3[H36M_ROOT])
+                        wrists = [k3[H36M_ARMS[a][2]] for a in (0, 1)]
+                        face += [np.linalg.norm(k3[list(H36M_HEAD)] - wrists[a], axis=1).min() / torso for a in arms]
+                        spread.append(np.linalg.norm(wrists[0] - wrists[1]) / torso)
+        f, s = np.percentile(face, [5, 50, 95]), np.percentile(spread, [5, 50, 95])
+        print(f"  {pose:9s} posed wrist to head {f[0]:.2f} / {f[1]:.2f} / {f[2]:.2f}   wrists apart {s[0]:.2f} / {s[1]:.2f} / {s[2]:.2f}")
 
 
 def main() -> None:
@@ -49,7 +57,11 @@ def main() -> None:
                         help="with --lifter: how the 3D pose reads the posture (default 2d+3d)")
     parser.add_argument("--gesture-source", choices=GESTURE_SOURCES, default="2d+3d",
                         help="with --lifter: whether the 3D pose settles what 2D draws wrong (default 2d+3d)")
+    parser.add_argument("--distances", action="store_true",
+                        help="with --lifter: percentiles of the lifted wrist-head and wrist-wrist distances per gesture pose")
     args = parser.parse_args()
+    if args.distances and not args.lifter:
+        parser.error("--distances needs --lifter")
     config = ClassifierConfig(rules=args.rules, posture_source=args.posture_source if args.lifter else "2d",
                               gesture_source=args.gesture_source if args.lifter else "2d")
     ones = np.ones(17, np.float32) * 0.9
@@ -68,6 +80,8 @@ def main() -> None:
             total += len(cells)
             print(f"{pitch:5d} " + "".join(f"{c:6.2f}" for c in cells))
     print(f"\nviews read right in ≥ 90% of bodies: {passed}/{total}")
+    if args.distances:
+        print_depth_distances(lift, max(1, args.count // 4))
 
 
 if __name__ == "__main__":

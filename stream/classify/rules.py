@@ -59,7 +59,6 @@ H36M_LEGS = ((1, 2, 3), (4, 5, 6))
 #: H36M-17 neck/nose and head top (the face in 3D); (shoulder, elbow, wrist) in :data:`ARMS` order (right, left)
 H36M_HEAD = (9, 10)
 H36M_ARMS = ((14, 15, 16), (11, 12, 13))
-H36M_WRISTS = (16, 13)
 
 POSTURES = ("standing", "sitting", "unknown")
 #: Values of :attr:`ClassifierConfig.posture_source`.
@@ -179,16 +178,17 @@ class ClassifierConfig:
         face_distance_3d: 3D: a wrist 2D draws at the face is away from it when it is farther
             than this many 3D torso lengths (thorax to pelvis) from the neck/nose and the head
             top (the hand at the mouth or ear puts the wrist one hand length, about 0.2-0.35
-            torso, from them; the lifter puts it 0.2-0.85 from them on the sweep, a raised
-            hand's 0.6-1.35) ...
+            torso, from them; the lifter puts it 0.23-0.76 from them on the sweep, a raised
+            hand's 0.66-1.28: 5th-95th percentiles of ``tools/classify_sweep.py --lifter
+            --distances``) ...
         face_near_3d: ... and a wrist closer than this is at the face wherever 2D draws it
             below the eyes (a hand at the ear seen from above is drawn beside the head). Between
             the two, 2D decides. Both chosen on the synthetic sweep's bodies of seed 0
             (``tools/classify_sweep.py --lifter``), checked on other bodies and the real clips.
         hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
-            lengths apart. Not 2D's 0.4: the lifter puts clasped hands 0.4-0.5 apart (seen on
-            tfjs pose_1 and squats, where 0.4 read stop), and a stop's wrists 1.3-1.9 (5th-95th
-            percentile over the sweep's bodies and views).
+            lengths apart. Not 2D's 0.4, which read clasped hands as stop on tfjs pose_1 and
+            squats (``tools/eval_classify.py``); a stop's wrists are 1.32-1.92 apart on the
+            sweep (5th-95th percentile, ``--distances`` as above).
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
         stand_thigh_angle_3d: ... and stands when it is within this many degrees.
@@ -379,7 +379,8 @@ def arm_readings(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierCo
 
 def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierConfig,
                     remembered: tuple[bool | None, bool | None] = (None, None),
-                    keypoints_3d: np.ndarray | None = None) -> str:
+                    keypoints_3d: np.ndarray | None = None,
+                    now: tuple[bool | None, bool | None] | None = None) -> str:
     """Gesture from one person's (17, 2) keypoints and (17,) scores: arms whose shoulder, elbow
     and wrist are all confident are judged (:func:`arm_readings`); an arm that cannot be judged
     now takes its ``remembered`` reading (right, left: its last judged one, kept by
@@ -387,12 +388,13 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
     stop; ``none`` when none is raised or none can be judged. Two raised arms judged now with the
     hands together below the eyes are ``none`` (hands clasped, at the chin). ``keypoints_3d``
     ((17, 3) H36M-17 metres or None) settles the arms' heights, "at the face" and "together"
-    as ``gesture_source`` says."""
+    as ``gesture_source`` says. ``now``: this frame's :func:`arm_readings` of the same inputs
+    when the caller has them already (None: computed here)."""
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
     if torso is None:
         return "none"
-    now = arm_readings(keypoints, scores, config, keypoints_3d)
+    now = arm_readings(keypoints, scores, config, keypoints_3d) if now is None else now
     readings = [r if r is not None else m for r, m in zip(now, remembered)]
     raised = sum(bool(r) for r in readings)
     if raised == 2 and None not in now:
@@ -403,7 +405,7 @@ def default_gesture(keypoints: np.ndarray, scores: np.ndarray, config: Classifie
         together = spread < config.hands_apart * torso and spread < config.hands_apart_shoulders * shoulders
         torso_3d = _torso_3d(keypoints_3d) if config.gesture_source == "2d+3d" else None
         if together and torso_3d is not None:  # drawn together: depth may hold them apart (side view)
-            wrists = keypoints_3d[list(H36M_WRISTS)]
+            wrists = keypoints_3d[[wrist for _, _, wrist in H36M_ARMS]]
             together = float(np.linalg.norm(wrists[0] - wrists[1])) < config.hands_apart_3d * torso_3d
         if together and not above_eyes:
             return "none"  # hands together below the eyes (clasped, at the chin): no gesture
@@ -414,7 +416,8 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
                   hands: np.ndarray | None = None, hand_ok: np.ndarray | None = None,
                   waving: tuple[bool, bool] = (False, False),
                   remembered: tuple[bool | None, bool | None] = (None, None),
-                  keypoints_3d: np.ndarray | None = None) -> str:
+                  keypoints_3d: np.ndarray | None = None,
+                  now: tuple[bool | None, bool | None] | None = None) -> str:
     """Gesture from the hands first (the ``hands`` rules; module text), the arms where a hand is
     not seen well.
 
@@ -434,11 +437,13 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
         hand_ok: (2,) bool, the hands seen well (status ``ok``), or None.
         waving: whether the right and left wrist wave (:class:`WaveDetector`, per track).
         remembered: the arms' last judged readings (right, left), as for :func:`default_gesture`.
+        keypoints_3d, now: as for :func:`default_gesture`.
 
     Returns:
         ``none``, ``hello`` or ``stop``.
     """
-    arms = default_gesture(keypoints, scores, config, remembered, keypoints_3d)  # the arm rules' reading
+    now = arm_readings(keypoints, scores, config, keypoints_3d) if now is None else now
+    arms = default_gesture(keypoints, scores, config, remembered, keypoints_3d, now)  # the arm rules' reading
     ok = scores >= config.keypoint_threshold
     torso = torso_length(keypoints, ok)
     if torso is None:
@@ -446,15 +451,10 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
     seen_any = hands is not None and hand_ok is not None and bool(np.any(hand_ok))
     if not seen_any:  # no hand seen well: the arm rules, and a waving wrist is hello
         return "hello" if arms == "none" and any(waving) else arms
-    arm_ok = scores >= config.arm_keypoint_threshold
-    ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]] = arm_ok[[L_ELBOW, R_ELBOW, L_WRIST, R_WRIST]]
-    hip_y = float(keypoints[[i for i in (L_HIP, R_HIP) if ok[i]], 1].mean())
-    face = keypoints[[i for i in FACE if ok[i]]]
     eyes = [i for i in (0, 1, 2) if ok[i]]
     eyes_y = float(keypoints[eyes, 1].min()) if eyes else None
     up, waves, seen = [False, False], [False, False], [False, False]
-    depth = arm_depth(keypoints_3d, config) if config.gesture_source == "2d+3d" else (None, None)
-    for a, (s, e, w) in enumerate(ARMS):  # a = 0 right, 1 left; hands[1] is the right hand
+    for a, (s, _, _) in enumerate(ARMS):  # a = 0 right, 1 left; hands[1] is the right hand
         side = 1 - a
         if hand_ok[side] and ok[s]:
             seen[a] = True
@@ -463,9 +463,7 @@ def hands_gesture(keypoints: np.ndarray, scores: np.ndarray, config: ClassifierC
             up[a] = f.open and f.palm and f.above_shoulder >= -config.stop_below_shoulder and not waves[a]
         else:
             waves[a] = bool(waving[a])
-            judged = ok[s] and ok[e] and ok[w]
-            up[a] = bool(arm_raised(keypoints[s], keypoints[e], keypoints[w], hip_y, face, torso, config, depth[a])
-                         if judged else remembered[a])
+            up[a] = bool(now[a] if now[a] is not None else remembered[a])
     if all(up):
         return "stop"
     if any(waves):
@@ -534,7 +532,8 @@ def default_posture_3d(keypoints_3d: np.ndarray, config: ClassifierConfig) -> st
 def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: np.ndarray | None,
                       config: ClassifierConfig, hands: np.ndarray | None = None, hand_ok: np.ndarray | None = None,
                       waving: tuple[bool, bool] = (False, False),
-                      remembered: tuple[bool | None, bool | None] = (None, None)) -> tuple[str, str]:
+                      remembered: tuple[bool | None, bool | None] = (None, None),
+                      now: tuple[bool | None, bool | None] | None = None) -> tuple[str, str]:
     """One frame's reading for one person (no hysteresis): ``(posture, gesture)``.
 
     Args:
@@ -544,6 +543,7 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
             read standing or cannot tell (:attr:`ClassifierConfig.posture_source`).
         hands, hand_ok, waving: for the ``hands`` rules (:func:`hands_gesture`); unused by the others.
         remembered: the arms' last judged readings (right, left; :func:`default_gesture`).
+        now: this frame's :func:`arm_readings`, when the caller has them (None: computed here).
     """
     if config.rules == "hafizas":
         return hafizas_classify(keypoints)
@@ -562,8 +562,8 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
             if deep == "sitting" or (posture == "unknown" and deep == "standing"):
                 posture = deep  # thighs towards the camera, seen from above: only depth tells
     if config.rules == "hands":
-        return posture, hands_gesture(keypoints, scores, config, hands, hand_ok, waving, remembered, keypoints_3d)
-    return posture, default_gesture(keypoints, scores, config, remembered, keypoints_3d)
+        return posture, hands_gesture(keypoints, scores, config, hands, hand_ok, waving, remembered, keypoints_3d, now)
+    return posture, default_gesture(keypoints, scores, config, remembered, keypoints_3d, now)
 
 
 class LabelHysteresis:
@@ -692,10 +692,11 @@ class PoseClassifier:
                                       None if hand_status is None else hand_status[i] == "ok")
                 extra = {"hands": None if hand_keypoints is None else hand_keypoints[i],
                          "hand_ok": None if hand_status is None else hand_status[i] == "ok", "waving": waving}
-            if smooth and self.config.arm_memory > 0:
-                extra["remembered"] = self._remember_arms(int(track_ids[i]), keypoints[i], keypoint_scores[i], pts,
-                                                          None if inside is None else inside[i],
-                                                          None if keypoints_3d is None else keypoints_3d[i])
+            if smooth and self.config.arm_memory > 0:  # this frame's arm readings, computed once
+                extra["now"] = arm_readings(keypoints[i], keypoint_scores[i], self.config,
+                                            None if keypoints_3d is None else keypoints_3d[i])
+                extra["remembered"] = self._remember_arms(int(track_ids[i]), extra["now"], pts,
+                                                          None if inside is None else inside[i])
             posture, gesture = classify_instance(keypoints[i], keypoint_scores[i],
                                                  None if keypoints_3d is None else keypoints_3d[i], self.config, **extra)
             if smooth:
@@ -716,17 +717,16 @@ class PoseClassifier:
             gestures.append(gesture)
         return postures, gestures, events
 
-    def _remember_arms(self, track_id: int, keypoints: np.ndarray, scores: np.ndarray, pts: float,
-                       inside: np.ndarray | None = None,
-                       keypoints_3d: np.ndarray | None = None) -> tuple[bool | None, bool | None]:
+    def _remember_arms(self, track_id: int, now: tuple[bool | None, bool | None], pts: float,
+                       inside: np.ndarray | None = None) -> tuple[bool | None, bool | None]:
         """Each arm's last judged reading (right, left) no older than ``arm_memory`` seconds,
         for arms that cannot be judged in this frame (None elsewhere, and where none is kept);
-        this frame's judged readings are remembered. An arm whose elbow or wrist is outside the
+        this frame's judged readings (``now``, :func:`arm_readings`) are remembered. An arm whose elbow or wrist is outside the
         frame (``inside``: (17,) bool, None: all inside) has left the picture: its memory is
         dropped rather than kept (a lowered arm out of view ends the gesture as usual)."""
         memory = self._arms.setdefault(track_id, [None, None])
         out = []
-        for a, reading in enumerate(arm_readings(keypoints, scores, self.config, keypoints_3d)):
+        for a, reading in enumerate(now):
             _, elbow, wrist = ARMS[a]
             if reading is not None:
                 memory[a] = (pts, reading)
