@@ -369,12 +369,13 @@ class PoseStream:
         tracker, image, cfg = self.tracker, frame.image, self.tracker.config
         start = time.perf_counter()
         bboxes, bbox_scores, rois = tracker.predict(frame.pts)
-        detect_ms = 0.0
+        detect_ms, detected = 0.0, None
         if tracker.is_detection_frame() if detect is None else (detect or not tracker.tracks):
             t0 = time.perf_counter()
             detected, detected_scores = self.pipeline.detect(image) if detections is None else detections
             detect_ms = (time.perf_counter() - t0) * 1e3
-            bboxes, bbox_scores, rois = tracker.merge(detected, detected_scores, bboxes, bbox_scores, rois)
+            bboxes, bbox_scores, rois = tracker.merge(detected, detected_scores, bboxes, bbox_scores, rois,
+                                                      image.shape[1::-1])
         t0 = time.perf_counter()
         poses, keep = self.pipeline.estimate(image, bboxes, rois)
         pose_ms = (time.perf_counter() - t0) * 1e3
@@ -384,9 +385,11 @@ class PoseStream:
             boxes = keypoint_bboxes(poses.keypoints[index], visible, 1.0, bboxes[index])
             areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1, None), axis=1)
             scores = poses.pose_scores[index] * poses.keypoint_scores[index].mean(axis=1)
-            index = np.sort(index[oks_nms(poses.keypoints[index], scores, areas, cfg.pose_nms_threshold, visible)])
+            index = np.sort(index[oks_nms(poses.keypoints[index], scores, areas, cfg.pose_nms_threshold, visible,
+                                          boxes, cfg.pose_nms_iou)])
         people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],
-                                frame.pts, bboxes[index], None if poses.rois is None else poses.rois[index])
+                                frame.pts, bboxes[index], None if poses.rois is None else poses.rois[index],
+                                detected, image.shape[1::-1])
         rows = index[people.index]
         result = _frame_result(frame, people.bboxes, bbox_scores[rows], poses, rows,
                                {"detect": detect_ms, "pose": pose_ms})

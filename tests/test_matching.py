@@ -62,6 +62,26 @@ def test_oks_nms_drops_the_duplicate_keeps_the_other_person():
     assert keep.tolist() == [1, 2]  # the better-scored twin and the other person
 
 
+def test_oks_nms_by_box_drops_a_second_skeleton_on_the_same_body():
+    """Two skeletons fitted to one body in different ways (one upside down: head where the
+    feet are) share a box but hardly any keypoint: OKS ~0 keeps both, box IoU 1 drops the
+    worse one. Two people overlapping by IoU 1/3 (hand-computed) both stay."""
+    from poses import person
+
+    body = person(200, 300, 300)
+    flipped = body.copy()
+    flipped[:, 1] = body[:, 1].min() + body[:, 1].max() - body[:, 1]  # mirrored top to bottom, same box
+    width = np.ptp(body[:, 0])
+    beside = body + [width / 2, 0]  # shifted by half its box width: IoU (w/2 · h) / (3/2 · w · h) = 1/3
+    poses = np.stack([body, flipped, beside])
+    boxes = keypoint_bboxes(poses, np.ones(poses.shape[:2], bool), 1.0)
+    assert box_iou(boxes[:1], boxes[2:])[0, 0] == pytest.approx(1 / 3)
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    scores = np.array([0.9, 0.8, 0.7])
+    assert oks_nms(poses, scores, areas, 0.5).tolist() == [0, 1, 2]  # OKS alone keeps the twin
+    assert oks_nms(poses, scores, areas, 0.5, boxes=boxes, iou_threshold=0.7).tolist() == [0, 2]
+
+
 def test_keypoint_bboxes_padding_and_fallback():
     points = np.array([[[10, 20], [30, 60], [500, 500]]], np.float32)
     visible = np.array([[True, True, False]])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from poses import person
-from posestream.stream.track.tracker import BoxKalman, Tracker, TrackerConfig
+from posestream.stream.track.tracker import BoxKalman, Track, Tracker, TrackerConfig
 
 SCORES = np.ones(17, np.float32)
 
@@ -172,3 +172,75 @@ def test_the_gap_a_track_survives_is_in_seconds_too():
     for i in range(61, 61 + 70):  # hidden for 70 frames, 1.17 s
         _step(tracker, [], i / 60)
     assert tracker.tracks == []
+
+
+def _detector_box(keypoints: np.ndarray, left: float = 0.0) -> np.ndarray:
+    """(1, 4) a detector's box of a person (their keypoints' box, no margin) cut at x = ``left``."""
+    box = np.concatenate([keypoints.min(axis=0), keypoints.max(axis=0)])
+    box[0] = max(box[0], left)
+    return box[None].astype(np.float32)
+
+
+def _step_detected(tracker, people, t, detected, image_size=(640, 480)):
+    keypoints = np.array(people, np.float32).reshape(-1, 17, 2)
+    tracker.predict(t)
+    return tracker.update(keypoints, np.ones(keypoints.shape[:2], np.float32), np.full(len(keypoints), 0.9, np.float32),
+                          t, detected=detected, image_size=image_size)
+
+
+def test_a_person_half_out_of_the_frame_keeps_the_id_while_the_detector_boxes_them():
+    """A person walks to the left edge at 10 fps until half of them is outside; the pose model
+    drops them there for 2.5 s (over max_missing and max_missing_seconds) while the detector still
+    boxes the half in view; they come back in: the same id. Without the detector's boxes, or
+    after hold_seconds, a new id."""
+    config = TrackerConfig(smoothing=False, min_hits=1, max_missing=10, max_missing_seconds=1.0, hold_seconds=3.0)
+
+    def walk_out_and_back(gap: float, with_boxes: bool) -> tuple[list, list]:
+        tracker = Tracker(config)
+        first = []
+        for i in range(10):  # walking left at 100 px/s, hip centre from x 100 to 10
+            p = person(100 - 10 * i, 240, 300)
+            first = _step_detected(tracker, [p], i / 10, _detector_box(p)).track_ids.tolist()
+        half_out = person(0, 240, 300)  # hip centre on the edge: half the body outside
+        steps = int(round(gap * 10))
+        for i in range(steps):
+            _step_detected(tracker, [], 1.0 + i / 10, _detector_box(half_out) if with_boxes else np.zeros((0, 4)))
+        back = person(40, 240, 300)
+        return first, _step_detected(tracker, [back], 1.0 + steps / 10, _detector_box(back)).track_ids.tolist()
+
+    first, again = walk_out_and_back(2.5, with_boxes=True)
+    assert again == first == [1]
+    first, again = walk_out_and_back(2.5, with_boxes=False)
+    assert again == [2]  # lost for over max_missing_seconds without the detector: a new person
+    first, again = walk_out_and_back(4.5, with_boxes=True)
+    assert again == [2]  # held for hold_seconds (3 s), then max_missing_seconds (1 s): gone at 4 s
+
+
+def test_the_detector_holds_only_the_track_it_covers():
+    """Two people; one's pose is lost while the detector boxes only the other one's place:
+    the uncovered track dies after max_missing_seconds, the covered one lives on."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, max_missing=0, max_missing_seconds=0.5))
+    a, b = person(150, 240, 200), person(450, 240, 200)
+    for i in range(5):
+        ids = _step_detected(tracker, [a, b], i / 10, np.concatenate([_detector_box(a), _detector_box(b)]))
+    assert ids.track_ids.tolist() == [1, 2]
+    for i in range(5, 15):  # both poses lost; the detector finds only a
+        _step_detected(tracker, [], i / 10, _detector_box(a))
+    assert [tr.track_id for tr in tracker.tracks] == [1]
+
+
+def test_a_born_track_lost_for_a_frame_is_matched_before_a_tentative_one():
+    """A born person's pose is missed for one frame, and a stray crop of them starts a
+    tentative track right beside; when their pose comes back, fitting both, it goes to the
+    born track (matched first), not to the tentative one that fits it a little better."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3))
+    p = person(300, 240, 300)
+    for i in range(5):
+        first = _step(tracker, [p], i / 10).track_ids.tolist()
+    _step(tracker, [], 0.5)  # missed for a frame
+    stray = person(322, 240, 290)
+    tracker.tracks.append(Track(0, np.array([270, 60, 370, 420], np.float32), stray, SCORES, 0.9, 0.5,
+                                tracker.config))  # the tentative track a stray crop started
+    back = person(316, 240, 295)
+    assert _step(tracker, [back], 0.6).track_ids.tolist() == first == [1]
+    assert [tr.confirmed for tr in tracker.tracks].count(True) == 1

@@ -5,7 +5,8 @@ slides in (the person enters) or stays (the person stays half outside).
 
 Prints per case the fraction of frames with someone reported, of the first 30 frames, the number
 of track ids, and one character per frame (count of people, '.' none). Reproduces the
-"edge people" report: har-wave entering from 27 % visible is missed for its first 10 frames.
+"edge people" report: har-wave entering from 27 % visible was missed for its first 10 frames,
+7 since the tracker compares boxes cut to the frame (README, "Tracking").
 """
 import argparse
 import os

@@ -116,21 +116,27 @@ def keypoint_bboxes(keypoints: np.ndarray, visible: np.ndarray, padding: float =
 
 
 def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float,
-            visible: np.ndarray | None = None) -> np.ndarray:
-    """Greedy non-maximum suppression of duplicate poses by OKS (mmpose ``oks_nms``).
+            visible: np.ndarray | None = None, boxes: np.ndarray | None = None,
+            iou_threshold: float = 1.0) -> np.ndarray:
+    """Greedy non-maximum suppression of duplicate poses by OKS (mmpose ``oks_nms``) and,
+    with ``boxes``, by box IoU too (two skeletons fitted to one body in different ways: their
+    keypoints differ, their boxes do not).
 
     Args:
         keypoints: (N, K, 2) pixels. scores: (N,) instance scores (higher kept first).
         areas: (N,) pixels². threshold: a pose whose OKS with a kept one exceeds this is dropped.
         visible: (N, K) bool keypoints to compare (default all).
+        boxes: (N, 4) x1, y1, x2, y2 pixels, or None. iou_threshold: ... or whose box IoU with
+            a kept one's exceeds this.
 
     Returns:
         (n,) int64 indices kept, best score first.
     """
     order = np.argsort(-np.asarray(scores), kind="stable")
     similarity = oks(keypoints, keypoints, areas, visible, visible)
+    overlap = box_iou(boxes, boxes) if boxes is not None else np.zeros_like(similarity)
     keep: list[int] = []
     for i in order:
-        if all(similarity[j, i] <= threshold for j in keep):
+        if all(similarity[j, i] <= threshold and overlap[j, i] <= iou_threshold for j in keep):
             keep.append(int(i))
     return np.asarray(keep, np.int64)

@@ -5,8 +5,10 @@ between, each person's box is the box of their last keypoints (×1.25), carried 
 constant-velocity Kalman filter (OpenCV's ``cv2.KalmanFilter``) over the real time between
 frames. New poses are matched to tracks by the Hungarian algorithm (SciPy's
 ``linear_sum_assignment``) on box IoU and keypoint OKS (for a track missed in the last frame,
-the better of the whole body's and the trunk's, :data:`TRUNK`); a track is born after ``min_hits``
-matched frames and dropped after ``max_missing`` frames and ``max_missing_seconds`` without a match.
+the better of the whole body's and the trunk's, :data:`TRUNK`), born tracks before tentative
+ones, boxes cut to the frame; a track is born after ``min_hits`` matched frames and dropped
+after ``max_missing`` frames and ``max_missing_seconds`` without a match, counted from its last
+pose or, for up to ``hold_seconds``, from the last detector box on it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ class TrackerConfig:
         merge_area_ratio: smallest ratio of the smaller to the larger area for such a pair.
         pose_nms_threshold: poses whose OKS with a better-scored pose of the same frame exceeds
             this are duplicates and dropped (OKS-NMS; 0.5 as MMDeploy's PoseTracker).
+        pose_nms_iou: ... as are poses whose keypoints' box overlaps a better-scored one's by
+            more than this IoU: two skeletons fitted to one body (on a close-up, BlazePose fits
+            whole bodies to the arms), whose keypoints differ too much for OKS. Measured on
+            reported people: distinct people in the vtest and openpose crowds overlap by at most
+            0.70 and 0.63 (13332 pairs); the hand-reach close-up's duplicates by 0.60 / 0.74 (10th
+            percentile / median).
         birth_score: only poses in boxes scoring at least this start a track; weaker detections
             can only continue one (ByteTrack starts tracks above its track threshold + 0.1 = 0.6;
             this keeps an armchair that YOLOX-Nano scores 0.3-0.5 from becoming a person).
@@ -49,6 +57,12 @@ class TrackerConfig:
         max_missing: frames a track survives without a match (10, MMDeploy PoseTracker) ...
         max_missing_seconds: ... or seconds since its last match, whichever lasts longer (the
             same gap at 10 and 60 fps: a person hidden for half a second keeps the id).
+        hold_seconds: a born track whose pose is lost while the detector still finds a box on
+            it (the ``merge_containment`` test against the track's box, both cut to the image)
+            counts that frame as seen for ``max_missing_seconds`` (a box across the frame's edge
+            stops there), for up to this many seconds after its last pose: a person half out of the frame,
+            whom BlazePose's pose flag drops while YOLOX still boxes them, keeps the id when
+            they come back in.
         keypoint_threshold: keypoints with a lower score are not used for boxes or OKS.
         bbox_padding: scale of the keypoints' box about its centre (1.25).
         smoothing: One-Euro filter on each track's keypoints.
@@ -62,10 +76,12 @@ class TrackerConfig:
     merge_containment: float = 0.7
     merge_area_ratio: float = 0.3
     pose_nms_threshold: float = 0.5
+    pose_nms_iou: float = 0.7
     birth_score: float = 0.6
     min_hits: int = 3
     max_missing: int = 10
     max_missing_seconds: float = 1.0
+    hold_seconds: float = 3.0
     keypoint_threshold: float = 0.3
     bbox_padding: float = 1.25
     smoothing: bool = True
@@ -74,9 +90,10 @@ class TrackerConfig:
     d_cutoff: float = 1.0
 
     def __post_init__(self):
-        if self.detect_interval < 1 or self.min_hits < 1 or self.max_missing < 0 or not self.max_missing_seconds >= 0:
-            raise ValueError("tracking: detect_interval and min_hits must be ≥ 1, max_missing and "
-                             "max_missing_seconds ≥ 0")
+        if (self.detect_interval < 1 or self.min_hits < 1 or self.max_missing < 0 or not self.max_missing_seconds >= 0
+                or not self.hold_seconds >= 0):
+            raise ValueError("tracking: detect_interval and min_hits must be ≥ 1, max_missing, "
+                             "max_missing_seconds and hold_seconds ≥ 0")
 
 
 def _xyxy_to_cxcywh(box: np.ndarray) -> np.ndarray:
@@ -132,12 +149,27 @@ class BoxKalman:
         self.kf.errorCovPost = self.kf.errorCovPre.copy()
         return _cxcywh_to_xyxy(state.ravel())
 
+    def stop(self) -> None:
+        """Set the centre's velocity to zero (the box stays where it is until measured again)."""
+        state = self.kf.statePost.copy()
+        state[4:6] = 0
+        self.kf.statePost = state
+
     def correct(self, box: np.ndarray) -> None:
         """Fold in a measured (4,) box."""
         z = _xyxy_to_cxcywh(box)
         r = np.array([self.position_std * max(float(z[3]), 1.0)] * 4, np.float32)
         self.kf.measurementNoiseCov = np.diag(r ** 2).astype(np.float32)
         self.kf.correct(z.reshape(4, 1))
+
+
+def cut_to_frame(boxes: np.ndarray, image_size: tuple[int, int] | None) -> np.ndarray:
+    """(N, 4) x1, y1, x2, y2 pixel boxes cut to a (width, height) frame (unchanged when None):
+    the part of a person's box outside the picture is guessed, not seen, so boxes are compared
+    on the part inside it."""
+    if image_size is None:
+        return boxes
+    return np.clip(boxes, 0, np.tile(np.asarray(image_size, np.float32), 2)).astype(np.float32)
 
 
 #: COCO-17 shoulders and hips: the keypoints a person's limbs do not move.
@@ -154,6 +186,7 @@ class Track:
         self.keypoints, self.keypoint_scores = keypoints, scores
         self.bbox_score = bbox_score
         self.t = t
+        self.seen = t  # last pose, or last detector box on it within hold_seconds of one
         self.hits, self.missing, self.confirmed = 1, 0, False
         self.smoother = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         self.roi: np.ndarray | None = None  # the pose model's crop for the next frame, if it gives one
@@ -165,6 +198,7 @@ class Track:
     def update(self, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, bbox_score: float, t: float) -> None:
         self.kalman.correct(box)
         self.keypoints, self.keypoint_scores, self.bbox_score, self.t = keypoints, scores, bbox_score, t
+        self.seen = t
         self.hits += 1
         self.missing = 0
         self.smoothed = self._smooth(keypoints, t)
@@ -240,8 +274,8 @@ class Tracker:
                 np.asarray(rois, np.float32).reshape(-1, 4))
 
     def merge(self, detected: np.ndarray, detected_scores: np.ndarray, tracked: np.ndarray,
-              tracked_scores: np.ndarray, tracked_rois: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              tracked_scores: np.ndarray, tracked_rois: np.ndarray | None = None,
+              image_size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Join detected and tracked boxes so that each person gets one crop: detections paired
         one-to-one with tracked boxes they overlap (see ``merge_containment``) are those tracks,
         already covered; the others are new people, except detections scoring under
@@ -252,6 +286,8 @@ class Tracker:
             detected: (D, 4) float32 pixels. detected_scores: (D,).
             tracked: (T, 4) float32 pixels. tracked_scores: (T,).
             tracked_rois: (T, 4) float32 crop regions of the tracks (:meth:`predict`), or None.
+            image_size: (width, height) pixels: boxes are compared cut to the frame
+                (:func:`cut_to_frame`); None: uncut.
 
         Returns:
             ``(bboxes, scores, rois)``: (n, 4), (n,), (n, 4) float32 — tracked boxes first; new
@@ -260,7 +296,7 @@ class Tracker:
         if tracked_rois is None:
             tracked_rois = np.full((len(tracked), 4), np.nan, np.float32)
         if len(tracked) and len(detected):
-            cover = box_containment(detected, tracked, self.config.merge_area_ratio)
+            cover = box_containment(detected, cut_to_frame(tracked, image_size), self.config.merge_area_ratio)
             rows, cols = linear_sum_assignment(-cover)
             same = rows[cover[rows, cols] >= self.config.merge_containment]
             new = np.ones(len(detected), bool)
@@ -271,7 +307,8 @@ class Tracker:
         lost = [tr.kalman.box for tr in self.tracks if tr.missing > 0]
         weak = detected_scores < self.config.birth_score
         if weak.any():
-            near_lost = (box_iou(detected[weak], np.asarray(lost)).max(axis=1) >= self.config.iou_threshold
+            near_lost = (box_iou(detected[weak], cut_to_frame(np.asarray(lost), image_size)).max(axis=1)
+                         >= self.config.iou_threshold
                          if lost else np.zeros(int(weak.sum()), bool))
             keep = ~weak
             keep[np.flatnonzero(weak)[near_lost]] = True
@@ -281,7 +318,8 @@ class Tracker:
                 np.concatenate([tracked_rois, np.full((len(detected), 4), np.nan, np.float32)]).astype(np.float32))
 
     def update(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, bbox_scores: np.ndarray, t: float,
-               crop_bboxes: np.ndarray | None = None, rois: np.ndarray | None = None) -> TrackedPeople:
+               crop_bboxes: np.ndarray | None = None, rois: np.ndarray | None = None,
+               detected: np.ndarray | None = None, image_size: tuple[int, int] | None = None) -> TrackedPeople:
         """Match this frame's poses to the tracks and return the people to report.
 
         Args:
@@ -292,6 +330,12 @@ class Tracker:
                 than two confident keypoints).
             rois: (N, 4) the pose model's crop regions for each person's next frame
                 (:attr:`posestream.stream.pose.PoseEstimates.rois`), or None.
+            detected: (D, 4) pixels, this frame's detector boxes (all of them, posed or not),
+                or None on frames without detection: a born track they cover keeps being seen
+                (``hold_seconds``).
+            image_size: (width, height) pixels of the frame; boxes are cut to it
+                (:func:`cut_to_frame`) for IoU and that test (a person entering at the edge grows
+                a box whose outside part jumps). None: not cut.
 
         Returns:
             :class:`TrackedPeople` — born tracks matched in this frame, in the order of the poses.
@@ -303,19 +347,30 @@ class Tracker:
         keypoints = np.asarray(keypoints, np.float32)
         visible = np.asarray(keypoint_scores) >= cfg.keypoint_threshold
         boxes = keypoint_bboxes(keypoints, visible, cfg.bbox_padding, crop_bboxes)
-        matches = self._associate(keypoints, visible, boxes)
+        matches = self._associate(keypoints, visible, boxes, image_size)
         matched = set()
         for pose_index, track in matches:
             track.update(boxes[pose_index], keypoints[pose_index], keypoint_scores[pose_index],
                          float(bbox_scores[pose_index]), t)
             track.roi = None if rois is None else np.asarray(rois[pose_index], np.float32)
             matched.add(pose_index)
-        for track in self.tracks:
-            if all(track is not m for _, m in matches):
-                track.missing += 1
+        missed = [tr for tr in self.tracks if all(tr is not m for _, m in matches)]
+        for track in missed:
+            track.missing += 1
+        held = [tr for tr in missed if tr.confirmed and 0 <= t - tr.t <= cfg.hold_seconds]
+        if held and detected is not None and len(detected):
+            cover = box_containment(np.asarray(detected, np.float32).reshape(-1, 4),
+                                    cut_to_frame(np.stack([tr.kalman.box for tr in held]), image_size),
+                                    cfg.merge_area_ratio)
+            for track, covered in zip(held, cover.max(axis=0) >= cfg.merge_containment):
+                if covered:
+                    track.seen = t
+                    box = track.kalman.box
+                    if image_size is not None and np.any(cut_to_frame(box[None], image_size)[0] != box):
+                        track.kalman.stop()  # seen inside the picture: not coasting out of it
         self.tracks = [tr for tr in self.tracks
                        if tr.missing == 0 or (tr.confirmed and (tr.missing <= cfg.max_missing
-                                                                 or 0 <= t - tr.t <= cfg.max_missing_seconds))]
+                                                                 or 0 <= t - tr.seen <= cfg.max_missing_seconds))]
         for i in range(len(keypoints)):
             if i not in matched and bbox_scores[i] >= cfg.birth_score:
                 track = Track(0, boxes[i], keypoints[i], keypoint_scores[i], float(bbox_scores[i]), t, cfg)
@@ -338,13 +393,17 @@ class Tracker:
             bboxes=np.asarray([tr.kalman.box for _, tr in reported], np.float32).reshape(-1, 4),
         )
 
-    def _associate(self, keypoints: np.ndarray, visible: np.ndarray, boxes: np.ndarray) -> list[tuple[int, Track]]:
-        """Hungarian matching on the mean of IoU and OKS; pairs below both thresholds never match."""
+    def _associate(self, keypoints: np.ndarray, visible: np.ndarray, boxes: np.ndarray,
+                   image_size: tuple[int, int] | None) -> list[tuple[int, Track]]:
+        """Hungarian matching on the mean of IoU (of the boxes cut to the frame) and OKS; pairs
+        below both thresholds never match. Born tracks are matched first, then the tentative
+        ones to the poses left (DeepSORT's order: a person briefly lost is not taken over by
+        the tentative track a stray crop of them started)."""
         if not self.tracks or not len(keypoints):
             return []
         cfg = self.config
         track_boxes = np.stack([tr.kalman.box for tr in self.tracks])
-        iou = box_iou(boxes, track_boxes)  # (N, T)
+        iou = box_iou(cut_to_frame(boxes, image_size), cut_to_frame(track_boxes, image_size))  # (N, T)
         # compare with each track's last keypoints moved by the Kalman-predicted box shift
         shift = np.stack([(tr.kalman.box[:2] + tr.kalman.box[2:]) / 2 - self._keypoint_centre(tr) for tr in self.tracks])
         track_points = np.stack([tr.keypoints for tr in self.tracks]) + shift[:, None, :]
@@ -362,8 +421,17 @@ class Tracker:
             similarity_oks[:, lost] = np.maximum(similarity_oks[:, lost], trunk_oks)
         allowed = (iou >= cfg.iou_threshold) | (similarity_oks >= cfg.oks_threshold)
         cost = np.where(allowed, 1.0 - (iou + similarity_oks) / 2, 10.0)
-        rows, cols = linear_sum_assignment(cost)
-        return [(int(r), self.tracks[c]) for r, c in zip(rows, cols) if allowed[r, c]]
+        matches = []
+        free = np.arange(len(keypoints))
+        for born in (True, False):
+            columns = np.flatnonzero([tr.confirmed == born for tr in self.tracks])
+            if not len(columns) or not len(free):
+                continue
+            rows, cols = linear_sum_assignment(cost[np.ix_(free, columns)])
+            pairs = [(int(free[r]), int(columns[c])) for r, c in zip(rows, cols) if allowed[free[r], columns[c]]]
+            matches += [(r, self.tracks[c]) for r, c in pairs]
+            free = np.setdiff1d(free, [r for r, _ in pairs])
+        return matches
 
     def _keypoint_centre(self, track: Track) -> np.ndarray:
         visible = track.keypoint_scores >= self.config.keypoint_threshold
