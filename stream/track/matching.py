@@ -127,7 +127,7 @@ def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, thresh
         areas: (N,) pixels². threshold: a pose whose OKS with a kept one exceeds this is dropped.
         visible: (N, K) bool keypoints to compare (default all).
         boxes: (N, 4) x1, y1, x2, y2 pixels, or None. iou_threshold: ... or whose box IoU with
-            a kept one's exceeds this.
+            a kept one's exceeds this (1.0: never; the pipeline's ``tracking.pose_nms_iou``).
 
     Returns:
         (n,) int64 indices kept, best score first.

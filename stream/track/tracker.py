@@ -60,9 +60,9 @@ class TrackerConfig:
         hold_seconds: a born track whose pose is lost while the detector still finds a box on
             it (the ``merge_containment`` test against the track's box, both cut to the image)
             counts that frame as seen for ``max_missing_seconds`` (a box across the frame's edge
-            stops there), for up to this many seconds after its last pose: a person half out of the frame,
-            whom BlazePose's pose flag drops while YOLOX still boxes them, keeps the id when
-            they come back in.
+            stops there), for up to this many seconds after its last pose: a person half out of
+            the frame, whom BlazePose's pose flag drops while YOLOX still boxes them, keeps the id
+            when they come back in.
         keypoint_threshold: keypoints with a lower score are not used for boxes or OKS.
         bbox_padding: scale of the keypoints' box about its centre (1.25).
         smoothing: One-Euro filter on each track's keypoints.
@@ -365,9 +365,9 @@ class Tracker:
             for track, covered in zip(held, cover.max(axis=0) >= cfg.merge_containment):
                 if covered:
                     track.seen = t
-                    box = track.kalman.box
-                    if image_size is not None and np.any(cut_to_frame(box[None], image_size)[0] != box):
-                        track.kalman.stop()  # seen inside the picture: not coasting out of it
+                    box = track.kalman.box[None]
+                    if np.any(cut_to_frame(box, image_size) != box):  # across the edge: seen inside the
+                        track.kalman.stop()  # picture, not coasting out of it
         self.tracks = [tr for tr in self.tracks
                        if tr.missing == 0 or (tr.confirmed and (tr.missing <= cfg.max_missing
                                                                  or 0 <= t - tr.seen <= cfg.max_missing_seconds))]
