@@ -277,6 +277,40 @@ def test_a_second_ctrl_c_stops_at_once_and_still_renames(tmp_path):
 
 # -- item 5 and the hard kill: stages die with the supervisor; leftovers are cleaned and recovered --
 
+def test_an_orphaned_stage_stuck_while_stopping_is_ended_by_the_kernel(tmp_path):
+    """A stage whose supervisor died gets SIGTERM; if its orderly stop then hangs (in CI: a
+    ZeroMQ context's term in a finalizer, waiting on a socket another thread blocks in), the
+    alarm the handler armed ends it (SIGALRM). Here the parent dies at once and the stage's
+    stop hangs (waiting on an event nothing sets)."""
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import os, signal, sys, threading\n"
+        "from posestream.stream.graph.stages import base\n"
+        "base.die_with_parent(os.getppid())\n"
+        "signal.signal(signal.SIGTERM, base._exit_on_term)\n"
+        "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+        "try:\n"
+        "    threading.Event().wait()\n"
+        "finally:\n"
+        "    threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        "    threading.Event().wait()  # the orderly stop hangs\n")
+    # a middle process starts the stage and dies: the stage's parent is gone
+    middle = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess, sys; p = subprocess.Popen([sys.executable, sys.argv[1]], "
+                               "stdout=subprocess.PIPE); p.stdout.readline(); print(p.pid, flush=True)",
+                               str(script)], stdout=subprocess.PIPE, env=ENV, text=True)
+    stage_pid = int(middle.stdout.readline())
+    middle.wait(timeout=60)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and Path(f"/proc/{stage_pid}").exists() and \
+            "Z" not in Path(f"/proc/{stage_pid}/stat").read_text().split()[2]:
+        time.sleep(0.1)
+    alive = Path(f"/proc/{stage_pid}").exists() and "Z" not in Path(f"/proc/{stage_pid}/stat").read_text().split()[2]
+    if alive:
+        os.kill(stage_pid, signal.SIGKILL)
+    assert not alive  # SIGTERM on the parent's death, the stop hung, the alarm ended it
+
+
 def test_a_killed_supervisor_takes_its_stages_along_and_the_next_run_cleans_and_recovers(tmp_path, monkeypatch):
     tmp = tmp_path / "t"
     tmp.mkdir()

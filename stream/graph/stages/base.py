@@ -24,15 +24,35 @@ EXIT_BAD_SOURCE = 2
 EXIT_SOURCE_FAILED = 3
 
 
+#: Seconds a stage whose supervisor died has to close its files before the kernel ends it.
+ORPHAN_GRACE_SECONDS = 10
+_parent_pid: int | None = None  # the supervisor's pid (die_with_parent)
+
+
+def end_if_orphaned(seconds: int = ORPHAN_GRACE_SECONDS) -> None:
+    """When the supervisor is gone, have the kernel end this process in ``seconds`` whatever it
+    is doing then (``alarm(2)``: SIGALRM's default action, no Python handler involved). The
+    orderly stop that SIGTERM starts closes the files, but can hang: a ZeroMQ context's term,
+    run by a finalizer while another thread still blocks on one of its sockets, waits forever
+    (seen in CI), and a stage must never outlive its supervisor. Nothing when the supervisor
+    lives (it stops its stages itself)."""
+    if _parent_pid is not None and os.getppid() != _parent_pid:
+        signal.alarm(max(1, int(seconds)))
+
+
 def _exit_on_term(*_) -> None:
+    end_if_orphaned()
     raise SystemExit(143)
 
 
 def die_with_parent(parent_pid: int | None) -> None:
     """Ask Linux to send this process SIGTERM when its parent (the supervisor) dies, however it
     dies (``prctl(PR_SET_PDEATHSIG)``, see prctl(2)); where that is not available, the heartbeat
-    thread checks the parent instead (:meth:`Stage._heartbeats`). Exits at once when the parent
-    is already gone."""
+    thread checks the parent instead (:meth:`Stage._heartbeats`). The SIGTERM handlers give an
+    orphaned stage :data:`ORPHAN_GRACE_SECONDS` to stop (:func:`end_if_orphaned`). Exits at
+    once when the parent is already gone."""
+    global _parent_pid
+    _parent_pid = parent_pid
     try:
         import ctypes
 

@@ -18,7 +18,7 @@ import zmq
 
 from posestream.stream.graph.wire import header
 
-from .base import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED, Stage
+from .base import EXIT_BAD_SOURCE, EXIT_SOURCE_FAILED, Stage, end_if_orphaned
 
 log = logging.getLogger("posestream.graph")
 
@@ -41,6 +41,7 @@ def run_capture(spec: dict) -> int:
         stopping = threading.Event()
 
         def on_term(*_):
+            end_if_orphaned()
             stopping.set()
             if live_source is not None:
                 live_source.stop()
