@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from posestream.stream.detect import load_detector
+from posestream.stream.detect.second_look import second_look
 from posestream.stream.pose import BlazePoseLandmark, PoseEstimates, load_pose_estimator
 from posestream.stream.pose.hands import (HandLandmark, hand_rois_from_body, hand_rois_from_forearm,
                                           hand_rois_from_landmarks)
@@ -364,6 +365,13 @@ class PoseStream:
         result.timings["classify"] = (time.perf_counter() - t0) * 1e3
         return result
 
+    def _second_look(self, image: np.ndarray):
+        """The tracker's check before a birth (``tracking.verify_zoom``), or None without a detector."""
+        detector, zoom = self.pipeline.detector, self.tracker.config.verify_zoom
+        if detector is None or not zoom > 0:
+            return None
+        return lambda boxes: second_look(detector, image, boxes, zoom, self.tracker.config.bbox_padding)
+
     def _tracked(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None,
                  detect: bool | None = None) -> FrameResult:
         tracker, image, cfg = self.tracker, frame.image, self.tracker.config
@@ -389,7 +397,7 @@ class PoseStream:
                                           boxes, cfg.pose_nms_iou)])
         people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],
                                 frame.pts, bboxes[index], None if poses.rois is None else poses.rois[index],
-                                detected, image.shape[1::-1])
+                                detected, image.shape[1::-1], self._second_look(image))
         rows = index[people.index]
         result = _frame_result(frame, people.bboxes, bbox_scores[rows], poses, rows,
                                {"detect": detect_ms, "pose": pose_ms})

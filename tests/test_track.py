@@ -128,6 +128,8 @@ def test_merge_gives_one_crop_per_person_where_iou_is_low():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         TrackerConfig(detect_interval=0)
+    with pytest.raises(ValueError):
+        TrackerConfig(verify_zoom=-1.0)
 
 
 def _arms_spread(k: np.ndarray, height: float) -> np.ndarray:
@@ -244,3 +246,37 @@ def test_a_born_track_lost_for_a_frame_is_matched_before_a_tentative_one():
     back = person(316, 240, 295)
     assert _step(tracker, [back], 0.6).track_ids.tolist() == first == [1]
     assert [tr.confirmed for tr in tracker.tracks].count(True) == 1
+
+
+def test_a_track_the_second_look_refuses_is_not_born_until_a_look_finds_a_person():
+    """The tracker asks ``verify`` (the detector's second look) before each birth: a refused
+    track stays tentative and unreported, is not asked again before ``verify_seconds``, and is
+    born (with the next id) at the first look that finds a person; born tracks are never asked."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3, verify_zoom=2.5, verify_seconds=0.5))
+    person_a, chair = person(200, 300, 200), person(500, 300, 200)
+    answers = {"chair": False}
+    looks = []
+
+    def verify(boxes):
+        looks.append((round(t, 1), len(boxes)))
+        return np.array([answers["chair"] if (b[0] + b[2]) / 2 > 350 else True for b in boxes])
+
+    ids = []
+    for i in range(20):
+        t = i / 10
+        keypoints = np.array([person_a, chair], np.float32)
+        tracker.predict(t)
+        out = tracker.update(keypoints, np.ones((2, 17), np.float32), np.full(2, 0.9, np.float32), t, verify=verify)
+        ids.append(out.track_ids.tolist())
+        if i == 11:
+            answers["chair"] = True  # from t = 1.2 s the look finds a person there
+    # the first frames of a stream report at once, after a look: the chair is refused at t = 0,
+    # asked again at 0.5 and 1.0 s (refused), and at 1.5 s (found): born as id 2
+    assert looks == [(0.0, 2), (0.5, 1), (1.0, 1), (1.5, 1)]
+    assert ids[:15] == [[1]] * 15 and ids[15:] == [[1, 2]] * 5
+    # without the second look (verify_zoom 0) the same scene reports both at once
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3, verify_zoom=0.0))
+    tracker.predict(0.0)
+    out = tracker.update(np.array([person_a, chair], np.float32), np.ones((2, 17), np.float32),
+                         np.full(2, 0.9, np.float32), 0.0, verify=lambda boxes: np.zeros(len(boxes), bool))
+    assert out.track_ids.tolist() == [1, 2]

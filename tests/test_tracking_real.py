@@ -145,3 +145,30 @@ def test_a_person_stepping_in_at_the_edge_is_found_early(real_pipeline):
     assert found and found[0] <= 8  # index 7 (frame 8); index 10 before
     assert all(len(r) == 1 for r in results[found[0]:])
     assert len({int(t) for r in results for t in r.track_ids}) == 1
+
+
+def test_a_sofa_armrest_the_detector_boxes_as_a_person_is_never_a_person(real_pipeline):
+    """har-stand: one man standing, and at the left edge a sofa armrest (about 46×150 px) that
+    YOLOX-Nano boxes as a person (0.3-0.5, once 0.75), with a confident BlazePose skeleton fitted
+    to it (tracked as a second person from frame 53 without the look). The tracker's second look (tracking.verify_zoom 2.5) refuses it:
+    exactly one person, one id, in every frame; without the look the armrest is a second person."""
+    import numpy as np
+
+    from posestream.stream.detect.second_look import second_look
+
+    video = shared_file("media/har-stand/stand.mp4")
+    frames = list(open_source(video))
+    assert len(frames) == 106
+    counts = {}
+    for zoom in (2.5, 0.0):
+        stream = PoseStream(real_pipeline, TrackerConfig(verify_zoom=zoom), classify=None)
+        results = [stream(frame) for frame in frames]
+        counts[zoom] = [len(r) for r in results]
+        if zoom:
+            assert {int(t) for r in results for t in r.track_ids} == {1}
+    assert counts[2.5] == [1] * 106
+    assert sum(n == 2 for n in counts[0.0]) > 30  # the fault this guards against, reproduced
+    # the look itself, on frame 80: the armrest's box (read off the frame) is no person, the man is
+    armrest, man = [10, 242, 54, 394], [108, 37, 222, 411]
+    looks = second_look(real_pipeline.detector, frames[79].image, np.array([armrest, man], np.float32))
+    assert looks.tolist() == [False, True]

@@ -6,13 +6,15 @@ constant-velocity Kalman filter (OpenCV's ``cv2.KalmanFilter``) over the real ti
 frames. New poses are matched to tracks by the Hungarian algorithm (SciPy's
 ``linear_sum_assignment``) on box IoU and keypoint OKS (for a track missed in the last frame,
 the better of the whole body's and the trunk's, :data:`TRUNK`), born tracks before tentative
-ones, boxes cut to the frame; a track is born after ``min_hits`` matched frames and dropped
+ones, boxes cut to the frame; a track is born after ``min_hits`` matched frames (and, where the
+caller gives one, a second look of the detector at its box, ``verify_zoom``) and dropped
 after ``max_missing`` frames and ``max_missing_seconds`` without a match, counted from its last
 pose or, for up to ``hold_seconds``, from the last detector box on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -63,6 +65,12 @@ class TrackerConfig:
             stops there), for up to this many seconds after its last pose: a person half out of
             the frame, whom BlazePose's pose flag drops while YOLOX still boxes them, keeps the id
             when they come back in.
+        verify_zoom: before a track is born, the detector looks again at its box on a crop
+            enlarged up to this many times (:func:`~posestream.stream.detect.second_look.second_look`),
+            and the track is born only if a person is found there: a sofa armrest that YOLOX-Nano
+            boxes as a person at frame scale is no person at 2.5×. 0: no second look.
+        verify_seconds: a track refused by the second look is looked at again after this long
+            (seconds), and born as soon as a look finds a person.
         keypoint_threshold: keypoints with a lower score are not used for boxes or OKS.
         bbox_padding: scale of the keypoints' box about its centre (1.25).
         smoothing: One-Euro filter on each track's keypoints.
@@ -82,6 +90,8 @@ class TrackerConfig:
     max_missing: int = 10
     max_missing_seconds: float = 1.0
     hold_seconds: float = 3.0
+    verify_zoom: float = 2.5
+    verify_seconds: float = 0.5
     keypoint_threshold: float = 0.3
     bbox_padding: float = 1.25
     smoothing: bool = True
@@ -91,9 +101,9 @@ class TrackerConfig:
 
     def __post_init__(self):
         if (self.detect_interval < 1 or self.min_hits < 1 or self.max_missing < 0 or not self.max_missing_seconds >= 0
-                or not self.hold_seconds >= 0):
+                or not self.hold_seconds >= 0 or not self.verify_zoom >= 0 or not self.verify_seconds >= 0):
             raise ValueError("tracking: detect_interval and min_hits must be ≥ 1, max_missing, "
-                             "max_missing_seconds and hold_seconds ≥ 0")
+                             "max_missing_seconds, hold_seconds, verify_zoom and verify_seconds ≥ 0")
 
 
 def _xyxy_to_cxcywh(box: np.ndarray) -> np.ndarray:
@@ -188,6 +198,7 @@ class Track:
         self.t = t
         self.seen = t  # last pose, or last detector box on it within hold_seconds of one
         self.hits, self.missing, self.confirmed = 1, 0, False
+        self.look_after = -np.inf  # refused by the second look: not looked at again before this time
         self.smoother = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         self.roi: np.ndarray | None = None  # the pose model's crop for the next frame, if it gives one
         self.smoothed = self._smooth(keypoints, t)
@@ -319,7 +330,8 @@ class Tracker:
 
     def update(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, bbox_scores: np.ndarray, t: float,
                crop_bboxes: np.ndarray | None = None, rois: np.ndarray | None = None,
-               detected: np.ndarray | None = None, image_size: tuple[int, int] | None = None) -> TrackedPeople:
+               detected: np.ndarray | None = None, image_size: tuple[int, int] | None = None,
+               verify: Callable[[np.ndarray], np.ndarray] | None = None) -> TrackedPeople:
         """Match this frame's poses to the tracks and return the people to report.
 
         Args:
@@ -336,6 +348,9 @@ class Tracker:
             image_size: (width, height) pixels of the frame; boxes are cut to it
                 (:func:`cut_to_frame`) for IoU and that test (a person entering at the edge grows
                 a box whose outside part jumps). None: not cut.
+            verify: the second look (``verify_zoom``): (M, 4) boxes, pixels, of the tracks due
+                to be born → (M,) bool, whether each is a person; a refused track stays
+                tentative and is looked at again ``verify_seconds`` later. None: no look.
 
         Returns:
             :class:`TrackedPeople` — born tracks matched in this frame, in the order of the poses.
@@ -377,12 +392,19 @@ class Tracker:
                 track.roi = None if rois is None else np.asarray(rois[i], np.float32)
                 self.tracks.append(track)
                 matches.append((i, track))
+        due = [tr for _, tr in matches
+               if not tr.confirmed and (tr.hits >= cfg.min_hits or self.frames <= cfg.min_hits) and t >= tr.look_after]
+        if due and verify is not None and cfg.verify_zoom > 0:
+            for track, person in zip(due, verify(np.stack([tr.kalman.box for tr in due]))):
+                if not person:
+                    track.look_after = t + cfg.verify_seconds
+            due = [tr for tr in due if tr.look_after <= t]
+        for track in due:
+            track.confirmed = True
+            track.track_id = self._next_id
+            self._next_id += 1
         reported = []
         for pose_index, track in matches:
-            if not track.confirmed and (track.hits >= cfg.min_hits or self.frames <= cfg.min_hits):
-                track.confirmed = True
-                track.track_id = self._next_id
-                self._next_id += 1
             if track.confirmed:
                 reported.append((pose_index, track))
         reported.sort(key=lambda item: item[0])

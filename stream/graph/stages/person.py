@@ -80,9 +80,11 @@ def run_person(spec: dict) -> int:
     try:
         config = RunConfig.from_dict(spec["config"])
         # with detection every N frames, the person stage detects itself where the tracker has no
-        # track on a frame the workers did not detect
+        # track on a frame the workers did not detect; the tracker's second look before a birth
+        # (tracking.verify_zoom) needs the detector too
         pipeline = PosePipeline.from_config(dataclasses.replace(config.pipeline, threads=spec.get("threads", 0)),
-                                            detector=config.tracking.detect_interval > 1)
+                                            detector=config.tracking.detect_interval > 1
+                                            or config.tracking.verify_zoom > 0)
         pipeline.estimate(np.zeros((480, 640, 3), np.uint8), np.array([[200, 100, 400, 460]], np.float32))  # warm up
         lifter = config.lift.load() if config.lift.enabled else None
         inp = stage.socket(zmq.PULL, spec["endpoints"]["detections"], bind=True, hwm=stage.graph["queue"])
