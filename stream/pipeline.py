@@ -8,6 +8,7 @@ state (tracks, smoothing, 3D lifting buffers, label hysteresis) around a shared 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -322,7 +323,8 @@ class PoseStream:
         or duplicate frame never shifts the schedule.
 
         ``timings`` gets ``detect`` (0 on frames without detection), ``pose``, ``track``
-        (prediction, merging, OKS-NMS, matching, smoothing), ``lift`` and ``classify`` milliseconds.
+        (prediction, merging, OKS-NMS, matching, smoothing, and the detector's second look before
+        a birth, ``tracking.verify_zoom``), ``lift`` and ``classify`` milliseconds.
 
         Returns:
             The frames whose results are complete, oldest first, each with its result: this one
@@ -365,12 +367,14 @@ class PoseStream:
         result.timings["classify"] = (time.perf_counter() - t0) * 1e3
         return result
 
-    def _second_look(self, image: np.ndarray):
-        """The tracker's check before a birth (``tracking.verify_zoom``), or None without a detector."""
+    def _second_look(self, image: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The tracker's check before a birth (``tracking.verify_zoom``) on this frame: (M, 4)
+        boxes → (M,) bool; None without the look, or with a detector that has no ``input_size``
+        (a plain callable)."""
         detector, zoom = self.pipeline.detector, self.tracker.config.verify_zoom
-        if detector is None or not zoom > 0:
+        if detector is None or not zoom > 0 or getattr(detector, "input_size", None) is None:
             return None
-        return lambda boxes: second_look(detector, image, boxes, zoom, self.tracker.config.bbox_padding)
+        return lambda boxes: second_look(detector, image, boxes, zoom)
 
     def _tracked(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None,
                  detect: bool | None = None) -> FrameResult:

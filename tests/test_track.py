@@ -274,6 +274,21 @@ def test_a_track_the_second_look_refuses_is_not_born_until_a_look_finds_a_person
     # asked again at 0.5 and 1.0 s (refused), and at 1.5 s (found): born as id 2
     assert looks == [(0.0, 2), (0.5, 1), (1.0, 1), (1.5, 1)]
     assert ids[:15] == [[1]] * 15 and ids[15:] == [[1, 2]] * 5
+    # verify_seconds 0: looked at on every frame, and still never born while refused
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3, verify_seconds=0.0))
+    for i in range(6):
+        tracker.predict(i / 10)
+        out = tracker.update(np.array([chair], np.float32), np.ones((1, 17), np.float32), np.full(1, 0.9, np.float32),
+                             i / 10, verify=lambda boxes: np.zeros(len(boxes), bool))
+        assert out.track_ids.tolist() == []
+    # a clock gone back (a restarted capture) looks again at once rather than waiting for it
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, verify_seconds=0.5))
+    answers["chair"] = False
+    for t in (5.0, 1.0):
+        tracker.predict(t)
+        out = tracker.update(np.array([chair], np.float32), np.ones((1, 17), np.float32), np.full(1, 0.9, np.float32),
+                             t, verify=verify)
+    assert looks[-2:] == [(5.0, 1), (1.0, 1)]
     # without the second look (verify_zoom 0) the same scene reports both at once
     tracker = Tracker(TrackerConfig(smoothing=False, min_hits=3, verify_zoom=0.0))
     tracker.predict(0.0)

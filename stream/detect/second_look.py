@@ -10,12 +10,16 @@ detectors. The tracker asks it before a track is born (``tracking.verify_zoom``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
+from .detections import Detections
 
-def second_look(detector, image: np.ndarray, bboxes: np.ndarray, zoom: float = 2.5,
-                padding: float = 1.25) -> np.ndarray:
+
+def second_look(detector: Callable[[np.ndarray], Detections], image: np.ndarray, bboxes: np.ndarray,
+                zoom: float = 2.5, padding: float = 1.25) -> np.ndarray:
     """Whether the detector still finds a person on each box in a crop enlarged about it.
 
     Each box's crop is the square about its centre, ``padding`` × its longer side, or larger
@@ -25,23 +29,28 @@ def second_look(detector, image: np.ndarray, bboxes: np.ndarray, zoom: float = 2
     body), and scaled to the detector's input size (the shorter side of
     ``detector.input_size``; grey 114, YOLOX's pad value, where the crop is larger than the
     image). The box is a person when a detection of the crop (the detector's own score
-    threshold) contains the centre of the box's part inside the image.
+    threshold) contains the centre of the box's part inside the image (a neighbour's box over
+    that centre counts too: the look errs towards people).
 
     Args:
-        detector: a person detector, ``Detections = detector(image)`` with ``input_size``
-            (width, height) pixels (:class:`~posestream.stream.detect.YOLOX`, ``RTMDet``).
+        detector: a person detector, ``Detections = detector(image)`` on a BGR uint8 image,
+            with ``input_size`` (width, height) pixels (:class:`~posestream.stream.detect.YOLOX`,
+            :class:`~posestream.stream.detect.RTMDet`); one call per box.
         image: (H, W, 3) uint8 BGR frame.
-        bboxes: (N, 4) x1, y1, x2, y2 pixels.
+        bboxes: (N, 4) float x1, y1, x2, y2 pixels.
         zoom: the most a crop is enlarged. 2.5 is the least of 1.5, 2.5 and 3.5 at which the
-            har-stand armrest is no person in any look (0 of 11; 4 of 11 at 1.5); the 114 people
+            har-stand armrest is no person in any look (0 of 11; 3 of 11 at 1.5); the 114 people
             of the shared clips are found in 1428 of 1438 looks (``tools/second_look_eval.py``).
-        padding: scale of each box about its centre for its crop (1.25, as the tracker's boxes).
+        padding: scale of each box about its centre for its crop (1.25; the tracker's boxes
+            are already its keypoints' box ×1.25, so their crops span 1.56× the keypoints: room
+            for a detector box, which is larger than the keypoints' own).
 
     Returns:
         (N,) bool: True where a person is found again.
 
     Raises:
         ValueError: ``zoom`` or ``padding`` not positive.
+        AttributeError: the detector has no ``input_size``.
     """
     if not zoom > 0 or not padding > 0:
         raise ValueError(f"second_look: zoom and padding must be > 0, got {zoom}, {padding}")
@@ -54,8 +63,10 @@ def second_look(detector, image: np.ndarray, bboxes: np.ndarray, zoom: float = 2
         left = _inside((x1 + x2) / 2 - side / 2, side, width)
         top = _inside((y1 + y2) / 2 - side / 2, side, height)
         scale = size / side
-        warp = np.array([[scale, 0, -left * scale], [0, scale, -top * scale]], np.float32)
-        crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR, borderValue=(114, 114, 114))
+        shift = (scale - 1) / 2  # warpAffine maps pixel centres; boxes are in pixel-edge coordinates
+        warp = np.array([[scale, 0, shift - left * scale], [0, scale, shift - top * scale]], np.float32)
+        crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR if scale >= 1 else cv2.INTER_AREA,
+                              borderValue=(114, 114, 114))
         boxes = detector(crop).bboxes
         cx = ((max(x1, 0) + min(x2, width)) / 2 - left) * scale
         cy = ((max(y1, 0) + min(y2, height)) / 2 - top) * scale  # the centre of the box cut to the image
@@ -64,8 +75,8 @@ def second_look(detector, image: np.ndarray, bboxes: np.ndarray, zoom: float = 2
 
 
 def _inside(start: float, side: float, length: int) -> float:
-    """The start of a window of ``side`` pixels moved into [0, length] as far as it fits
-    (centred on the image where it is larger)."""
+    """The start (pixels) of a window of ``side`` pixels moved into [0, ``length``] pixels as
+    far as it fits (centred on the image where it is larger)."""
     if side >= length:
         return (length - side) / 2
     return min(max(start, 0.0), length - side)

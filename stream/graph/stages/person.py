@@ -86,6 +86,8 @@ def run_person(spec: dict) -> int:
                                             detector=config.tracking.detect_interval > 1
                                             or config.tracking.verify_zoom > 0)
         pipeline.estimate(np.zeros((480, 640, 3), np.uint8), np.array([[200, 100, 400, 460]], np.float32))  # warm up
+        if pipeline.detector is not None:
+            pipeline.detect(np.zeros((480, 640, 3), np.uint8))
         lifter = config.lift.load() if config.lift.enabled else None
         inp = stage.socket(zmq.PULL, spec["endpoints"]["detections"], bind=True, hwm=stage.graph["queue"])
         out = stage.socket(zmq.PUSH, spec["endpoints"]["results"], bind=False, hwm=stage.graph["queue"])
