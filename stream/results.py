@@ -14,6 +14,12 @@ import math
 import numpy as np
 
 
+#: decimals of pixel values and of scores in the JSON lines (1/100 px; 1e-4). The annotated
+#: video draws these rounded values, so that it shows what the file says whatever the float
+#: noise between two runs (posestream batch against posestream run).
+PIXEL_DECIMALS, SCORE_DECIMALS = 2, 4
+
+
 def _round(array: np.ndarray, decimals: int) -> list:
     return np.round(array.astype(np.float64), decimals).tolist()
 
@@ -84,7 +90,7 @@ class FrameResult:
     def __len__(self) -> int:
         return len(self.bboxes)
 
-    def instances(self, decimals: int = 2) -> list[dict]:
+    def instances(self, decimals: int = PIXEL_DECIMALS) -> list[dict]:
         """Per-person dicts with every instance field of the JSON-lines schema (null where not computed).
 
         Pixel values are rounded to ``decimals``; ``bbox`` is one x1y1x2y2 list (JSON lines form).
@@ -94,12 +100,12 @@ class FrameResult:
         for i in range(len(self)):
             out.append({
                 "bbox": _round(self.bboxes[i], decimals),
-                "bbox_score": round(float(self.bbox_scores[i]), 4),
+                "bbox_score": round(float(self.bbox_scores[i]), SCORE_DECIMALS),
                 "keypoints": _round(self.keypoints[i], decimals),
-                "keypoint_scores": _round(self.keypoint_scores[i], 4),
+                "keypoint_scores": _round(self.keypoint_scores[i], SCORE_DECIMALS),
                 "extra_keypoints": None if self.extra_keypoints is None else _round(self.extra_keypoints[i], decimals),
                 "extra_keypoint_scores": None if self.extra_keypoint_scores is None
-                else _round(self.extra_keypoint_scores[i], 4),
+                else _round(self.extra_keypoint_scores[i], SCORE_DECIMALS),
                 "track_id": None if self.track_ids is None else int(self.track_ids[i]),
                 "keypoints_3d": None if self.keypoints_3d is None else _round(self.keypoints_3d[i], 4),
                 "posture": None if self.postures is None else self.postures[i],
@@ -124,7 +130,7 @@ class FrameResult:
                 "presence": round(float(self.hand_presence[i, s]), 4),
                 "handedness": round(float(self.hand_right[i, s]), 4),
                 "keypoints": _round(self.hand_keypoints[i, s], decimals) if ok else None,
-                "keypoint_scores": _round(self.hand_keypoint_scores[i, s], 4) if ok else None,
+                "keypoint_scores": _round(self.hand_keypoint_scores[i, s], SCORE_DECIMALS) if ok else None,
             }
         return hands
 

@@ -118,6 +118,35 @@ def test_annotated_video_keeps_rate_and_frame_count(wave_run):
     assert not list(out.glob("*.part"))
 
 
+def test_the_video_draws_what_the_jsonl_says_not_the_float_noise_below_it():
+    """Two runs whose floats differ below the JSON lines' rounding (posestream batch against
+    posestream run, 1e-5 apart) write the same file, so they must draw the same frame: a score of
+    0.29996 or 0.30004 is 0.3 in the file, at the 0.3 threshold, and the limb is drawn both times;
+    a keypoint at x 60.4999 or 60.5001 is 60.5 there, and is drawn at the same pixel."""
+    from posestream.stream.results import FrameResult
+    from posestream.stream.sinks.annotate import SkeletonAnnotator
+
+    keypoints = np.tile(np.array([[130.5, 60.0]], np.float32), (17, 1))
+    keypoints[5:] += np.arange(12, dtype=np.float32)[:, None] * [2, 9]  # a body down the middle ...
+    keypoints[7], keypoints[9] = (60.5, 100.0), (60.5, 150.0)  # ... the left forearm hanging apart
+    drawn = []
+    for noise in (-4e-5, 4e-5):
+        scores = np.full(17, 0.9, np.float32)
+        scores[[7, 9]] = 0.3 + noise  # the left elbow and wrist: the forearm's line
+        result = FrameResult(1, 0.0, 200, 200, np.array([[50, 50, 170, 170]], np.float32), np.array([0.745 + noise]),
+                             (keypoints + np.float32(noise * 2.5))[None], scores[None])
+        assert json.dumps(result.instances()) == json.dumps(FrameResult(
+            1, 0.0, 200, 200, result.bboxes, np.array([0.745]), keypoints[None],
+            np.where(np.arange(17) == 7, 0.3, np.where(np.arange(17) == 9, 0.3, 0.9))[None].astype(np.float32)
+        ).instances())  # the same lines in the file
+        drawn.append(SkeletonAnnotator().annotate(np.zeros((200, 200, 3), np.uint8), result))
+    assert np.array_equal(drawn[0], drawn[1])
+    # and the forearm is there: pixels of its colour (left limbs orange) between elbow and wrist
+    elbow, wrist = keypoints[7], keypoints[9]
+    middle = ((elbow + wrist) / 2).round().astype(int)
+    assert drawn[0][middle[1], middle[0]].tolist() == [0, 128, 255]
+
+
 def test_image_folder_input(tmp_path, capsys):
     folder = tmp_path / "images"
     folder.mkdir()

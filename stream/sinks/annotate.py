@@ -10,11 +10,18 @@ import numpy as np
 
 from posestream.engines.layouts import COCO17_SKELETON, HAND21_SKELETON
 
-from posestream.stream.results import FrameResult
+from posestream.stream.results import PIXEL_DECIMALS, SCORE_DECIMALS, FrameResult
 
 # BGR colours: left limbs orange, right limbs blue, centre/face green (mmpose's convention)
 _LEFT, _RIGHT, _CENTRE = (0, 128, 255), (255, 128, 0), (0, 200, 0)
 _LEFT_IDS, _RIGHT_IDS = {1, 3, 5, 7, 9, 11, 13, 15}, {2, 4, 6, 8, 10, 12, 14, 16}
+
+
+def _written(array: np.ndarray, decimals: int) -> np.ndarray:
+    """``array`` as the JSON lines write it (:data:`~posestream.stream.results.PIXEL_DECIMALS`,
+    ``SCORE_DECIMALS``): the drawing shows what the file says, not float noise below it (a
+    keypoint score of 0.29996 in one run and 0.30004 in another is 0.3 in both files)."""
+    return np.round(np.asarray(array, np.float64), decimals)
 
 
 def _colour(a: int, b: int) -> tuple[int, int, int]:
@@ -86,22 +93,23 @@ class SkeletonAnnotator:
         self.thickness = thickness
 
     def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
-        """Return a copy of the BGR uint8 ``image`` with ``result`` drawn on it."""
+        """Return a copy of the BGR uint8 ``image`` with ``result`` drawn on it, from the values
+        as the JSON lines write them (pixels to 0.01, scores to 1e-4)."""
         canvas = image.copy()
         scale = max(1, round(max(image.shape[:2]) / 720))
         thick = self.thickness * scale
         for i in range(len(result)):
-            x1, y1, x2, y2 = result.bboxes[i].round().astype(int)
+            x1, y1, x2, y2 = _written(result.bboxes[i], PIXEL_DECIMALS).round().astype(int)
             cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), max(1, thick // 2))
-            label = [f"{result.bbox_scores[i]:.2f}"]
+            label = [f"{_written(result.bbox_scores[i], SCORE_DECIMALS):.2f}"]
             if result.track_ids is not None:
                 label.insert(0, f"#{int(result.track_ids[i])}")
             for labels in (result.postures, result.gestures):
                 if labels is not None and labels[i] not in (None, "none", "unknown"):
                     label.append(labels[i])
             draw_label(canvas, " ".join(label), (x1, y1))
-            points = result.keypoints[i]
-            visible = result.keypoint_scores[i] >= self.keypoint_threshold
+            points = _written(result.keypoints[i], PIXEL_DECIMALS)
+            visible = _written(result.keypoint_scores[i], SCORE_DECIMALS) >= self.keypoint_threshold
             for a, b in COCO17_SKELETON:
                 if visible[a] and visible[b]:
                     cv2.line(canvas, tuple(points[a].round().astype(int)), tuple(points[b].round().astype(int)),
@@ -111,8 +119,9 @@ class SkeletonAnnotator:
             if result.hand_keypoints is not None:
                 for side in range(2):
                     if result.hand_status[i, side] == "ok":
-                        draw_hand(canvas, result.hand_keypoints[i, side],
-                                  result.hand_keypoint_scores[i, side] >= self.keypoint_threshold, max(1, thick // 2))
+                        draw_hand(canvas, _written(result.hand_keypoints[i, side], PIXEL_DECIMALS),
+                                  _written(result.hand_keypoint_scores[i, side], SCORE_DECIMALS)
+                                  >= self.keypoint_threshold, max(1, thick // 2))
         return canvas
 
 
