@@ -368,13 +368,13 @@ class PoseStream:
         return result
 
     def _second_look(self, image: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
-        """The tracker's check before a birth (``tracking.verify_zoom``) on this frame: (M, 4)
-        boxes → (M,) bool; None without the look, or with a detector that has no ``input_size``
-        (a plain callable)."""
-        detector, zoom = self.pipeline.detector, self.tracker.config.verify_zoom
-        if detector is None or not zoom > 0 or getattr(detector, "input_size", None) is None:
+        """The tracker's check before a birth on this frame: (M, 4) float32 boxes, pixels → (M,)
+        bool; the tracker calls it only while ``tracking.verify_zoom`` > 0. None without a
+        detector, or with one that has no ``input_size`` (a plain callable)."""
+        detector = self.pipeline.detector
+        if detector is None or getattr(detector, "input_size", None) is None:
             return None
-        return lambda boxes: second_look(detector, image, boxes, zoom)
+        return lambda boxes: second_look(detector, image, boxes, self.tracker.config.verify_zoom)
 
     def _tracked(self, frame: Frame, detections: tuple[np.ndarray, np.ndarray] | None = None,
                  detect: bool | None = None) -> FrameResult:

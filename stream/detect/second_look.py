@@ -15,6 +15,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from posestream.engines.transforms import apply_affine, crop_warp_matrix
+
 from .detections import Detections
 
 
@@ -60,16 +62,15 @@ def second_look(detector: Callable[[np.ndarray], Detections], image: np.ndarray,
     height, width = image.shape[:2]
     for i, (x1, y1, x2, y2) in enumerate(bboxes):
         side = max(padding * max(x2 - x1, y2 - y1), size / zoom, 1.0)
-        left = _inside((x1 + x2) / 2 - side / 2, side, width)
-        top = _inside((y1 + y2) / 2 - side / 2, side, height)
-        scale = size / side
-        shift = (scale - 1) / 2  # warpAffine maps pixel centres; boxes are in pixel-edge coordinates
-        warp = np.array([[scale, 0, shift - left * scale], [0, scale, shift - top * scale]], np.float32)
-        crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR if scale >= 1 else cv2.INTER_AREA,
+        corner = np.array([_inside((x1 + x2) / 2 - side / 2, side, width),
+                           _inside((y1 + y2) / 2 - side / 2, side, height)])
+        to_crop = crop_warp_matrix(corner + side / 2, (side, side), 0.0, (size, size))  # pixel-edge coordinates
+        warp = to_crop.copy()
+        warp[:, 2] += (size / side - 1) / 2  # warpAffine maps pixel centres
+        crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR if size >= side else cv2.INTER_AREA,
                               borderValue=(114, 114, 114))
         boxes = detector(crop).bboxes
-        cx = ((max(x1, 0) + min(x2, width)) / 2 - left) * scale
-        cy = ((max(y1, 0) + min(y2, height)) / 2 - top) * scale  # the centre of the box cut to the image
+        cx, cy = apply_affine([(max(x1, 0) + min(x2, width)) / 2, (max(y1, 0) + min(y2, height)) / 2], to_crop)
         found[i] = bool(np.any((boxes[:, 0] <= cx) & (boxes[:, 2] >= cx) & (boxes[:, 1] <= cy) & (boxes[:, 3] >= cy)))
     return found
 
