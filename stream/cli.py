@@ -227,4 +227,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Under ``python -m``, CPython ends the process by SIGINT instead of by this status once a
+    # KeyboardInterrupt has passed through the exec of a string (dataclasses, numpy's imports),
+    # even one ``main`` caught: the exec marks it "unhandled" and only the next string exec that
+    # succeeds clears the mark. The console script exits with the status either way.
+    eval("0")
+    sys.exit(status)

@@ -199,6 +199,31 @@ def test_shipped_configs_pass_the_checks():
         RunConfig.from_yaml(path)
 
 
+# --- Ctrl-C --------------------------------------------------------------------------------
+
+
+def test_ctrl_c_while_a_dataclass_is_built_exits_130_under_python_m(tmp_path, wave):
+    """A Ctrl-C while the models' modules load arrives, as often as not, inside the ``exec`` of a
+    string (dataclasses build their ``__init__`` so, numpy's f2py its helpers). CPython then marks
+    the KeyboardInterrupt "unhandled" even though ``main`` catches it, and a ``python -m`` run
+    ended by SIGINT (status -2) instead of 130 (seen in CI). Here the interrupt is raised inside
+    that ``exec`` every time: a ``sitecustomize`` wraps ``exec`` while ``posestream.stream.config``
+    (whose dataclasses the live command builds first) is being imported."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import builtins, sys\n"
+        "_exec = builtins.exec\n"
+        "def _interrupting(source, *args, **kwargs):\n"
+        "    if 'posestream.stream.config' in sys.modules and not getattr(_interrupting, 'done', False):\n"
+        "        _interrupting.done = True\n"
+        "        return _exec('raise KeyboardInterrupt', {})\n"
+        "    return _exec(source, *args, **kwargs)\n"
+        "builtins.exec = _interrupting\n")
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = _subprocess("live", "--source", wave, "--out", tmp_path / "out", env=env)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == ["posestream: interrupted"]
+
+
 # --- POSESTREAM_HOME --------------------------------------------------------------------------
 
 
