@@ -399,9 +399,11 @@ class PoseStream:
             scores = poses.pose_scores[index] * poses.keypoint_scores[index].mean(axis=1)
             index = np.sort(index[oks_nms(poses.keypoints[index], scores, areas, cfg.pose_nms_threshold, visible,
                                           boxes, cfg.pose_nms_iou)])
+        if cfg.edge_poses and detected is not None:  # the tracker keeps those of people cut by the frame's edge
+            index = np.concatenate([index, np.flatnonzero(~keep)])
         people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],
                                 frame.pts, bboxes[index], None if poses.rois is None else poses.rois[index],
-                                detected, image.shape[1::-1], self._second_look(image))
+                                detected, image.shape[1::-1], self._second_look(image), weak=~keep[index])
         rows = index[people.index]
         result = _frame_result(frame, people.bboxes, bbox_scores[rows], poses, rows,
                                {"detect": detect_ms, "pose": pose_ms})

@@ -295,3 +295,95 @@ def test_a_track_the_second_look_refuses_is_not_born_until_a_look_finds_a_person
     out = tracker.update(np.array([person_a, chair], np.float32), np.ones((2, 17), np.float32),
                          np.full(2, 0.9, np.float32), 0.0, verify=lambda boxes: np.zeros(len(boxes), bool))
     assert out.track_ids.tolist() == [1, 2]
+
+
+# -- edge poses: people cut by the frame's edge whom the pose flag drops ------------------------
+
+
+def _step_edge(tracker, people, weak, t, detected, image_size=(640, 480), bbox_score=0.9):
+    """One frame whose poses came from crops that are the detector's boxes of them cut to the
+    frame; ``weak``: (N,) bool, the poses the pose model flagged as no person."""
+    keypoints = np.array(people, np.float32).reshape(-1, 17, 2)
+    crops = np.concatenate([_detector_box(p) for p in keypoints]) if len(keypoints) else np.zeros((0, 4), np.float32)
+    tracker.predict(t)
+    return tracker.update(keypoints, np.ones(keypoints.shape[:2], np.float32), np.full(len(keypoints), bbox_score,
+                          np.float32), t, crops, detected=detected, image_size=image_size, weak=np.asarray(weak, bool))
+
+
+def _reported_half_out(config: TrackerConfig, half_out: np.ndarray, with_box: bool = True) -> list:
+    """A person is born 30 px right of ``half_out`` (5 frames at 10 fps), then stands with their
+    hip centre at ``half_out`` for 2 s (over max_missing_seconds) with poses the pose model flags
+    as no person: the ids reported in those 2 s."""
+    tracker = Tracker(config)
+    inside = person(half_out + 30, 240, 300)
+    for i in range(5):
+        _step_edge(tracker, [inside], [False], i / 10, _detector_box(inside))
+    out = []
+    for i in range(20):
+        p = person(half_out, 240, 300)
+        box = _detector_box(p) if with_box else np.zeros((0, 4), np.float32)
+        reported = _step_edge(tracker, [p], [True], 0.5 + i / 10, box)
+        if len(reported.track_ids):  # the weak pose itself is what is reported
+            np.testing.assert_allclose(tracker.tracks[0].keypoints, p)
+        out.append(reported.track_ids.tolist())
+    return out
+
+
+def test_a_person_half_out_whom_the_pose_flag_drops_stays_reported_while_their_trunk_is_seen():
+    """Hip centre at x 10 (height 300 px; born at x 40): the right shoulder and hip are outside the picture,
+    the left ones inside; the crop (the detector's box cut at x 0) touches the edge. The person
+    stays reported under their id for the whole 2 s, not for a frame without a detector box on
+    them, nor with ``edge_poses`` off."""
+    config = TrackerConfig(smoothing=False, min_hits=1, max_missing_seconds=1.0)
+    assert _reported_half_out(config, 10.0) == [[1]] * 20
+    assert _reported_half_out(config, 10.0, with_box=False) == [[]] * 20
+    assert _reported_half_out(TrackerConfig(smoothing=False, min_hits=1, edge_poses=False), 10.0) == [[]] * 20
+
+
+def test_edge_poses_need_the_edge_and_the_trunk_inside():
+    """A flagged pose away from the edge (hip centre at x 300) is no person; one with no
+    shoulder inside the picture (hip centre at x -40: shoulders at -70 and -10; born at x -10,
+    left shoulder and hip inside) is not read either."""
+    config = TrackerConfig(smoothing=False, min_hits=1, max_missing_seconds=1.0)
+    assert _reported_half_out(config, 300.0) == [[]] * 20
+    assert _reported_half_out(config, -40.0) == [[]] * 20
+
+
+def test_edge_poses_never_start_a_track():
+    """A person half out from the first frame on, flagged every frame: no track is ever born,
+    nor kept tentative."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1))
+    p = person(10, 240, 300)
+    for i in range(10):
+        assert _step_edge(tracker, [p], [True], i / 10, _detector_box(p)).track_ids.tolist() == []
+    assert tracker.tracks == []
+
+
+def test_a_person_s_pose_is_matched_before_an_edge_pose_of_them():
+    """A born person at the edge, posed twice in one frame: by a crop the pose model takes for
+    a person and by one it flags (a second crop of them). The track takes the person's pose
+    although the flagged one fits its last keypoints better."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1))
+    p = person(30, 240, 300)
+    for i in range(3):
+        _step_edge(tracker, [p], [False], i / 10, _detector_box(p))
+    flagged, people = person(30, 240, 300), person(36, 242, 296)
+    out = _step_edge(tracker, [flagged, people], [True, False], 0.3, _detector_box(p))
+    assert out.index.tolist() == [1] and out.track_ids.tolist() == [1]
+    np.testing.assert_allclose(tracker.tracks[0].keypoints, people)
+
+
+def test_after_an_edge_pose_the_track_s_crop_is_the_detector_s_box():
+    """An edge pose's keypoints make a poor crop: the next frame's crops hold no box of that
+    track, and a detection scoring under birth_score that covers it is kept as its crop (a weak
+    detection elsewhere is not)."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, birth_score=0.6))
+    inside, half_out = person(40, 240, 300), person(10, 240, 300)
+    for i in range(3):
+        _step_edge(tracker, [inside], [False], i / 10, _detector_box(inside))
+    assert _step_edge(tracker, [half_out], [True], 0.3, _detector_box(half_out)).track_ids.tolist() == [1]
+    boxes, scores, rois = tracker.predict(0.4)
+    assert len(boxes) == 0
+    detected = np.concatenate([_detector_box(half_out), _detector_box(person(500, 240, 300))])
+    crops, _, _ = tracker.merge(detected, np.array([0.4, 0.4], np.float32), boxes, scores, rois, (640, 480))
+    np.testing.assert_allclose(crops, _detector_box(half_out))

@@ -9,7 +9,9 @@ the better of the whole body's and the trunk's, :data:`TRUNK`), born tracks befo
 ones, boxes cut to the frame; a track is born after ``min_hits`` matched frames (and, where the
 caller gives one, a second look of the detector at its box, ``verify_zoom``) and dropped
 after ``max_missing`` frames and ``max_missing_seconds`` without a match, counted from its last
-pose or, for up to ``hold_seconds``, from the last detector box on it.
+pose or, for up to ``hold_seconds``, from the last detector box on it. Poses the pose model flags
+as no person continue a born track only where the person is cut by the frame's edge
+(:func:`edge_poses`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ class TrackerConfig:
             (seconds), and born as soon as a look finds a person (0.5 s, set by hand, not tuned:
             a person refused once is reported half a second late, and a refused object costs a
             detector run every half second while its tentative track lasts).
+        edge_poses: a pose the pose model flags as no person (under the pipeline's
+            ``pose_score_threshold``) may still continue a born track, never start or feed a
+            tentative one, when its crop is cut by the frame's edge (reaches within 1 % of the
+            frame's width of it), a shoulder and a hip are seen inside the picture and a detector
+            box of this frame covers its crop (the ``merge_containment`` test): BlazePose's flag
+            falls to 0.00–0.46 for a person half out of the frame whose trunk it still places
+            (har-wave seen half outside, ``tools/edge_coverage.py``), and the person was reported
+            for ~1 s gaps. The detector's box keeps a track from living on as a ghost on the
+            background beside the edge.
         keypoint_threshold: keypoints with a lower score are not used for boxes or OKS.
         bbox_padding: scale of the keypoints' box about its centre (1.25).
         smoothing: One-Euro filter on each track's keypoints.
@@ -96,6 +107,7 @@ class TrackerConfig:
     hold_seconds: float = 3.0
     verify_zoom: float = 2.5
     verify_seconds: float = 0.5
+    edge_poses: bool = True
     keypoint_threshold: float = 0.3
     bbox_padding: float = 1.25
     smoothing: bool = True
@@ -189,6 +201,43 @@ def cut_to_frame(boxes: np.ndarray, image_size: tuple[int, int] | None) -> np.nd
 #: COCO-17 shoulders and hips: the keypoints a person's limbs do not move.
 TRUNK = (5, 6, 11, 12)
 
+#: How near the frame's edge (fraction of its width) a crop must reach to count as cut by it.
+EDGE_MARGIN = 0.01
+
+
+def edge_poses(keypoints: np.ndarray, visible: np.ndarray, crop_bboxes: np.ndarray, detected: np.ndarray | None,
+               image_size: tuple[int, int] | None, containment: float, area_ratio: float) -> np.ndarray:
+    """Which poses of people cut by the frame's edge are kept although the pose model flags
+    them as no person (:attr:`TrackerConfig.edge_poses`).
+
+    Args:
+        keypoints: (N, 17, 2) float32 COCO-17 pixels. visible: (N, 17) bool, scores reaching
+            ``keypoint_threshold``.
+        crop_bboxes: (N, 4) float32 x1, y1, x2, y2 pixels, the crops the poses came from.
+        detected: (D, 4) float32 pixels, this frame's detector boxes; None or empty: no pose kept.
+        image_size: (width, height) pixels; None: no pose kept (no edge known).
+        containment, area_ratio: the detector box must cover this fraction of the crop cut to
+            the frame, with areas within this ratio (:func:`~posestream.stream.track.matching.box_containment`).
+
+    Returns:
+        (N,) bool: crop within :data:`EDGE_MARGIN` of an edge (or across it), a shoulder and a
+        hip (COCO 5/6 and 11/12) visible inside the picture, and covered by a detector box.
+    """
+    n = len(keypoints)
+    if image_size is None or detected is None or not len(detected) or not n or keypoints.shape[1] != 17:
+        return np.zeros(n, bool)
+    width, height = image_size
+    margin = EDGE_MARGIN * width
+    boxes = np.asarray(crop_bboxes, np.float32).reshape(n, 4)
+    cut = ((boxes[:, 0] <= margin) | (boxes[:, 1] <= margin)
+           | (boxes[:, 2] >= width - margin) | (boxes[:, 3] >= height - margin))
+    inside = visible & (keypoints[..., 0] >= 0) & (keypoints[..., 0] < width) & \
+        (keypoints[..., 1] >= 0) & (keypoints[..., 1] < height)
+    trunk = inside[:, [5, 6]].any(axis=1) & inside[:, [11, 12]].any(axis=1)
+    covered = box_containment(np.asarray(detected, np.float32).reshape(-1, 4), cut_to_frame(boxes, image_size),
+                              area_ratio).max(axis=0) >= containment
+    return cut & trunk & covered
+
 
 class Track:
     """One person followed over time (internal to :class:`Tracker`)."""
@@ -205,6 +254,7 @@ class Track:
         self.refused_at = -np.inf  # seconds: the second look's last refusal (none: -inf)
         self.smoother = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         self.roi: np.ndarray | None = None  # the pose model's crop for the next frame, if it gives one
+        self.edge = False  # last matched by an edge pose: its next crop is the detector's box, not its keypoints'
         self.smoothed = self._smooth(keypoints, t)
 
     def _smooth(self, keypoints: np.ndarray, t: float) -> np.ndarray:
@@ -268,9 +318,11 @@ class Tracker:
         """Advance every track to time ``t`` (seconds).
 
         Returns:
-            ``(bboxes, scores, rois)`` of the tracks seen in the last frame — the crops for this
-            frame: (T, 4) float32 predicted boxes (pixels), (T,) float32 their last box scores,
-            and (T, 4) float32 the pose model's crop regions (cx, cy, side, rotation; NaN where
+            ``(bboxes, scores, rois)`` of the tracks seen in the last frame by a pose the pose
+            model takes for a person (an edge pose's keypoints make a poor crop: the detector's
+            box is that track's crop) — the crops for this frame: (T, 4) float32 predicted
+            boxes (pixels), (T,) float32 their last box scores, and (T, 4) float32 the pose
+            model's crop regions (cx, cy, side, rotation; NaN where
             the model gives none), moved with the box's predicted shift.
         """
         dt = 0.0 if self._t is None else t - self._t
@@ -278,7 +330,7 @@ class Tracker:
         for track in self.tracks:
             before = track.kalman.box
             box = track.kalman.predict(dt) if dt > 0 else before
-            if track.missing == 0:
+            if track.missing == 0 and not track.edge:
                 boxes.append(box)
                 scores.append(track.bbox_score)
                 roi = np.full(4, np.nan, np.float32) if track.roi is None else track.roi.copy()
@@ -319,12 +371,18 @@ class Tracker:
             detected, detected_scores = detected[new], detected_scores[new]
         # a weak detection can only continue a track (birth_score): crop it only where a track
         # was lost, so that the background's weak boxes cost no pose pass on every frame
-        lost = [tr.kalman.box for tr in self.tracks if tr.missing > 0]
+        # (a track last seen by an edge pose has no crop of its own: a detection covering it is its crop)
+        lost = [tr for tr in self.tracks if tr.missing > 0 or tr.edge]
         weak = detected_scores < self.config.birth_score
         if weak.any():
-            near_lost = (box_iou(detected[weak], cut_to_frame(np.asarray(lost), image_size)).max(axis=1)
-                         >= self.config.iou_threshold
-                         if lost else np.zeros(int(weak.sum()), bool))
+            near_lost = np.zeros(int(weak.sum()), bool)
+            if lost:
+                boxes = cut_to_frame(np.stack([tr.kalman.box for tr in lost]), image_size)
+                near_lost = box_iou(detected[weak], boxes).max(axis=1) >= self.config.iou_threshold
+                edge = np.array([tr.edge for tr in lost])
+                if edge.any():
+                    cover = box_containment(detected[weak], boxes[edge], self.config.merge_area_ratio)
+                    near_lost |= cover.max(axis=1) >= self.config.merge_containment
             keep = ~weak
             keep[np.flatnonzero(weak)[near_lost]] = True
             detected, detected_scores = detected[keep], detected_scores[keep]
@@ -335,7 +393,8 @@ class Tracker:
     def update(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, bbox_scores: np.ndarray, t: float,
                crop_bboxes: np.ndarray | None = None, rois: np.ndarray | None = None,
                detected: np.ndarray | None = None, image_size: tuple[int, int] | None = None,
-               verify: Callable[[np.ndarray], np.ndarray] | None = None) -> TrackedPeople:
+               verify: Callable[[np.ndarray], np.ndarray] | None = None,
+               weak: np.ndarray | None = None) -> TrackedPeople:
         """Match this frame's poses to the tracks and return the people to report.
 
         Args:
@@ -357,6 +416,9 @@ class Tracker:
                 stays tentative (unreported) and is looked at again once ``verify_seconds`` have
                 passed (or the clock went back). None: no look. An exception it raises leaves
                 this frame's matches applied and no track born.
+            weak: (N,) bool, poses the pose model flags as no person: with ``edge_poses`` those
+                :func:`edge_poses` keeps may continue born tracks left unmatched by the others;
+                the rest are ignored. None: all poses are people.
 
         Returns:
             :class:`TrackedPeople` — born tracks matched in this frame, in the order of the poses.
@@ -368,12 +430,18 @@ class Tracker:
         keypoints = np.asarray(keypoints, np.float32)
         visible = np.asarray(keypoint_scores) >= cfg.keypoint_threshold
         boxes = keypoint_bboxes(keypoints, visible, cfg.bbox_padding, crop_bboxes)
-        matches = self._associate(keypoints, visible, boxes, image_size)
+        weak = np.zeros(len(keypoints), bool) if weak is None else np.asarray(weak, bool)
+        edge = np.zeros(len(keypoints), bool)
+        if weak.any() and cfg.edge_poses and crop_bboxes is not None:
+            edge[weak] = edge_poses(keypoints[weak], visible[weak], np.asarray(crop_bboxes)[weak], detected,
+                                    image_size, cfg.merge_containment, cfg.merge_area_ratio)
+        matches = self._associate(keypoints, visible, boxes, image_size, ~weak, edge)
         matched = set()
         for pose_index, track in matches:
             track.update(boxes[pose_index], keypoints[pose_index], keypoint_scores[pose_index],
                          float(bbox_scores[pose_index]), t)
             track.roi = None if rois is None else np.asarray(rois[pose_index], np.float32)
+            track.edge = bool(weak[pose_index])
             matched.add(pose_index)
         missed = [tr for tr in self.tracks if all(tr is not m for _, m in matches)]
         for track in missed:
@@ -393,7 +461,7 @@ class Tracker:
                        if tr.missing == 0 or (tr.confirmed and (tr.missing <= cfg.max_missing
                                                                  or 0 <= t - tr.seen <= cfg.max_missing_seconds))]
         for i in range(len(keypoints)):
-            if i not in matched and bbox_scores[i] >= cfg.birth_score:
+            if i not in matched and not weak[i] and bbox_scores[i] >= cfg.birth_score:
                 track = Track(0, boxes[i], keypoints[i], keypoint_scores[i], float(bbox_scores[i]), t, cfg)
                 track.roi = None if rois is None else np.asarray(rois[i], np.float32)
                 self.tracks.append(track)
@@ -422,11 +490,14 @@ class Tracker:
         )
 
     def _associate(self, keypoints: np.ndarray, visible: np.ndarray, boxes: np.ndarray,
-                   image_size: tuple[int, int] | None) -> list[tuple[int, Track]]:
+                   image_size: tuple[int, int] | None, people: np.ndarray, edge: np.ndarray
+                   ) -> list[tuple[int, Track]]:
         """Hungarian matching on the mean of IoU (of the boxes cut to the frame) and OKS; pairs
-        below both thresholds never match. Born tracks are matched first, then the tentative
-        ones to the poses left (DeepSORT's order: a person briefly lost is not taken over by
-        the tentative track a stray crop of them started)."""
+        below both thresholds never match. Born tracks are matched to the ``people`` poses
+        ((N,) bool) first, the born tracks left to the ``edge`` poses ((N,) bool, see
+        :func:`edge_poses`) next, then the tentative tracks to the people's poses left
+        (DeepSORT's order: a person briefly lost is not taken over by the tentative track a
+        stray crop of them started). Other poses match nothing."""
         if not self.tracks or not len(keypoints):
             return []
         cfg = self.config
@@ -450,15 +521,17 @@ class Tracker:
         allowed = (iou >= cfg.iou_threshold) | (similarity_oks >= cfg.oks_threshold)
         cost = np.where(allowed, 1.0 - (iou + similarity_oks) / 2, 10.0)
         matches = []
-        free = np.arange(len(keypoints))
-        for born in (True, False):
-            columns = np.flatnonzero([tr.confirmed == born for tr in self.tracks])
+        taken = np.zeros(len(self.tracks), bool)
+        born = np.array([tr.confirmed for tr in self.tracks])
+        for rows_of, columns_of in ((people, born), (edge, born), (people, ~born)):
+            free = np.setdiff1d(np.flatnonzero(rows_of), [r for r, _ in matches])
+            columns = np.flatnonzero(columns_of & ~taken)
             if not len(columns) or not len(free):
                 continue
             rows, cols = linear_sum_assignment(cost[np.ix_(free, columns)])
             pairs = [(int(free[r]), int(columns[c])) for r, c in zip(rows, cols) if allowed[free[r], columns[c]]]
             matches += [(r, self.tracks[c]) for r, c in pairs]
-            free = np.setdiff1d(free, [r for r, _ in pairs])
+            taken[[c for _, c in pairs]] = True
         return matches
 
     def _keypoint_centre(self, track: Track) -> np.ndarray:
