@@ -382,7 +382,7 @@ class PoseStream:
         start = time.perf_counter()
         bboxes, bbox_scores, rois = tracker.predict(frame.pts)
         detect_ms, detected = 0.0, None
-        if tracker.is_detection_frame() if detect is None else (detect or not tracker.tracks):
+        if tracker.is_detection_frame() if detect is None else (detect or tracker.needs_detection()):
             t0 = time.perf_counter()
             detected, detected_scores = self.pipeline.detect(image) if detections is None else detections
             detect_ms = (time.perf_counter() - t0) * 1e3

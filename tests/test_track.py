@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from poses import person
+from posestream.stream.track.matching import box_iou
 from posestream.stream.track.tracker import BoxKalman, Track, Tracker, TrackerConfig
 
 SCORES = np.ones(17, np.float32)
@@ -300,53 +301,68 @@ def test_a_track_the_second_look_refuses_is_not_born_until_a_look_finds_a_person
 # -- edge poses: people cut by the frame's edge whom the pose flag drops ------------------------
 
 
-def _step_edge(tracker, people, weak, t, detected, image_size=(640, 480), bbox_score=0.9):
+def _step_edge(tracker, people, weak, t, detected, image_size=(640, 480), scores=None):
     """One frame whose poses came from crops that are the detector's boxes of them cut to the
     frame; ``weak``: (N,) bool, the poses the pose model flagged as no person."""
     keypoints = np.array(people, np.float32).reshape(-1, 17, 2)
     crops = np.concatenate([_detector_box(p) for p in keypoints]) if len(keypoints) else np.zeros((0, 4), np.float32)
+    scores = np.ones(keypoints.shape[:2], np.float32) if scores is None else np.asarray(scores, np.float32)
     tracker.predict(t)
-    return tracker.update(keypoints, np.ones(keypoints.shape[:2], np.float32), np.full(len(keypoints), bbox_score,
-                          np.float32), t, crops, detected=detected, image_size=image_size, weak=np.asarray(weak, bool))
+    return tracker.update(keypoints, scores, np.full(len(keypoints), 0.9, np.float32), t, crops, detected=detected,
+                          image_size=image_size, weak=np.asarray(weak, bool))
 
 
-def _reported_half_out(config: TrackerConfig, half_out: np.ndarray, with_box: bool = True) -> list:
+def _reported_half_out(config: TrackerConfig, half_out: float, detected=None, scores=None, frames: int = 20) -> list:
     """A person is born 30 px right of ``half_out`` (5 frames at 10 fps), then stands with their
-    hip centre at ``half_out`` for 2 s (over max_missing_seconds) with poses the pose model flags
-    as no person: the ids reported in those 2 s."""
+    hip centre at ``half_out`` for ``frames`` frames with poses the pose model flags as no
+    person, boxed by the detector (or by ``detected``): the ids reported in those frames."""
     tracker = Tracker(config)
     inside = person(half_out + 30, 240, 300)
     for i in range(5):
         _step_edge(tracker, [inside], [False], i / 10, _detector_box(inside))
     out = []
-    for i in range(20):
+    for i in range(frames):
         p = person(half_out, 240, 300)
-        box = _detector_box(p) if with_box else np.zeros((0, 4), np.float32)
-        reported = _step_edge(tracker, [p], [True], 0.5 + i / 10, box)
-        if len(reported.track_ids):  # the weak pose itself is what is reported
+        reported = _step_edge(tracker, [p], [True], 0.5 + i / 10, _detector_box(p) if detected is None else detected,
+                              scores=None if scores is None else scores[None])
+        if len(reported.track_ids):  # the flagged pose itself is what is reported
             np.testing.assert_allclose(tracker.tracks[0].keypoints, p)
         out.append(reported.track_ids.tolist())
     return out
 
 
+EDGE = TrackerConfig(smoothing=False, min_hits=1, max_missing_seconds=1.0, hold_seconds=3.0)
+
+
 def test_a_person_half_out_whom_the_pose_flag_drops_stays_reported_while_their_trunk_is_seen():
-    """Hip centre at x 10 (height 300 px; born at x 40): the right shoulder and hip are outside the picture,
-    the left ones inside; the crop (the detector's box cut at x 0) touches the edge. The person
-    stays reported under their id for the whole 2 s, not for a frame without a detector box on
-    them, nor with ``edge_poses`` off."""
-    config = TrackerConfig(smoothing=False, min_hits=1, max_missing_seconds=1.0)
-    assert _reported_half_out(config, 10.0) == [[1]] * 20
-    assert _reported_half_out(config, 10.0, with_box=False) == [[]] * 20
+    """Hip centre at x 10 (height 300 px; born at x 40): the right shoulder and hip are outside
+    the picture, the left ones inside; the crop (the detector's box cut at x 0) touches the edge.
+    The person stays reported under their id for 2 s (over max_missing_seconds); not on frames
+    without a detector box on them (none, or one elsewhere), nor with ``edge_poses`` off."""
+    assert _reported_half_out(EDGE, 10.0) == [[1]] * 20
+    assert _reported_half_out(EDGE, 10.0, detected=np.zeros((0, 4), np.float32)) == [[]] * 20
+    elsewhere = _detector_box(person(400, 240, 300))
+    assert _reported_half_out(EDGE, 10.0, detected=elsewhere) == [[]] * 20
     assert _reported_half_out(TrackerConfig(smoothing=False, min_hits=1, edge_poses=False), 10.0) == [[]] * 20
 
 
 def test_edge_poses_need_the_edge_and_the_trunk_inside():
-    """A flagged pose away from the edge (hip centre at x 300) is no person; one with no
-    shoulder inside the picture (hip centre at x -40: shoulders at -70 and -10; born at x -10,
-    left shoulder and hip inside) is not read either."""
-    config = TrackerConfig(smoothing=False, min_hits=1, max_missing_seconds=1.0)
-    assert _reported_half_out(config, 300.0) == [[]] * 20
-    assert _reported_half_out(config, -40.0) == [[]] * 20
+    """A flagged pose away from the edge (hip centre at x 300) is no person; one at the edge
+    whose shoulders, or whose hips, score under keypoint_threshold is not read either (its limbs
+    in view, the detector boxing it)."""
+    assert _reported_half_out(EDGE, 300.0) == [[]] * 20
+    for joints in ((5, 6), (11, 12)):
+        scores = np.ones(17, np.float32)
+        scores[list(joints)] = 0.1
+        assert _reported_half_out(EDGE, 10.0, scores=scores) == [[]] * 20
+
+
+def test_edge_poses_continue_a_track_for_hold_seconds_after_its_last_person_pose():
+    """A track seen only by edge poses is no ghost for ever: with hold_seconds 1 s it is
+    reported for 1 s after its last pose taken for a person (t 0.4 s), then dropped."""
+    config = TrackerConfig(smoothing=False, min_hits=1, max_missing=0, max_missing_seconds=0.5, hold_seconds=1.0)
+    reported = _reported_half_out(config, 10.0, frames=30)  # t 0.5 .. 3.4 s
+    assert reported == [[1]] * 10 + [[]] * 20  # up to t 1.4 s
 
 
 def test_edge_poses_never_start_a_track():
@@ -373,17 +389,37 @@ def test_a_person_s_pose_is_matched_before_an_edge_pose_of_them():
     np.testing.assert_allclose(tracker.tracks[0].keypoints, people)
 
 
+def test_a_flagged_second_crop_of_one_person_is_not_taken_for_their_neighbour():
+    """Two born people side by side at the left edge; the right one is hidden this frame and
+    the left one is posed twice (once flagged, a second crop of them, shifted towards the
+    neighbour). The flagged pose duplicates a person's pose (OKS-NMS): it continues no one,
+    and the neighbour is not reported with the left one's skeleton."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1))
+    left, right = person(20, 240, 300), person(75, 240, 300)
+    both = np.concatenate([_detector_box(left), _detector_box(right)])
+    for i in range(3):
+        assert _step_edge(tracker, [left, right], [False, False], i / 10, both).track_ids.tolist() == [1, 2]
+    second = person(28, 240, 300)
+    out = _step_edge(tracker, [left, second], [False, True], 0.3, both)
+    assert out.track_ids.tolist() == [1]
+
+
 def test_after_an_edge_pose_the_track_s_crop_is_the_detector_s_box():
-    """An edge pose's keypoints make a poor crop: the next frame's crops hold no box of that
-    track, and a detection scoring under birth_score that covers it is kept as its crop (a weak
-    detection elsewhere is not)."""
-    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, birth_score=0.6))
+    """An edge pose's keypoints make a poor crop: the next frame runs the detector whatever
+    detect_interval says, its crops hold no box of that track, and a detection scoring under
+    birth_score that covers it (even by IoU under iou_threshold: a wider box) is kept as its
+    crop; a weak detection elsewhere is not."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, birth_score=0.6, detect_interval=5))
     inside, half_out = person(40, 240, 300), person(10, 240, 300)
     for i in range(3):
         _step_edge(tracker, [inside], [False], i / 10, _detector_box(inside))
+    assert not tracker.is_detection_frame()  # frame 4 of every 5
     assert _step_edge(tracker, [half_out], [True], 0.3, _detector_box(half_out)).track_ids.tolist() == [1]
+    assert tracker.is_detection_frame() and tracker.needs_detection()
     boxes, scores, rois = tracker.predict(0.4)
     assert len(boxes) == 0
-    detected = np.concatenate([_detector_box(half_out), _detector_box(person(500, 240, 300))])
+    wide = np.array([[0, 40, 150, 440]], np.float32)  # holds the track's box (x 0-58, y 62-426): IoU 0.35
+    assert box_iou(wide, np.clip(tracker.tracks[0].kalman.box[None], 0, None))[0, 0] < tracker.config.iou_threshold
+    detected = np.concatenate([wide, _detector_box(person(500, 240, 300))])
     crops, _, _ = tracker.merge(detected, np.array([0.4, 0.4], np.float32), boxes, scores, rois, (640, 480))
-    np.testing.assert_allclose(crops, _detector_box(half_out))
+    np.testing.assert_allclose(crops, wide)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from posestream.engines.layouts import COCO17_SIGMAS
-from posestream.stream.track.matching import box_containment, box_iou, keypoint_bboxes, oks
+from posestream.stream.track.matching import box_containment, box_iou, keypoint_bboxes, oks, oks_nms
 from posestream.stream.track.smoothing import OneEuroFilter
 
 
@@ -64,7 +64,8 @@ class TrackerConfig:
         hold_seconds: a born track whose pose is lost while the detector still finds a box on
             it (the ``merge_containment`` test against the track's box, both cut to the image)
             counts that frame as seen for ``max_missing_seconds`` (a box across the frame's edge
-            stops there), for up to this many seconds after its last pose: a person half out of
+            stops there), for up to this many seconds after its last pose taken for a person
+            (edge poses, ``edge_poses``, do not extend it): a person half out of
             the frame, whom BlazePose's pose flag drops while YOLOX still boxes them, keeps the id
             when they come back in.
         verify_zoom: before a track is born, the detector looks again at its box on a crop
@@ -81,11 +82,14 @@ class TrackerConfig:
             ``pose_score_threshold``) may still continue a born track, never start or feed a
             tentative one, when its crop is cut by the frame's edge (reaches within 1 % of the
             frame's width of it), a shoulder and a hip are seen inside the picture and a detector
-            box of this frame covers its crop (the ``merge_containment`` test): BlazePose's flag
-            falls to 0.00–0.46 for a person half out of the frame whose trunk it still places
-            (har-wave seen half outside, ``tools/edge_coverage.py``), and the person was reported
-            for ~1 s gaps. The detector's box keeps a track from living on as a ghost on the
-            background beside the edge.
+            box of this frame covers its crop (the ``merge_containment`` test), for up to
+            ``hold_seconds`` after the track's last pose taken for a person, and unless it
+            duplicates such a pose of this frame (``pose_nms_threshold``, ``pose_nms_iou``):
+            BlazePose's flag falls to 0.00–0.46 for a person half out of the frame whose trunk it
+            still places (har-wave seen half outside, ``tools/edge_coverage.py``), and the person
+            was reported with ~1 s gaps. The detector's box and the time limit keep a track from
+            living on as a ghost on the background beside the edge; the detector runs on every
+            frame after an edge pose (:meth:`Tracker.needs_detection`).
         keypoint_threshold: keypoints with a lower score are not used for boxes or OKS.
         bbox_padding: scale of the keypoints' box about its centre (1.25).
         smoothing: One-Euro filter on each track's keypoints.
@@ -249,12 +253,13 @@ class Track:
         self.keypoints, self.keypoint_scores = keypoints, scores
         self.bbox_score = bbox_score
         self.t = t
+        self.person_t = t  # last pose the pose model took for a person (not an edge pose)
         self.seen = t  # last pose, or last detector box on it within hold_seconds of one
         self.hits, self.missing, self.confirmed = 1, 0, False
         self.refused_at = -np.inf  # seconds: the second look's last refusal (none: -inf)
         self.smoother = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         self.roi: np.ndarray | None = None  # the pose model's crop for the next frame, if it gives one
-        self.edge = False  # last matched by an edge pose: its next crop is the detector's box, not its keypoints'
+        self.edge = False  # last matched by an edge pose: its next crops are detector boxes, not its keypoints'
         self.smoothed = self._smooth(keypoints, t)
 
     def _smooth(self, keypoints: np.ndarray, t: float) -> np.ndarray:
@@ -312,7 +317,12 @@ class Tracker:
 
     def is_detection_frame(self) -> bool:
         """Whether the frame about to be processed should run the detector."""
-        return self.frames % self.config.detect_interval == 0 or not self.tracks
+        return self.frames % self.config.detect_interval == 0 or self.needs_detection()
+
+    def needs_detection(self) -> bool:
+        """Whether the next frame needs the detector whatever ``detect_interval`` says: no
+        track, or one last seen by an edge pose (it has no crop of its own)."""
+        return not self.tracks or any(tr.edge for tr in self.tracks)
 
     def predict(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance every track to time ``t`` (seconds).
@@ -433,20 +443,31 @@ class Tracker:
         weak = np.zeros(len(keypoints), bool) if weak is None else np.asarray(weak, bool)
         edge = np.zeros(len(keypoints), bool)
         if weak.any() and cfg.edge_poses and crop_bboxes is not None:
-            edge[weak] = edge_poses(keypoints[weak], visible[weak], np.asarray(crop_bboxes)[weak], detected,
-                                    image_size, cfg.merge_containment, cfg.merge_area_ratio)
-        matches = self._associate(keypoints, visible, boxes, image_size, ~weak, edge)
+            crops = np.asarray(crop_bboxes, np.float32).reshape(-1, 4)
+            edge[weak] = edge_poses(keypoints[weak], visible[weak], crops[weak], detected, image_size,
+                                    cfg.merge_containment, cfg.merge_area_ratio)
+            if edge.any() and not weak.all():  # a second crop of someone posed as a person is no one else
+                rows = np.flatnonzero(~weak | edge)
+                tight = keypoint_bboxes(keypoints[rows], visible[rows], 1.0, crops[rows])
+                areas = np.prod(np.clip(tight[:, 2:] - tight[:, :2], 1, None), axis=1)
+                order = (~weak[rows]) + 0.5 * np.asarray(keypoint_scores, np.float32)[rows].mean(axis=1)
+                kept = rows[oks_nms(keypoints[rows], order, areas, cfg.pose_nms_threshold, visible[rows], tight,
+                                    cfg.pose_nms_iou)]
+                edge &= np.isin(np.arange(len(keypoints)), kept)
+        matches = self._associate(keypoints, visible, boxes, image_size, ~weak, edge, t)
         matched = set()
         for pose_index, track in matches:
             track.update(boxes[pose_index], keypoints[pose_index], keypoint_scores[pose_index],
                          float(bbox_scores[pose_index]), t)
             track.roi = None if rois is None else np.asarray(rois[pose_index], np.float32)
             track.edge = bool(weak[pose_index])
+            if not track.edge:
+                track.person_t = t
             matched.add(pose_index)
         missed = [tr for tr in self.tracks if all(tr is not m for _, m in matches)]
         for track in missed:
-            track.missing += 1
-        held = [tr for tr in missed if tr.confirmed and 0 <= t - tr.t <= cfg.hold_seconds]
+            track.missing += 1  # (an edge track stays one: a weak detection covering it is still kept as its crop)
+        held = [tr for tr in missed if tr.confirmed and 0 <= t - tr.person_t <= cfg.hold_seconds]
         if held and detected is not None and len(detected):
             cover = box_containment(np.asarray(detected, np.float32).reshape(-1, 4),
                                     cut_to_frame(np.stack([tr.kalman.box for tr in held]), image_size),
@@ -490,14 +511,15 @@ class Tracker:
         )
 
     def _associate(self, keypoints: np.ndarray, visible: np.ndarray, boxes: np.ndarray,
-                   image_size: tuple[int, int] | None, people: np.ndarray, edge: np.ndarray
+                   image_size: tuple[int, int] | None, people: np.ndarray, edge: np.ndarray, t: float
                    ) -> list[tuple[int, Track]]:
         """Hungarian matching on the mean of IoU (of the boxes cut to the frame) and OKS; pairs
         below both thresholds never match. Born tracks are matched to the ``people`` poses
-        ((N,) bool) first, the born tracks left to the ``edge`` poses ((N,) bool, see
-        :func:`edge_poses`) next, then the tentative tracks to the people's poses left
-        (DeepSORT's order: a person briefly lost is not taken over by the tentative track a
-        stray crop of them started). Other poses match nothing."""
+        ((N,) bool) first, the born tracks left that saw a person's pose within ``hold_seconds``
+        of ``t`` to the ``edge`` poses ((N,) bool, see :func:`edge_poses`) next, then the
+        tentative tracks to the people's poses left (DeepSORT's order: a person briefly lost is
+        not taken over by the tentative track a stray crop of them started). Other poses match
+        nothing."""
         if not self.tracks or not len(keypoints):
             return []
         cfg = self.config
@@ -523,7 +545,8 @@ class Tracker:
         matches = []
         taken = np.zeros(len(self.tracks), bool)
         born = np.array([tr.confirmed for tr in self.tracks])
-        for rows_of, columns_of in ((people, born), (edge, born), (people, ~born)):
+        recent = born & np.array([0 <= t - tr.person_t <= cfg.hold_seconds for tr in self.tracks])
+        for rows_of, columns_of in ((people, born), (edge, recent), (people, ~born)):
             free = np.setdiff1d(np.flatnonzero(rows_of), [r for r, _ in matches])
             columns = np.flatnonzero(columns_of & ~taken)
             if not len(columns) or not len(free):
