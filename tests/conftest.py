@@ -4,6 +4,8 @@ beside the repository); tests that need it skip, saying so, where it is absent."
 from __future__ import annotations
 
 import os
+import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,30 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data {relative} not found under {SHARED} (set POSESTREAM_SHARED)")
     return path
+
+
+def free_ports(count: int = 1) -> int:
+    """First of ``count`` consecutive loopback TCP ports that are free now, below the kernel's
+    ephemeral range (``/proc/sys/net/ipv4/ip_local_port_range``). A port asked of the kernel
+    (bind to port 0) comes from that range, where every outgoing connection (the graph's own
+    stages connecting to each other) also takes its port: one picked there for a server to bind
+    later can be taken in between.
+
+    Raises:
+        RuntimeError: no free block found in 200 tries."""
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    ephemeral = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
+    pick = random.SystemRandom()
+    for _ in range(200):
+        base = pick.randrange(10000, ephemeral - count)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free TCP ports between 10000 and {ephemeral}")
 
 
 @pytest.fixture(autouse=True)

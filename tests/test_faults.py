@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import MODELS, shared_file
+from conftest import MODELS, free_ports, shared_file
 from posestream.stream.config import RunConfig
 from posestream.stream.graph.endpoints import clean_stale_run_dirs
 from posestream.stream.graph.stages.person import reorder_limit
 from posestream.stream.graph.supervisor import Supervisor
-from posestream.stream.graph.wire import SCHEMA_VERSION, header
+from posestream.stream.graph.wire import header
 
 ENV = {**os.environ, "POSESTREAM_MODEL_DIR": str(MODELS), "PYTHONUNBUFFERED": "1"}
 LIVE = [sys.executable, "-m", "posestream.stream.cli", "live"]
@@ -192,9 +192,7 @@ def test_a_forged_end_of_stream_or_epoch_from_outside_the_graph_changes_nothing(
 
 def test_over_tcp_a_stranger_without_the_run_keys_gets_nothing_in(tmp_path):
     video = shared_file("media/har-wave/wave.mp4")
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1] + 20
+    base = free_ports(4)
     config = _config(video=False, transport="tcp", base_port=base)
     supervisor = Supervisor([str(video)], config, tmp_path, max_frames=20)
     assert supervisor.keys is not None  # CURVE with keys made for this run, though no curve_keys were given
@@ -476,15 +474,11 @@ def test_recovery_touches_only_regular_files_and_never_overwrites_an_earlier_one
 
 
 def test_a_subscriber_off_the_allow_list_gets_nothing_with_the_default_ipc_graph(tmp_path):
-    import socket
-
     keys = tmp_path / "keys"
     tool = Path(__file__).resolve().parents[1] / "tools" / "curve_keys.py"
     for extra in ([], ["--subscriber", "viewer"]):
         assert subprocess.run([sys.executable, str(tool), str(keys), *extra], capture_output=True).returncode == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        pub = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    pub = f"tcp://127.0.0.1:{free_ports()}"
     config = RunConfig.from_dict({"graph": {"curve_keys": str(keys), "realtime": True},
                                   "sinks": {"video": False, "pub": pub}})
     supervisor = Supervisor([str(shared_file("media/har-wave/wave.mp4"))], config, tmp_path / "out", max_frames=40)

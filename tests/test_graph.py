@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import MODELS, REPO, shared_file
+from conftest import MODELS, REPO, free_ports, shared_file
 from media import truncated_copy
 from posestream.stream.config import RunConfig
 from posestream.stream.graph.supervisor import Supervisor
@@ -24,12 +23,6 @@ from posestream.stream.graph.wire import SCHEMA_VERSION
 
 ENV = {**os.environ, "POSESTREAM_MODEL_DIR": str(MODELS), "PYTHONUNBUFFERED": "1"}
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _lines(path: Path) -> list[dict]:
@@ -168,7 +161,8 @@ def _gst_rtsp_available() -> bool:
 @pytest.mark.skipif(not _gst_rtsp_available(), reason="GStreamer's RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0) "
                     "is not installed; .ci/run installs it")
 def test_rtsp_camera_drops_and_comes_back_with_another_size(tmp_path):
-    port, pub_port = _free_port(), _free_port()
+    port = free_ports(2)
+    pub_port = port + 1
     server = _rtsp_server(port, 320, 240)
     url = f"rtsp://127.0.0.1:{port}/test"
     graph = subprocess.Popen([sys.executable, "-m", "posestream.stream.cli", "live", "--source", url, "--out", str(tmp_path),
@@ -213,7 +207,8 @@ def test_tcp_graph_with_curve_keys_and_the_example_subscriber(tmp_path):
     for extra in ([], ["--subscriber", "viewer"]):
         assert subprocess.run([sys.executable, str(REPO / "tools" / "curve_keys.py"), str(keys), *extra],
                               env=ENV).returncode == 0
-    base, pub = _free_port() + 10, f"tcp://127.0.0.1:{_free_port()}"
+    base = free_ports(5)  # control, detections, results, one stream's frames, then the PUB
+    pub = f"tcp://127.0.0.1:{base + 4}"
     config = tmp_path / "tcp.yaml"
     config.write_text(f"graph:\n  transport: tcp\n  base_port: {base}\n  curve_keys: {keys}\n  realtime: true\n"
                       f"sinks:\n  video: false\n  pub: {pub}\n")
