@@ -317,10 +317,11 @@ class PoseStream:
         the pipeline's own detector runs where the tracker needs a detection.
 
         ``detect``: whether this is a detection frame. None: the tracker's schedule (every
-        ``detect_interval`` frames, or when it has no track). The live graph passes whether
-        boxes came with the frame (its capture marks the detection frames), and False still
-        detects (with the pipeline's own detector) when the tracker has no track, so that a lost
-        or duplicate frame never shifts the schedule.
+        ``detect_interval`` frames, or when it has no track or one last seen by an edge pose,
+        :meth:`Tracker.needs_detection`). The live graph passes whether boxes came with the
+        frame (its capture marks the detection frames), and False still detects (with the
+        pipeline's own detector) where the tracker needs it, so that a lost or duplicate frame
+        never shifts the schedule.
 
         ``timings`` gets ``detect`` (0 on frames without detection), ``pose``, ``track``
         (prediction, merging, OKS-NMS, matching, smoothing, and the detector's second look before

@@ -34,10 +34,12 @@ def free_ports(count: int = 1) -> int:
     Raises:
         RuntimeError: no free block found in 200 tries."""
     ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
-    ephemeral = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
+    first, last = (int(x) for x in ranges.read_text().split()) if ranges.exists() else (32768, 60999)
+    # below the range where there is room, else above it (a range starting low, "1024 65535", leaves none)
+    low, high = (10000, first - count) if first - count > 10000 else (last + 1, 65536 - count)
     pick = random.SystemRandom()
     for _ in range(200):
-        base = pick.randrange(10000, ephemeral - count)
+        base = pick.randrange(low, high)
         try:
             for port in range(base, base + count):
                 with socket.socket() as s:
@@ -45,7 +47,7 @@ def free_ports(count: int = 1) -> int:
         except OSError:
             continue
         return base
-    raise RuntimeError(f"no {count} consecutive free TCP ports between 10000 and {ephemeral}")
+    raise RuntimeError(f"no {count} consecutive free TCP ports between {low} and {high + count - 1}")
 
 
 @pytest.fixture(autouse=True)

@@ -207,15 +207,16 @@ def test_ctrl_c_while_a_dataclass_is_built_exits_130_under_python_m(tmp_path, wa
     string (dataclasses build their ``__init__`` so, numpy's f2py its helpers). CPython then marks
     the KeyboardInterrupt "unhandled" even though ``main`` catches it, and a ``python -m`` run
     ended by SIGINT (status -2) instead of 130 (seen in CI). Here the interrupt is raised inside
-    that ``exec`` every time: a ``sitecustomize`` wraps ``exec`` while ``posestream.stream.config``
-    (whose dataclasses the live command builds first) is being imported."""
+    that ``exec`` every time: a ``sitecustomize`` wraps ``exec`` and, at the first string exec
+    once ``posestream.stream.config`` is being imported (a dataclass of it or of its imports),
+    puts the builtin back and raises the interrupt inside a string exec."""
     (tmp_path / "sitecustomize.py").write_text(
         "import builtins, sys\n"
         "_exec = builtins.exec\n"
         "def _interrupting(source, *args, **kwargs):\n"
-        "    if 'posestream.stream.config' in sys.modules and not getattr(_interrupting, 'done', False):\n"
-        "        _interrupting.done = True\n"
-        "        return _exec('raise KeyboardInterrupt', {})\n"
+        "    if 'posestream.stream.config' in sys.modules:\n"
+        "        builtins.exec = _exec\n"
+        "        _exec('raise KeyboardInterrupt', {})\n"
         "    return _exec(source, *args, **kwargs)\n"
         "builtins.exec = _interrupting\n")
     env = {**ENV, "PYTHONPATH": os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
