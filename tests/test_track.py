@@ -423,3 +423,22 @@ def test_after_an_edge_pose_the_track_s_crop_is_the_detector_s_box():
     detected = np.concatenate([wide, _detector_box(person(500, 240, 300))])
     crops, _, _ = tracker.merge(detected, np.array([0.4, 0.4], np.float32), boxes, scores, rois, (640, 480))
     np.testing.assert_allclose(crops, wide)
+
+
+def test_an_edge_track_past_hold_seconds_no_longer_asks_for_the_detector():
+    """Once edge poses may no longer continue a track (hold_seconds after its last pose taken for
+    a person), it stops forcing the detector and a weak detection on it is no longer its crop."""
+    tracker = Tracker(TrackerConfig(smoothing=False, min_hits=1, detect_interval=5, hold_seconds=0.5,
+                                    max_missing_seconds=5.0))
+    inside, half_out = person(40, 240, 300), person(10, 240, 300)
+    for i in range(3):  # last pose taken for a person at t 0.2 s
+        _step_edge(tracker, [inside], [False], i / 10, _detector_box(inside))
+    assert _step_edge(tracker, [half_out], [True], 0.3, _detector_box(half_out)).track_ids.tolist() == [1]
+    boxes, scores, rois = tracker.predict(0.7)  # 0.5 s after t 0.2: edge poses still allowed
+    assert tracker.needs_detection()
+    crops, _, _ = tracker.merge(_detector_box(half_out), np.array([0.4], np.float32), boxes, scores, rois, (640, 480))
+    assert len(crops) == 1
+    boxes, scores, rois = tracker.predict(0.8)
+    assert not tracker.needs_detection() and len(tracker.tracks) == 1
+    crops, _, _ = tracker.merge(_detector_box(half_out), np.array([0.4], np.float32), boxes, scores, rois, (640, 480))
+    assert len(crops) == 0

@@ -320,9 +320,15 @@ class Tracker:
         return self.frames % self.config.detect_interval == 0 or self.needs_detection()
 
     def needs_detection(self) -> bool:
-        """Whether the next frame needs the detector whatever ``detect_interval`` says: no
-        track, or one last seen by an edge pose (it has no crop of its own)."""
-        return not self.tracks or any(tr.edge for tr in self.tracks)
+        """Whether the frame being processed (the one given to the last :meth:`predict`) needs
+        the detector whatever ``detect_interval`` says: no track, or one last seen by an edge
+        pose that may still take one (it has no crop of its own)."""
+        return not self.tracks or any(self._edge_open(tr) for tr in self.tracks)
+
+    def _edge_open(self, track: Track) -> bool:
+        """A track last seen by an edge pose whose last pose taken for a person is at most
+        ``hold_seconds`` old: edge poses may still continue it."""
+        return track.edge and self._t is not None and 0 <= self._t - track.person_t <= self.config.hold_seconds
 
     def predict(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance every track to time ``t`` (seconds).
@@ -382,14 +388,14 @@ class Tracker:
         # a weak detection can only continue a track (birth_score): crop it only where a track
         # was lost, so that the background's weak boxes cost no pose pass on every frame
         # (a track last seen by an edge pose has no crop of its own: a detection covering it is its crop)
-        lost = [tr for tr in self.tracks if tr.missing > 0 or tr.edge]
+        lost = [tr for tr in self.tracks if tr.missing > 0 or self._edge_open(tr)]
         weak = detected_scores < self.config.birth_score
         if weak.any():
             near_lost = np.zeros(int(weak.sum()), bool)
             if lost:
                 boxes = cut_to_frame(np.stack([tr.kalman.box for tr in lost]), image_size)
                 near_lost = box_iou(detected[weak], boxes).max(axis=1) >= self.config.iou_threshold
-                edge = np.array([tr.edge for tr in lost])
+                edge = np.array([self._edge_open(tr) for tr in lost])
                 if edge.any():
                     cover = box_containment(detected[weak], boxes[edge], self.config.merge_area_ratio)
                     near_lost |= cover.max(axis=1) >= self.config.merge_containment
