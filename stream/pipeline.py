@@ -23,7 +23,7 @@ from posestream.stream.pose.palms import PalmDetector, assign_palm_hands
 from posestream.stream.classify.rules import ClassifierConfig, PoseClassifier
 from posestream.stream.config import PipelineConfig
 from posestream.stream.lift.stage import LiftStage
-from posestream.stream.track.matching import keypoint_bboxes, oks_nms
+from posestream.stream.track.matching import pose_nms
 from posestream.stream.results import FrameResult
 from posestream.stream.capture.files import Frame
 from posestream.stream.track.tracker import Tracker, TrackerConfig
@@ -395,11 +395,9 @@ class PoseStream:
         index = np.flatnonzero(keep)
         if len(index) > 1:
             visible = poses.keypoint_scores[index] >= cfg.keypoint_threshold
-            boxes = keypoint_bboxes(poses.keypoints[index], visible, 1.0, bboxes[index])
-            areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1, None), axis=1)
             scores = poses.pose_scores[index] * poses.keypoint_scores[index].mean(axis=1)
-            index = np.sort(index[oks_nms(poses.keypoints[index], scores, areas, cfg.pose_nms_threshold, visible,
-                                          boxes, cfg.pose_nms_iou)])
+            index = np.sort(index[pose_nms(poses.keypoints[index], visible, bboxes[index], scores,
+                                           cfg.pose_nms_threshold, cfg.pose_nms_iou)])
         if cfg.edge_poses and detected is not None:  # the tracker keeps those of people cut by the frame's edge
             index = np.concatenate([index, np.flatnonzero(~keep)])
         people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],

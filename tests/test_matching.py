@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from posestream.stream.track.matching import box_iou, keypoint_bboxes, oks, oks_nms
+from posestream.stream.track.matching import box_iou, keypoint_bboxes, oks, oks_nms, pose_nms
 
 
 def test_box_iou_hand_computed():
@@ -98,3 +98,25 @@ def test_box_containment_by_hand():
     # intersections: 50, 4, 0; smaller areas: 100, 4, 100
     assert box_containment(a, b).tolist() == [[0.5, 1.0, 0.0]]
     assert box_containment(a, b, min_area_ratio=0.1).tolist() == [[0.5, 0.0, 0.0]]  # 4 / 100 < 0.1
+
+
+def test_pose_nms_compares_poses_on_their_keypoints_own_boxes():
+    """A skeleton flipped top to bottom on the same body shares its keypoints' box (IoU 1 over
+    0.7) though hardly any keypoint: dropped; the person beside (IoU 1/3) stays. A pose with one
+    keypoint seen (its nose, moved away) whose unseen keypoints lie on the body is compared on
+    its crop's box, far away: kept."""
+    from poses import person
+
+    body = person(200, 300, 300)
+    flipped = body.copy()
+    flipped[:, 1] = body[:, 1].min() + body[:, 1].max() - body[:, 1]
+    beside = body + [np.ptp(body[:, 0]) / 2, 0]
+    lone = body.copy()
+    lone[0] += 700
+    visible = np.ones((4, 17), bool)
+    visible[3] = False
+    visible[3, 0] = True
+    crops = np.array([[0, 0, 1, 1]] * 3 + [[900, 900, 1000, 1100]], np.float32)
+    keep = pose_nms(np.stack([body, flipped, beside, lone]), visible, crops, np.array([0.9, 0.8, 0.7, 0.6]),
+                    oks_threshold=0.5, iou_threshold=0.7)
+    assert keep.tolist() == [0, 2, 3]

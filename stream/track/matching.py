@@ -140,3 +140,22 @@ def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, thresh
         if all(similarity[j, i] <= threshold and overlap[j, i] <= iou_threshold for j in keep):
             keep.append(int(i))
     return np.asarray(keep, np.int64)
+
+
+def pose_nms(keypoints: np.ndarray, visible: np.ndarray, crop_bboxes: np.ndarray, scores: np.ndarray,
+             oks_threshold: float, iou_threshold: float) -> np.ndarray:
+    """:func:`oks_nms` of poses on their keypoints' own boxes (:func:`keypoint_bboxes`, padding
+    1; the crop's box where fewer than two keypoints are seen), OKS areas from those boxes.
+
+    Args:
+        keypoints: (N, K, 2) pixels. visible: (N, K) bool keypoints to compare.
+        crop_bboxes: (N, 4) x1, y1, x2, y2 pixels, the crops the poses came from.
+        scores: (N,) higher kept first. oks_threshold, iou_threshold: as ``threshold`` and
+            ``iou_threshold`` of :func:`oks_nms` (the tracker's ``pose_nms_threshold``, ``pose_nms_iou``).
+
+    Returns:
+        (n,) int64 indices kept, best score first.
+    """
+    boxes = keypoint_bboxes(keypoints, visible, 1.0, crop_bboxes)
+    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1, None), axis=1)
+    return oks_nms(keypoints, scores, areas, oks_threshold, visible, boxes, iou_threshold)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from posestream.engines.layouts import COCO17_SIGMAS
-from posestream.stream.track.matching import box_containment, box_iou, keypoint_bboxes, oks, oks_nms
+from posestream.stream.track.matching import box_containment, box_iou, keypoint_bboxes, oks, pose_nms
 from posestream.stream.track.smoothing import OneEuroFilter
 
 
@@ -237,7 +237,7 @@ def edge_poses(keypoints: np.ndarray, visible: np.ndarray, crop_bboxes: np.ndarr
            | (boxes[:, 2] >= width - margin) | (boxes[:, 3] >= height - margin))
     inside = visible & (keypoints[..., 0] >= 0) & (keypoints[..., 0] < width) & \
         (keypoints[..., 1] >= 0) & (keypoints[..., 1] < height)
-    trunk = inside[:, [5, 6]].any(axis=1) & inside[:, [11, 12]].any(axis=1)
+    trunk = inside[:, list(TRUNK[:2])].any(axis=1) & inside[:, list(TRUNK[2:])].any(axis=1)  # a shoulder, a hip
     covered = box_containment(np.asarray(detected, np.float32).reshape(-1, 4), cut_to_frame(boxes, image_size),
                               area_ratio).max(axis=0) >= containment
     return cut & trunk & covered
@@ -259,8 +259,18 @@ class Track:
         self.refused_at = -np.inf  # seconds: the second look's last refusal (none: -inf)
         self.smoother = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         self.roi: np.ndarray | None = None  # the pose model's crop for the next frame, if it gives one
-        self.edge = False  # last matched by an edge pose: its next crops are detector boxes, not its keypoints'
         self.smoothed = self._smooth(keypoints, t)
+
+    @property
+    def edge(self) -> bool:
+        """Last matched by an edge pose (its last match is later than its last person pose):
+        its next crops are detector boxes, not its keypoints' box."""
+        return self.t > self.person_t
+
+    def held(self, t: float, hold_seconds: float) -> bool:
+        """Whether ``t`` (seconds) is at most ``hold_seconds`` after its last pose taken for a
+        person: the detector's boxes and edge poses may still keep it."""
+        return 0 <= t - self.person_t <= hold_seconds
 
     def _smooth(self, keypoints: np.ndarray, t: float) -> np.ndarray:
         return keypoints if self.smoother is None else self.smoother(keypoints, t).astype(np.float32)
@@ -328,7 +338,7 @@ class Tracker:
     def _edge_open(self, track: Track) -> bool:
         """A track last seen by an edge pose whose last pose taken for a person is at most
         ``hold_seconds`` old: edge poses may still continue it."""
-        return track.edge and self._t is not None and 0 <= self._t - track.person_t <= self.config.hold_seconds
+        return track.edge and self._t is not None and track.held(self._t, self.config.hold_seconds)
 
     def predict(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance every track to time ``t`` (seconds).
@@ -454,11 +464,9 @@ class Tracker:
                                     cfg.merge_containment, cfg.merge_area_ratio)
             if edge.any() and not weak.all():  # a second crop of someone posed as a person is no one else
                 rows = np.flatnonzero(~weak | edge)
-                tight = keypoint_bboxes(keypoints[rows], visible[rows], 1.0, crops[rows])
-                areas = np.prod(np.clip(tight[:, 2:] - tight[:, :2], 1, None), axis=1)
                 order = (~weak[rows]) + 0.5 * np.asarray(keypoint_scores, np.float32)[rows].mean(axis=1)
-                kept = rows[oks_nms(keypoints[rows], order, areas, cfg.pose_nms_threshold, visible[rows], tight,
-                                    cfg.pose_nms_iou)]
+                kept = rows[pose_nms(keypoints[rows], visible[rows], crops[rows], order, cfg.pose_nms_threshold,
+                                     cfg.pose_nms_iou)]
                 edge &= np.isin(np.arange(len(keypoints)), kept)
         matches = self._associate(keypoints, visible, boxes, image_size, ~weak, edge, t)
         matched = set()
@@ -466,14 +474,13 @@ class Tracker:
             track.update(boxes[pose_index], keypoints[pose_index], keypoint_scores[pose_index],
                          float(bbox_scores[pose_index]), t)
             track.roi = None if rois is None else np.asarray(rois[pose_index], np.float32)
-            track.edge = bool(weak[pose_index])
-            if not track.edge:
+            if not weak[pose_index]:
                 track.person_t = t
             matched.add(pose_index)
         missed = [tr for tr in self.tracks if all(tr is not m for _, m in matches)]
         for track in missed:
             track.missing += 1  # (an edge track stays one: a weak detection covering it is still kept as its crop)
-        held = [tr for tr in missed if tr.confirmed and 0 <= t - tr.person_t <= cfg.hold_seconds]
+        held = [tr for tr in missed if tr.confirmed and tr.held(t, cfg.hold_seconds)]
         if held and detected is not None and len(detected):
             cover = box_containment(np.asarray(detected, np.float32).reshape(-1, 4),
                                     cut_to_frame(np.stack([tr.kalman.box for tr in held]), image_size),
@@ -551,7 +558,7 @@ class Tracker:
         matches = []
         taken = np.zeros(len(self.tracks), bool)
         born = np.array([tr.confirmed for tr in self.tracks])
-        recent = born & np.array([0 <= t - tr.person_t <= cfg.hold_seconds for tr in self.tracks])
+        recent = born & np.array([tr.held(t, cfg.hold_seconds) for tr in self.tracks]) if edge.any() else born
         for rows_of, columns_of in ((people, born), (edge, recent), (people, ~born)):
             free = np.setdiff1d(np.flatnonzero(rows_of), [r for r, _ in matches])
             columns = np.flatnonzero(columns_of & ~taken)
