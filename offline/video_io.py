@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from posestream.stream.sinks.files import add_video_stream, video_codec
+
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 GIF_SUFFIXES = (".gif",)
 
@@ -223,12 +225,7 @@ class VideoWriter:
         self._rate = Fraction(self.fps).limit_denominator(100000)
         self._container = av.open(str(self.part), mode="w", format="mp4" if self.path.suffix.lower() in (
             ".mp4", ".m4v", ".mov") else None)
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        self._stream = self._container.add_stream(codec, rate=self._rate)
-        self._stream.width, self._stream.height = width + width % 2, height + height % 2
-        self._stream.pix_fmt = "yuv420p"
-        if codec == "libx264":
-            self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        self._stream = add_video_stream(self._container, video_codec(), self._rate, width, height, crf=self.crf)
 
     def close(self) -> Path:
         """Finish the file and move it to its final name; returns the path.

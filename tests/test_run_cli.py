@@ -147,6 +147,52 @@ def test_the_video_draws_what_the_jsonl_says_not_the_float_noise_below_it():
     assert drawn[0][middle[1], middle[0]].tolist() == [0, 128, 255]
 
 
+_ENCODE = """
+import sys
+from posestream.offline.video_io import VideoWriter
+from posestream.stream.capture.files import VideoFileSource
+from posestream.stream.sinks.files import VideoSink
+
+class Plain:
+    def annotate(self, image, result):
+        return image
+
+source = VideoFileSource(sys.argv[1])
+if sys.argv[3] == "sink":
+    sink = VideoSink(sys.argv[2], source.fps, Plain())
+    write = lambda frame: sink.write_annotated(frame.image, frame.pts)
+else:
+    sink = VideoWriter(sys.argv[2], float(source.fps))
+    write = lambda frame: sink.write(frame.image)
+for frame in source:
+    if frame.frame_id > 30:
+        break
+    write(frame)
+sink.close()
+"""
+
+
+@pytest.mark.parametrize("writer", ["sink", "offline"])
+def test_the_same_frames_encode_to_the_same_file_whatever_the_heap_held(tmp_path, writer):
+    """The video of the same frames is the same file whatever memory the process held before
+    (posestream batch, whose worker encodes a 420 px video after a 720 px one, against posestream
+    run), from the run's VideoSink and from the offline module's VideoWriter. glibc's
+    MALLOC_PERTURB_ fills freshly allocated heap memory with a byte of our choosing (and the mmap
+    threshold keeps every buffer on that heap): an encoder that reads memory it never wrote gives
+    different files for different bytes. x264's macroblock-tree look-ahead did at a width of
+    420 px (three different files for three bytes)."""
+    video = shared_file("media/har-wave/wave.mp4")
+    files = set()
+    for fill in ("1", "77", "200"):
+        out = tmp_path / f"fill{fill}.mp4"
+        env = {**__import__("os").environ, "MALLOC_PERTURB_": fill, "MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
+        done = subprocess.run([sys.executable, "-c", _ENCODE, str(video), str(out), writer], capture_output=True,
+                              text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        files.add(out.read_bytes())
+    assert len(files) == 1
+
+
 def test_image_folder_input(tmp_path, capsys):
     folder = tmp_path / "images"
     folder.mkdir()

@@ -131,6 +131,52 @@ class PredictionsJsonSink:
 CRASH_SAFE_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1", "flush_packets": "1"}
 
 
+def video_codec() -> str:
+    """The codec posestream writes videos with: ``libx264`` where PyAV's FFmpeg has it, else
+    ``mpeg4`` (MPEG-4 Part 2, in every FFmpeg build)."""
+    import av
+
+    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+def add_video_stream(container, codec: str, rate: Fraction, width: int, height: int, crf: int = 23,
+                     keyframe_every: int | None = None):
+    """Add the video stream posestream's videos are written with to an open PyAV output
+    ``container`` and return it: yuv420p (``width``/``height`` rounded up to even sizes: pad
+    the frames by a pixel), one encoder thread, H.264 at ``crf`` with x264's ``veryfast`` preset.
+
+    The same frames give the same file, whatever the machine's core count and whatever the
+    process did before (``posestream batch`` writes the files of ``posestream run``).
+
+    Args:
+        codec: :func:`video_codec`. rate: frames per second (the stream's time base is 1/rate).
+        crf: x264's constant rate factor (lower is better; 18 keeps thin coloured lines crisp).
+        keyframe_every: a keyframe every this many frames and x264 without look-ahead
+            (``tune=zerolatency``), so that a reader of a file still being written sees its
+            frames soon (the live graph's crash-safe video); None: the encoder's defaults.
+    """
+    stream = container.add_stream(codec, rate=rate)
+    stream.width, stream.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
+    stream.pix_fmt = "yuv420p"
+    if codec == "libx264":
+        # mbtree=0: x264's macroblock-tree rate control reads uninitialised memory in its
+        # look-ahead at some frame widths (valgrind: conditional jumps on uninitialised values
+        # inside x264_encoder_encode at 420 and 432 px, none at 384 and 448, none at 250, 400,
+        # 420, 432 and 642 px with mbtree=0), so the same frames encoded to different files
+        # depending on what the process had allocated before (posestream batch: a 420 px video
+        # after a 720 px one). Size and PSNR on har-wave and har-stand: within 5 % and 0.6 dB of
+        # mbtree's; on the still-camera tfjs squats 1.55 times the size, 0.5 dB better.
+        stream.options = {"crf": str(crf), "preset": "veryfast", "x264-params": "mbtree=0"}
+        if keyframe_every is not None:
+            stream.options = {**stream.options, "tune": "zerolatency", "g": str(keyframe_every)}
+    elif keyframe_every is not None:
+        stream.codec_context.gop_size = keyframe_every
+    # one encoder thread: encoding shares the cores with inference, and x264's output depends on
+    # its thread count, which must not follow the machine's core count
+    stream.codec_context.thread_count = 1
+    return stream
+
+
 class VideoSink:
     """Annotated frames encoded with PyAV (H.264 when available, else MPEG-4 Part 2) into MP4.
 
@@ -157,25 +203,14 @@ class VideoSink:
         self._container = av.open(str(part_path(self.path)), mode="w", format="mp4",
                                   options=dict(CRASH_SAFE_MP4) if crash_safe else {})
         self._container.metadata["comment"] = f"posestream fps={self.fps}"  # read back by resume
-        self._codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        self._codec = video_codec()
         self._stream = None
         self._pts0: float | None = None
         self._last = -1
 
     def _open_stream(self, width: int, height: int) -> None:
-        self._stream = self._container.add_stream(self._codec, rate=self.fps)
-        self._stream.width, self._stream.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
-        self._stream.pix_fmt = "yuv420p"
-        if self._codec == "libx264":
-            self._stream.options = {"crf": "23", "preset": "veryfast"}
-            if self.crash_safe:
-                self._stream.options = {**self._stream.options, "tune": "zerolatency", "g": str(max(1, round(self.fps)))}
-        elif self.crash_safe:
-            self._stream.codec_context.gop_size = max(1, round(self.fps))
-        # one encoder thread: x264's threaded encoding is not reproducible on a loaded machine
-        # (two runs of the same frames decode differently), and the same settings must give the
-        # same file (posestream batch vs posestream run)
-        self._stream.codec_context.thread_count = 1
+        self._stream = add_video_stream(self._container, self._codec, self.fps, width, height,
+                                        keyframe_every=max(1, round(self.fps)) if self.crash_safe else None)
 
     def write(self, result: FrameResult, image: np.ndarray) -> None:
         """Annotate ``image`` with ``result`` and encode it at ``result.pts``."""
