@@ -25,6 +25,9 @@ from posestream.stream.lift.model import normalize_screen_coordinates
 from posestream.offline.export import custom_2d_metadata
 from posestream.offline.mocap import MocapClip, coco17_points, face_points
 
+#: Mocap trials kept out of training (tools/train_lifter.py --holdout): one of each kind of motion.
+HOLDOUT = ("001_14", "002_05", "005_02", "006_10", "007_04", "bvh11_131_03")
+
 #: Image sizes the virtual cameras use (width, height), pixels.
 IMAGE_SIZES = ((1920, 1080), (1280, 720), (1000, 1000), (640, 480), (720, 1280))
 

@@ -94,6 +94,57 @@ def test_untracked_people_are_lifted_as_stills():
         np.testing.assert_allclose(result.keypoints_3d[i], _expected(model, still)[0], atol=2e-5)
 
 
+def _pose_at(extent: float, frames: int, seed: int = 0) -> np.ndarray:
+    """(frames, 17, 2) keypoints of one person whose keypoint box's larger side is ``extent`` of
+    the frame's width in every frame, trunk centre fixed at (200, 260) px, limbs moving."""
+    rng = np.random.default_rng(seed)
+    shape = rng.uniform(-0.5, 0.5, (1, 17, 2)) + np.cumsum(rng.normal(0, 0.02, (frames, 17, 2)), axis=0)
+    shape -= shape[:, [5, 6, 11, 12]].mean(axis=1, keepdims=True)
+    shape /= np.ptp(shape, axis=1).max(axis=-1)[:, None, None]
+    return (shape * extent * W + [200, 260]).astype(np.float32)
+
+
+@pytest.mark.parametrize("tracked", [True, False])
+def test_a_small_person_is_lifted_as_a_longer_lens_would_see_them(tracked):
+    """A person 0.075 of the frame wide is lifted exactly as the same motion 0.3 wide about the
+    same trunk centre (a lens four times longer: the picture scaled about that point), with
+    min_extent 0.3; without it, differently. A person at least min_extent wide is untouched."""
+    model = _model(causal=True)
+    frames = 12
+    small, large = _pose_at(0.075, frames), _pose_at(0.3, frames)
+
+    def lifted(stage, keypoints):
+        out = []
+        for t in range(frames):
+            out += stage.push(_result(t + 1, keypoints[t][None], [3] if tracked else None))
+        return np.stack([r.keypoints_3d[0] for r, _ in out + stage.flush()])
+
+    reference = _expected(model, large) if tracked else np.stack([_expected(model, large[t][None])[0] for t in range(frames)])
+    np.testing.assert_allclose(lifted(LiftStage(numpy_lifter(model), min_extent=0.3), small), reference, atol=2e-5)
+    np.testing.assert_allclose(lifted(LiftStage(numpy_lifter(model), min_extent=0.3), large), reference, atol=2e-5)
+    plain = lifted(LiftStage(numpy_lifter(model), min_extent=0.0), small)
+    assert np.abs(plain - reference).max() > 0.01  # the small input alone is lifted otherwise
+
+
+def test_the_enlargement_follows_a_tracks_smoothed_extent():
+    """One frame in which the keypoints' box jumps to twice its size (an arm flung out, a
+    misplaced wrist) moves the track's extent by 1 − exp(−dt / extent_seconds) of the jump, not
+    all of it: the zoom applied to that frame is 0.3 / (0.1 · (1 + 0.0645)) with 30 fps frames
+    and 0.5 s, not 0.3 / 0.2."""
+    model = _model(causal=True)
+    stage = LiftStage(numpy_lifter(model), min_extent=0.3, extent_seconds=0.5)
+    poses = _pose_at(0.1, 6)
+    poses[5, 9] = poses[5, 5] + [0.2 * W, 0]  # the left wrist flung out: the box is 0.2 wide
+    seen = []
+    stage._normalize = lambda k, w, h: (seen.append(np.array(k)), normalize_screen_coordinates(k, w, h))[1]
+    for t in range(6):
+        stage.push(_result(t + 1, poses[t][None], [1]))
+    centre = poses[5, [5, 6, 11, 12]].mean(axis=0)
+    extent = np.ptp(poses[5], axis=0).max() / W
+    smoothed = 0.1 + (1 - np.exp(-(1 / 30) / 0.5)) * (extent - 0.1)
+    np.testing.assert_allclose(seen[5][0], (poses[5] - centre) * (0.3 / smoothed) + centre, rtol=1e-5, atol=1e-3)
+
+
 def test_empty_frames_pass_through():
     stage = LiftStage(numpy_lifter(_model(causal=True)))
     ((result, _),) = stage.push(_result(1, np.zeros((0, 17, 2), np.float32), []))

@@ -42,14 +42,12 @@ import numpy as np
 
 from posestream.engines.files import atomic_output  # noqa: E402
 from posestream.offline.lifter_model import TemporalModel, load_torch_lifter, read_lifter, save_lifter  # noqa: E402
-from posestream.offline.lifter_data import NoiseConfig, MocapSampler, fixed_views, h36m_samples, load_npz_pairs  # noqa: E402
+from posestream.offline.lifter_data import (HOLDOUT, NoiseConfig, MocapSampler, fixed_views, h36m_samples,  # noqa: E402
+                                           load_npz_pairs)
 from posestream.offline.lifter_train import TrainConfig, evaluate_lifter, plot_history, sequence_batches, train_lifter  # noqa: E402
 from posestream.offline.mocap import load_mocap_cached  # noqa: E402
 from posestream.offline.synthetic_motion import synthetic_clips  # noqa: E402
 from posestream.stream.lift.model import LifterArchitecture  # noqa: E402
-
-#: Mocap trials kept out of training: one of each kind of motion.
-HOLDOUT = ("001_14", "002_05", "005_02", "006_10", "007_04", "bvh11_131_03")
 
 
 def main(argv=None) -> int:
