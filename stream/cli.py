@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     from posestream.stream.run import prepare_output_dir, run_source
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
-                              "det_score_threshold": args.det_threshold,
+                              "det_score_threshold": args.det_threshold, "detect_tile": args.detect_tile,
                               "hands": True if args.hands or args.keypoints == "wholebody" else None},
                  "tracking": {"detect_interval": args.detect_interval},
                  "lift": {"checkpoint": args.lifter, "enabled": False if args.no_lift else None},
@@ -73,7 +73,7 @@ def _live(args: argparse.Namespace) -> int:
     from posestream.stream.sinks.outputs import OutputFiles
 
     overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
-                              "hands": True if args.hands else None},
+                              "detect_tile": args.detect_tile, "hands": True if args.hands else None},
                  "tracking": {"detect_interval": args.detect_interval},
                  "graph": {"realtime": True if args.realtime else None, "detect_workers": args.workers},
                  "sinks": {"pub": args.pub, "window": True if args.window else None,
@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "tensorrt"], help="inference device (default auto)")
     run.add_argument("--det-threshold", type=float, help="minimum person score (default 0.3)")
     run.add_argument("--detect-interval", type=int, metavar="N", help="run the detector every N frames (default 1)")
+    run.add_argument("--detect-tile", type=int, metavar="PX",
+                     help="also search frames with a side of 1.5 PX or more in overlapping PX-sized tiles: people too "
+                          "small for the detector at the whole frame's scale (default 1080: 3 detector runs on a "
+                          "1920x1080 frame; 0: off)")
     run.add_argument("--no-track", action="store_true", help="no tracking: every frame on its own, no track ids")
     run.add_argument("--hands", action="store_true",
                      help="also 21 keypoints per hand (MediaPipe hand landmarks, cropped from the body pose): "
@@ -165,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--workers", type=int, help="detector processes (default 2)")
     live.add_argument("--detect-interval", type=int, metavar="N",
                       help="detect every N frames; the tracks carry the boxes in between (default 1)")
+    live.add_argument("--detect-tile", type=int, metavar="PX",
+                      help="also search frames with a side of 1.5 PX or more in overlapping PX-sized tiles: people too "
+                           "small for the detector at the whole frame's scale (default 1080: 3 detector runs on a "
+                           "1920x1080 frame; 0: off)")
     live.add_argument("--pub", metavar="ENDPOINT", help="publish results on this ZeroMQ endpoint (tcp://127.0.0.1:5560); "
                       "an address other machines reach needs graph.curve_keys or --insecure")
     live.add_argument("--insecure", action="store_true",

@@ -38,6 +38,11 @@ class PipelineConfig:
         det_iou_threshold: NMS IoU threshold (YOLOX demo default 0.45).
         max_people: most people per frame.
         min_bbox_size: boxes with a side under this many pixels are ignored.
+        detect_tile: side in pixels of the overlapping tiles a frame whose longer side is at
+            least 1.5 times this is also searched in (:mod:`posestream.stream.detect.tiles`), for
+            people too small for the detector at the whole frame's scale; 0: off. 1080: a
+            1920×1080 frame costs 3 detector runs instead of 1 (3840×2160: 16); frames up to
+            1619 px (720p webcams, the shared clips) are not tiled.
         pose_score_threshold: drop people whose pose score (BlazePose pose flag) is below this.
         refine_crop: BlazePose second, body-aligned pass (see ``BlazePoseLandmark``).
         hands: hand landmarks (21 per hand) for every person, cropped from the body pose
@@ -75,6 +80,7 @@ class PipelineConfig:
     det_iou_threshold: float = 0.45
     max_people: int = 20
     min_bbox_size: float = 8.0
+    detect_tile: int = 1080
     pose_score_threshold: float = 0.5
     refine_crop: bool = True
     hands: bool = False
@@ -141,7 +147,7 @@ DEGREES = Range(0, 180)
 #: construction too.
 RANGES: dict[str, dict[str, Range]] = {
     "pipeline": {"threads": AT_LEAST_0, "det_score_threshold": FRACTION, "det_iou_threshold": FRACTION,
-                 "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "pose_score_threshold": FRACTION,
+                 "max_people": AT_LEAST_1, "min_bbox_size": AT_LEAST_0, "detect_tile": AT_LEAST_0, "pose_score_threshold": FRACTION,
                  "hand_presence_threshold": FRACTION, "min_hand_size": AT_LEAST_0, "hand_side_threshold": FRACTION,
                  "palm_score_threshold": FRACTION, "palm_presence_threshold": FRACTION,
                  "palm_max_people": AT_LEAST_1},

@@ -15,6 +15,7 @@ import numpy as np
 
 from posestream.stream.detect import load_detector
 from posestream.stream.detect.second_look import second_look
+from posestream.stream.detect.tiles import detect_tiled
 from posestream.stream.pose import BlazePoseLandmark, PoseEstimates, load_pose_estimator
 from posestream.stream.pose.hands import (HandLandmark, hand_rois_from_body, hand_rois_from_forearm,
                                           hand_rois_from_landmarks)
@@ -82,8 +83,11 @@ class PosePipeline:
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes of one (H, W, 3) uint8 BGR image: ``(bboxes, scores)``, (N, 4) float32
-        x1, y1, x2, y2 pixels and (N,) float32, boxes smaller than ``min_bbox_size`` dropped."""
-        detections = self.detector(image)
+        x1, y1, x2, y2 pixels and (N,) float32, boxes smaller than ``min_bbox_size`` dropped;
+        with ``detect_tile``, found in the whole image and in its tiles
+        (:func:`~posestream.stream.detect.tiles.detect_tiled`)."""
+        tile = self.config.detect_tile
+        detections = detect_tiled(self.detector, image, tile) if tile else self.detector(image)
         sizes = detections.bboxes[:, 2:] - detections.bboxes[:, :2]
         keep = (sizes >= self.config.min_bbox_size).all(axis=1)
         return detections.bboxes[keep], detections.scores[keep]

@@ -38,13 +38,20 @@ def model_floor(pipeline: PosePipeline, video: Path, frames: int, people: list[i
     every frame, and the keypoint model at batch 1 once per person reported in that frame
     (``people``, from the end-to-end run) — on tensors prepared beforehand: no decode, no
     pre/post-processing, no encode, no second pass, no duplicate crop. No pipeline around these
-    models can beat it (detecting every N frames can)."""
+    models can beat it (detecting every N frames can). With ``detect_tile``, the detector runs
+    on the whole frame and on each tile (:func:`~posestream.stream.detect.tiles.tile_grid`)."""
+    from posestream.stream.detect.tiles import tile_grid
+
     detector, estimator = pipeline.detector, pipeline.estimator
-    det_inputs = []
+    det_inputs, frames_read = [], 0
     for frame in VideoFileSource(video):
         if frame.frame_id > frames:
             break
         det_inputs.append(detector.preprocess(frame.image)[0])
+        tile = pipeline.config.detect_tile
+        for x1, y1, x2, y2 in tile_grid(frame.image.shape[1], frame.image.shape[0], tile) if tile else ():
+            det_inputs.append(detector.preprocess(np.ascontiguousarray(frame.image[y1:y2, x1:x2]))[0])
+        frames_read = frame.frame_id
     name = estimator.backend.inputs[0].name
     if name == "input_1":  # BlazePose NHWC
         crop, outputs = np.random.default_rng(0).random((1, 256, 256, 3), np.float32), ["Identity", "Identity_1"]
@@ -58,11 +65,11 @@ def model_floor(pipeline: PosePipeline, video: Path, frames: int, people: list[i
     for tensor in det_inputs:
         detector.backend.run({det_name: tensor})
     t1 = time.perf_counter()
-    for count in people[:len(det_inputs)]:
+    for count in people[:frames_read]:
         for _ in range(count):
             estimator.backend.run({name: crop}, outputs)
     t2 = time.perf_counter()
-    n = max(len(det_inputs), 1)
+    n = max(frames_read, 1)
     return {"detect": (t1 - t0) * 1e3 / n, "pose": (t2 - t1) * 1e3 / n}
 
 
@@ -190,6 +197,8 @@ def main() -> int:
     parser.add_argument("--pose", default="blazepose-full")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--detect-interval", type=int, default=1, help="run the detector every N frames")
+    parser.add_argument("--detect-tile", type=int, default=None,
+                        help="pipeline.detect_tile, px (default 1080; 0: no tiles)")
     parser.add_argument("--peer", choices=["mediapipe"], help="also time a peer on the same frames")
     parser.add_argument("--hands", action="store_true",
                         help="also run with hand keypoints (pipeline.hands) and print that cost beside the body-only one")
@@ -209,7 +218,8 @@ def main() -> int:
         return 0
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
 
-    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device},
+    overrides = {"pipeline": {"detector": args.det, "pose": args.pose, "device": args.device,
+                              "detect_tile": args.detect_tile},
                  "tracking": {"detect_interval": args.detect_interval}}
     config = RunConfig.from_dict({}, overrides)
     summary, people, pipeline = end_to_end(args.video, args.frames, config)
