@@ -25,6 +25,11 @@ from posestream.stream.lift.stage import LiftConfig
 from posestream.stream.track.tracker import TrackerConfig
 
 
+#: The smallest ``pipeline.detect_tile`` (pixels): the detector's usual input side (YOLOX-Nano
+#: 416, RTMDet 320–640), below which a tile only upscales and 1080p costs 50+ detector runs.
+MIN_DETECT_TILE = 320
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Models and thresholds of the detect → pose pipeline.
@@ -98,6 +103,9 @@ class PipelineConfig:
         if self.device not in DEVICES:
             raise ValueError(f"pipeline.device: expected one of {', '.join(DEVICES)}, got {self.device!r}")
         check_ranges("pipeline", asdict(self))
+        if self.detect_tile and self.detect_tile < MIN_DETECT_TILE:
+            raise ValueError(f"pipeline.detect_tile: 0 (off) or at least {MIN_DETECT_TILE} px, got {self.detect_tile} "
+                             f"(smaller tiles would cost hundreds of detector runs a frame)")
 
 
 @dataclass(frozen=True)

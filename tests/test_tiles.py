@@ -18,7 +18,7 @@ def test_a_1080p_frame_is_two_square_tiles_overlapping_in_the_middle():
 def test_frames_under_one_and_a_half_tiles_are_not_tiled():
     assert tile_grid(1280, 720, 1080).shape == (0, 4)  # a 720p webcam: 1.19 tiles
     assert tile_grid(1619, 900, 1080).shape == (0, 4)
-    assert len(tile_grid(1620, 900, 1080)) == 2  # 1.5 tiles: 900 px squares (the frame's height)
+    assert len(tile_grid(1620, 900, 1080)) == 2  # 1.5 tiles: 1080 × 900 (cut to the frame's height)
 
 
 def test_a_4k_frame_is_covered_row_by_row_with_the_least_overlap():
@@ -100,3 +100,37 @@ def test_yolox_finds_a_person_200_px_tall_in_1080p_only_with_tiles():
     x1, y1, x2, y2 = found.bboxes[0]
     assert 200 <= x1 < x2 <= 415 and 300 <= y1 < y2 <= 515 and y2 - y1 > 150
     assert found.scores[0] >= 0.6
+
+
+class CountingDetector:
+    """A stand-in YOLOX: no boxes; records the size of every image it is shown."""
+
+    score_threshold, iou_threshold, max_detections = 0.3, 0.45, 100
+
+    def __init__(self):
+        self.shown = []
+
+    def __call__(self, image):
+        self.shown.append(image.shape[:2])
+        return Detections.empty()
+
+
+@pytest.mark.parametrize("tile, runs", [(1080, [(1080, 1920), (1080, 1080), (1080, 1080)]), (0, [(1080, 1920)])])
+def test_the_pipeline_detects_in_tiles_as_configured(tile, runs):
+    from posestream.stream.config import PipelineConfig, RunConfig
+    from posestream.stream.pipeline import PosePipeline
+
+    detector = CountingDetector()
+    config = RunConfig.from_dict({"pipeline": {"detect_tile": tile}}).pipeline
+    PosePipeline(detector, None, config).detect(np.zeros((1080, 1920, 3), np.uint8))
+    assert detector.shown == runs
+    assert PipelineConfig().detect_tile == 1080  # the default
+
+
+def test_a_tile_smaller_than_a_detector_input_is_refused():
+    from posestream.stream.config import RunConfig
+
+    with pytest.raises(ValueError, match="detect_tile: 0 .off. or at least 320"):
+        RunConfig.from_dict({"pipeline": {"detect_tile": 16}})
+    with pytest.raises(ValueError, match="detect_tile"):
+        RunConfig.from_dict({"pipeline": {"detect_tile": -1}})

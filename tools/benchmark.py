@@ -133,7 +133,8 @@ def blazepose_graph_ms(model: Path, repeats: int = 30) -> dict[str, float]:
     return timings
 
 
-def graph_report(video: Path, frames: int, soak: float, queue: int = 2, detect_interval: int = 1) -> None:
+def graph_report(video: Path, frames: int, soak: float, queue: int = 2, detect_interval: int = 1,
+                 detect_tile: int | None = None) -> None:
     """The live graph vs the single-process main job on the same file and frames (throughput
     ratio), the graph paced at the file's frame rate like a camera (latency, drops), and a soak
     run of ``soak`` seconds looping the file (peak memory of every process)."""
@@ -144,7 +145,8 @@ def graph_report(video: Path, frames: int, soak: float, queue: int = 2, detect_i
     from posestream.stream.graph.supervisor import Supervisor
 
     tracking = {"detect_interval": detect_interval}
-    config = RunConfig.from_dict({"tracking": tracking})
+    pipeline_settings = {} if detect_tile is None else {"detect_tile": detect_tile}
+    config = RunConfig.from_dict({"tracking": tracking, "pipeline": pipeline_settings})
     pipeline = PosePipeline.from_config(config.pipeline)
     lifter = config.lift.load()
     run_source(video, tempfile.mkdtemp(), pipeline, config.tracking, max_frames=5, progress=False, lifter=lifter)
@@ -153,7 +155,7 @@ def graph_report(video: Path, frames: int, soak: float, queue: int = 2, detect_i
     del pipeline
 
     def graph_run(seconds: float | None = None, **graph) -> dict:
-        cfg = RunConfig.from_dict({"graph": graph, "tracking": tracking})
+        cfg = RunConfig.from_dict({"graph": graph, "tracking": tracking, "pipeline": pipeline_settings})
         with tempfile.TemporaryDirectory() as out:
             supervisor = Supervisor([str(video)], cfg, out, max_frames=None if seconds else frames)
             if seconds:
@@ -214,7 +216,7 @@ def main() -> int:
         parser.error("a video is needed (or --lifter)")
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
     if args.graph:
-        graph_report(args.video, args.frames, args.soak, args.queue, args.detect_interval)
+        graph_report(args.video, args.frames, args.soak, args.queue, args.detect_interval, args.detect_tile)
         return 0
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
 

@@ -4,7 +4,7 @@ Fine-tuning for Small Object Detection", ICIP 2022).
 
 A one-stage detector sees a frame shrunk to its input (416 px for YOLOX-Nano): a person 200 px
 tall in a 1920×1080 frame is 43 px there, and YOLOX-Nano finds none on the shared clips pasted
-that small into such a frame. A tile the size of the frame's height halves that shrinking.
+that small into such a frame. In a tile the size of the frame's height he is 1.78 times larger.
 """
 
 from __future__ import annotations
@@ -57,10 +57,13 @@ def detect_tiled(detector: Callable[[np.ndarray], Detections], image: np.ndarray
                  overlap: float = TILE_OVERLAP) -> Detections:
     """Person boxes of the whole ``image`` and of each of its tiles (:func:`tile_grid`), merged.
 
-    A tile's box that reaches an edge of the tile lying inside the frame is dropped (its person
-    goes on in the neighbouring tile, or is large enough for the whole-frame pass); the rest join
-    the whole frame's boxes in one NMS at the detector's own ``score_threshold``,
-    ``iou_threshold`` and ``max_detections``.
+    A tile's box that reaches an edge of the tile lying inside the frame is dropped: its person
+    goes on in the neighbouring tile, whole there when narrower than the overlap (a fifth of the
+    tile), else left to the whole-frame pass (which may miss someone both wide and small, e.g.
+    lying across a tile boundary). The rest join the whole frame's boxes in one NMS at the
+    detector's own ``score_threshold``, ``iou_threshold`` and ``max_detections`` (IoU only:
+    a tile's box of part of a person inside the whole frame's box of them stays, for the
+    tracker's one-crop-per-person merge).
 
     Args:
         detector: ``Detections = detector(image)`` on a BGR uint8 image, with ``score_threshold``,
