@@ -118,6 +118,7 @@ class VideoWorker:
             summary = run_source(path, out_dir, self.pipeline,
                                  tracking=None if self.options.get("no_track") else self.config.tracking,
                                  classify=self.config.classify, lifter=self.lifter,
+                                 lift_min_extent=self.config.lift.min_extent,
                                  write_video=self.options.get("write_video", True), progress=False)
             outputs = list(summary.outputs)
             record.update(frames=summary.frames, persons=summary.people)

@@ -56,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     pipeline = PosePipeline.from_config(config.pipeline)
     lifter = config.lift.load() if config.lift.enabled else None
     summary = run_source(source, args.out, pipeline, tracking=None if args.no_track else config.tracking,
-                         classify=config.classify, lifter=lifter, write_video=not args.no_video, view_3d=args.view_3d,
+                         classify=config.classify, lifter=lifter, lift_min_extent=config.lift.min_extent,
+                         write_video=not args.no_video, view_3d=args.view_3d,
                          max_frames=args.max_frames, progress=not args.quiet, keypoints=args.keypoints)
     print(f"{args.source}: {summary.describe()}")
     for name, why in summary.skipped:

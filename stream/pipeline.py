@@ -23,7 +23,7 @@ from posestream.stream.pose.palms import PalmDetector, assign_palm_hands
 
 from posestream.stream.classify.rules import ClassifierConfig, PoseClassifier
 from posestream.stream.config import PipelineConfig
-from posestream.stream.lift.stage import LiftStage
+from posestream.stream.lift.stage import MIN_EXTENT, LiftStage
 from posestream.stream.track.matching import pose_nms
 from posestream.stream.results import FrameResult
 from posestream.stream.capture.files import Frame
@@ -296,15 +296,16 @@ class PoseStream:
             streams), or None for no ``keypoints_3d``. A symmetric one delays results by its
             ``delay`` frames (see :class:`~posestream.stream.lift.stage.LiftStage`).
         first_track_id: the first ``track_id`` this stream gives (see :class:`Tracker`).
+        lift_min_extent: the lift stage's ``min_extent`` (``lift.min_extent``).
     """
 
     def __init__(self, pipeline: PosePipeline, tracking: TrackerConfig | None = TrackerConfig(),
                  classify: ClassifierConfig | None = ClassifierConfig(), lifter: "Lifter | None" = None,
-                 first_track_id: int = 1):
+                 first_track_id: int = 1, lift_min_extent: float = MIN_EXTENT):
         self.pipeline = pipeline
         self.tracker = Tracker(tracking, first_track_id) if tracking is not None else None
         self.classifier = PoseClassifier(classify) if classify is not None else None
-        self.lift = LiftStage(lifter) if lifter is not None else None
+        self.lift = LiftStage(lifter, lift_min_extent) if lifter is not None else None
         self._hand_rois: dict[int, np.ndarray] = {}  # track id → (2, 4) hand crops for its next frame
 
     @property

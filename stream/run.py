@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from posestream.stream.sinks.annotate import Pose3DAnnotator, SkeletonAnnotator
 from posestream.stream.classify.rules import ClassifierConfig
+from posestream.stream.lift.stage import MIN_EXTENT
 from posestream.stream.pipeline import PosePipeline, PoseStream
 from posestream.stream.sinks.files import ImageFolderSink, JsonLinesSink, PredictionsJsonSink, VideoSink
 from posestream.stream.sinks.outputs import OutputFiles
@@ -96,7 +97,7 @@ def prepare_output_dir(out_dir: str | Path) -> Path:
 def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir: str | Path, pipeline: PosePipeline,
                tracking: TrackerConfig | None = TrackerConfig(), classify: ClassifierConfig | None = ClassifierConfig(),
                lifter=None, write_video: bool = True, view_3d: bool = False, max_frames: int | None = None, progress: bool = True,
-               keypoints: str = "coco17") -> RunSummary:
+               keypoints: str = "coco17", lift_min_extent: float = MIN_EXTENT) -> RunSummary:
     """Process a recorded source with ``pipeline`` and write the result files.
 
     Args:
@@ -115,6 +116,7 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
         keypoints: layout of ``results_<name>.json``: ``coco17`` or ``wholebody`` (133 keypoints,
             :class:`~posestream.stream.sinks.files.PredictionsJsonSink`; hands come from a
             pipeline with a hand model). The JSON lines keep COCO-17 ``keypoints`` either way.
+        lift_min_extent: the lift stage's ``min_extent`` (``lift.min_extent``).
 
     Returns:
         A :class:`RunSummary` (its ``outputs`` list every file written).
@@ -139,7 +141,8 @@ def run_source(source_path: str | Path | VideoFileSource | ImageSource, out_dir:
                      else VideoSink(names.video, source.fps, annotator))
     if view is not None:
         sinks.append(VideoSink(names.view_3d, source.fps, view))
-    process = PoseStream(pipeline, None if isinstance(source, ImageSource) else tracking, classify, lifter)
+    process = PoseStream(pipeline, None if isinstance(source, ImageSource) else tracking, classify, lifter,
+                         lift_min_extent=lift_min_extent)
     summary = RunSummary()
     totals = {"decode": 0.0, "detect": 0.0, "pose": 0.0, "track": 0.0, "lift": 0.0, "classify": 0.0, "write": 0.0}
     total = len(source) or None  # frames the progress bar expects; None when the container does not say

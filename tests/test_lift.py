@@ -145,6 +145,18 @@ def test_the_enlargement_follows_a_tracks_smoothed_extent():
     np.testing.assert_allclose(seen[5][0], (poses[5] - centre) * (0.3 / smoothed) + centre, rtol=1e-5, atol=1e-3)
 
 
+def test_lift_min_extent_reaches_the_stage_and_is_range_checked():
+    from posestream.stream.config import RunConfig
+    from posestream.stream.pipeline import PoseStream
+
+    config = RunConfig.from_dict({"lift": {"min_extent": 0.0}})
+    assert config.lift.min_extent == 0.0 and RunConfig().lift.min_extent == 0.3
+    stream = PoseStream(None, lifter=numpy_lifter(_model(causal=True)), lift_min_extent=config.lift.min_extent)
+    assert stream.lift.min_extent == 0.0
+    with pytest.raises(ValueError, match="lift.min_extent"):
+        RunConfig.from_dict({"lift": {"min_extent": 1.5}})
+
+
 def test_empty_frames_pass_through():
     stage = LiftStage(numpy_lifter(_model(causal=True)))
     ((result, _),) = stage.push(_result(1, np.zeros((0, 17, 2), np.float32), []))

@@ -157,7 +157,8 @@ def main() -> None:
     import hashlib
     import json
 
-    settings = json.dumps([config.pipeline.__dict__, config.tracking.__dict__], sort_keys=True, default=str)
+    settings = json.dumps([config.pipeline.__dict__, config.tracking.__dict__, config.lift.__dict__], sort_keys=True,
+                          default=str)
     weights = config.lift.path.read_bytes() if config.lift.enabled else b""
     run_key = hashlib.sha256(settings.encode() + weights).hexdigest()[:12]
 
@@ -166,8 +167,9 @@ def main() -> None:
     print(f"{'clip':28s} {'frames':>6s}  " + "  ".join(f"{kind} acc {r:10s}" for kind in KINDS for r in RULES))
     for video, labels_path in clips:
         spans = load_labels(labels_path)
-        results = cached_results(lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter), video,
-                                 args.cache, f"{labels_path.stem}-{run_key}")
+        results = cached_results(lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter,
+                                                    lift_min_extent=config.lift.min_extent),
+                                 video, args.cache, f"{labels_path.stem}-{run_key}")
         kept[labels_path.stem] = (results, spans)
         cells = []
         for kind in KINDS:

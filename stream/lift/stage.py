@@ -34,6 +34,14 @@ from posestream.stream.results import FrameResult
 DEFAULT_LIFTER = Path(str(resources.files("posestream.engines") / "weights" / "lifter_coco_h36m_causal27.safetensors"))
 
 
+#: The size (the larger side of the keypoints' box, a fraction of the frame's width) below which
+#: the lift stage enlarges a person. Chosen with tools/lifter_scale.py on the held-out mocap (no
+#: video clip): people 0.04–0.13 of the width lift at 83–84 mm MPJPE enlarged to 0.3 against
+#: 91–190 mm as they are (0.25: within 0.5 mm; 0.15: 86–88 mm; 0.4: 86–87 mm); the training views'
+#: people span 0.13 / 0.24 / 0.41 of the width (5th / 50th / 95th percentiles).
+MIN_EXTENT = 0.3
+
+
 @dataclass(frozen=True)
 class LiftConfig:
     """Settings of the ``lift:`` section.
@@ -44,10 +52,21 @@ class LiftConfig:
             path of a lifter file (``.safetensors``, format ``posestream-lifter/1``, which says
             whether the model is causal; a PyTorch ``.pt``/``.bin`` is converted first with
             ``posestream convert-lifter``).
+        min_extent: people smaller than this fraction of the frame's width (the larger side of
+            their keypoints' box) are enlarged to it for the lifter (:class:`LiftStage`;
+            :data:`MIN_EXTENT`, chosen for the shipped lifter's training views); 0: never.
+
+    Raises:
+        ValueError: ``min_extent`` outside [0, 1].
     """
 
     enabled: bool = True
     checkpoint: str = "default"
+    min_extent: float = MIN_EXTENT
+
+    def __post_init__(self):
+        if not 0 <= self.min_extent <= 1:
+            raise ValueError(f"lift.min_extent: a fraction of the frame's width from 0 to 1, got {self.min_extent}")
 
     @property
     def path(self) -> Path:
@@ -98,13 +117,6 @@ class _Track:
 
 #: COCO-17 shoulders and hips: the centre a small person is enlarged about.
 _TRUNK = [5, 6, 11, 12]
-
-#: The size (the larger side of the keypoints' box, a fraction of the frame's width) below which
-#: the lift stage enlarges a person. Chosen with tools/lifter_scale.py on the held-out mocap (no
-#: video clip): people 0.04–0.13 of the width lift at 83–84 mm MPJPE enlarged to 0.3 against
-#: 91–190 mm as they are (0.25: within 0.5 mm; 0.15: 86–88 mm; 0.4: 86–87 mm); the training views'
-#: people span 0.13 / 0.24 / 0.41 of the width (5th / 50th / 95th percentiles).
-MIN_EXTENT = 0.3
 
 
 def person_extent(keypoints: np.ndarray) -> np.ndarray:

@@ -128,7 +128,8 @@ def run_person(spec: dict) -> int:
                 stage.counters["duplicates"] += 1
                 return
             if state.stream is None:
-                state.stream = PoseStream(pipeline, config.tracking, config.classify, lifter, state.next_track_id)
+                state.stream = PoseStream(pipeline, config.tracking, config.classify, lifter, state.next_track_id,
+                                          config.lift.min_extent)
             frame = Frame(h["frame_id"], h["pts"], message.image)
             detections = None if "bboxes" not in h else (np.asarray(h["bboxes"], np.float32).reshape(-1, 4),
                                                          np.asarray(h["bbox_scores"], np.float32))
