@@ -172,16 +172,14 @@ def still_lifter(path: str = "default"):
     Raises:
         ModelError: the lifter file cannot be read (:func:`posestream.stream.lift.model.load_lifter`).
     """
-    from posestream.stream.lift.model import StreamingTemporalModel, load_lifter, normalize_screen_coordinates
-    from posestream.stream.lift.stage import MIN_EXTENT, LiftConfig, enlarge, lifter_zoom, person_extent
+    from posestream.stream.lift.model import StreamingTemporalModel, load_lifter
+    from posestream.stream.lift.stage import LiftConfig, lifter_inputs, person_extent
 
     lifter = load_lifter(LiftConfig(checkpoint=path).path)
     model = StreamingTemporalModel(lifter)
 
     def lift(keypoints: np.ndarray) -> np.ndarray:
-        # as the lift stage prepares it (a person under MIN_EXTENT of the width enlarged)
-        keypoints = enlarge(keypoints[None], lifter_zoom(person_extent(keypoints[None]) / IMAGE_SIZE[0], MIN_EXTENT))[0]
-        x = normalize_screen_coordinates(keypoints, *IMAGE_SIZE)
+        x = lifter_inputs(keypoints[None], *IMAGE_SIZE, person_extent(keypoints[None]))[0]  # as the lift stage
         state = model.start(x)
         for _ in range(lifter.architecture.receptive_field):
             out = model.step([state], x[None])

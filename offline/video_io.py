@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from posestream.stream.sinks.files import add_video_stream, video_codec
+from posestream.stream.sinks.files import add_video_stream
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 GIF_SUFFIXES = (".gif",)
@@ -225,7 +225,7 @@ class VideoWriter:
         self._rate = Fraction(self.fps).limit_denominator(100000)
         self._container = av.open(str(self.part), mode="w", format="mp4" if self.path.suffix.lower() in (
             ".mp4", ".m4v", ".mov") else None)
-        self._stream = add_video_stream(self._container, video_codec(), self._rate, width, height, crf=self.crf)
+        self._stream = add_video_stream(self._container, self._rate, width, height, crf=self.crf)
 
     def close(self) -> Path:
         """Finish the file and move it to its final name; returns the path.

@@ -126,7 +126,7 @@ def test_a_small_person_is_lifted_as_a_longer_lens_would_see_them(tracked):
     assert np.abs(plain - reference).max() > 0.01  # the small input alone is lifted otherwise
 
 
-def test_the_enlargement_follows_a_tracks_smoothed_extent():
+def test_the_enlargement_follows_a_tracks_smoothed_extent(monkeypatch):
     """One frame in which the keypoints' box jumps to twice its size (an arm flung out, a
     misplaced wrist) moves the track's extent by 1 − exp(−dt / extent_seconds) of the jump, not
     all of it: the zoom applied to that frame is 0.3 / (0.1 · (1 + 0.0645)) with 30 fps frames
@@ -136,7 +136,8 @@ def test_the_enlargement_follows_a_tracks_smoothed_extent():
     poses = _pose_at(0.1, 6)
     poses[5, 9] = poses[5, 5] + [0.2 * W, 0]  # the left wrist flung out: the box is 0.2 wide
     seen = []
-    stage._normalize = lambda k, w, h: (seen.append(np.array(k)), normalize_screen_coordinates(k, w, h))[1]
+    monkeypatch.setattr("posestream.stream.lift.stage.normalize_screen_coordinates",
+                        lambda k, w, h: (seen.append(np.array(k)), normalize_screen_coordinates(k, w, h))[1])
     for t in range(6):
         stage.push(_result(t + 1, poses[t][None], [1]))
     centre = poses[5, [5, 6, 11, 12]].mean(axis=0)

@@ -42,13 +42,12 @@ def model_floor(pipeline: PosePipeline, video: Path, frames: int, people: list[i
     on the whole frame and on each tile (:func:`~posestream.stream.detect.tiles.tile_grid`)."""
     from posestream.stream.detect.tiles import tile_grid
 
-    detector, estimator = pipeline.detector, pipeline.estimator
+    detector, estimator, tile = pipeline.detector, pipeline.estimator, pipeline.config.detect_tile
     det_inputs, frames_read = [], 0
     for frame in VideoFileSource(video):
         if frame.frame_id > frames:
             break
         det_inputs.append(detector.preprocess(frame.image)[0])
-        tile = pipeline.config.detect_tile
         for x1, y1, x2, y2 in tile_grid(frame.image.shape[1], frame.image.shape[0], tile) if tile else ():
             det_inputs.append(detector.preprocess(np.ascontiguousarray(frame.image[y1:y2, x1:x2]))[0])
         frames_read = frame.frame_id

@@ -37,7 +37,7 @@ DEFAULT_LIFTER = Path(str(resources.files("posestream.engines") / "weights" / "l
 #: The size (the larger side of the keypoints' box, a fraction of the frame's width) below which
 #: the lift stage enlarges a person. Chosen with tools/lifter_scale.py on the held-out mocap (no
 #: video clip): people 0.04–0.13 of the width lift at 83–84 mm MPJPE enlarged to 0.3 against
-#: 91–190 mm as they are (0.25: within 0.5 mm; 0.15: 86–88 mm; 0.4: 86–87 mm); the training views'
+#: 91–190 mm as they are (0.25: within 0.5 mm; 0.15: 85–88 mm; 0.4: 86–87 mm); the training views'
 #: people span 0.13 / 0.24 / 0.41 of the width (5th / 50th / 95th percentiles).
 MIN_EXTENT = 0.3
 
@@ -110,9 +110,9 @@ def _coco_to_h36m(architecture: LifterArchitecture, path: Path) -> LifterArchite
 class _Track:
     __slots__ = ("state", "last", "pending", "extent", "pts")
 
-    def __init__(self, state, first: np.ndarray, extent: float = np.nan, pts: float = np.nan):
+    def __init__(self, state, first: np.ndarray):
         self.state, self.last, self.pending = state, first, deque()
-        self.extent, self.pts = extent, pts
+        self.extent = self.pts = np.nan  # smoothed extent (pixels) and time (seconds) of its last frame
 
 
 #: COCO-17 shoulders and hips: the centre a small person is enlarged about.
@@ -145,6 +145,27 @@ def enlarge(keypoints: np.ndarray, zoom: np.ndarray) -> np.ndarray:
     return (k - centre) * np.asarray(zoom, np.float32)[:, None, None] + centre
 
 
+def lifter_inputs(keypoints: np.ndarray, width: float, height: float, extent: np.ndarray,
+                  min_extent: float = MIN_EXTENT) -> np.ndarray:
+    """The lifter's inputs for N people: those whose ``extent`` is under ``min_extent`` of the
+    frame's width enlarged to it (:func:`lifter_zoom`, :func:`enlarge`), then normalised as
+    VideoPose3D does (:func:`~posestream.stream.lift.model.normalize_screen_coordinates`).
+
+    Args:
+        keypoints: (N, 17, 2) COCO-17 pixels. width, height: the frame's size, pixels.
+        extent: (N,) each person's size, pixels (:func:`person_extent`, or a smoothed one).
+        min_extent: fraction of the frame's width; 0: nobody is enlarged.
+
+    Returns:
+        (N, 17, 2) float32 normalised coordinates.
+    """
+    if not len(keypoints):
+        return np.zeros((0, 17, 2), np.float32)
+    zoom = lifter_zoom(np.asarray(extent, np.float32) / np.float32(width), min_extent)
+    keypoints = enlarge(keypoints, zoom) if np.any(zoom > 1) else keypoints
+    return normalize_screen_coordinates(keypoints, width, height)
+
+
 class LiftStage:
     """Per-stream lifting state around a trained :class:`~posestream.stream.lift.model.Lifter`
     (run by the NumPy :class:`~posestream.stream.lift.model.StreamingTemporalModel`; no torch).
@@ -165,7 +186,6 @@ class LiftStage:
     """
 
     def __init__(self, lifter: Lifter, min_extent: float = MIN_EXTENT, extent_seconds: float = 0.5):
-        self._normalize = normalize_screen_coordinates
         if not min_extent >= 0 or not extent_seconds >= 0:
             raise ValueError(f"min_extent and extent_seconds must be >= 0, got {min_extent}, {extent_seconds}")
         self.min_extent, self.extent_seconds = float(min_extent), float(extent_seconds)
@@ -242,13 +262,8 @@ class LiftStage:
         return ready
 
     def _inputs(self, result: FrameResult, extent: np.ndarray) -> np.ndarray:
-        """The lifter's (N, 17, 2) float32 inputs: keypoints of people smaller than
-        ``min_extent`` (``extent``, pixels) enlarged to it, then normalised."""
-        if not len(result):
-            return np.zeros((0, 17, 2), np.float32)
-        zoom = lifter_zoom(extent / result.width, self.min_extent)
-        keypoints = enlarge(result.keypoints, zoom) if np.any(zoom > 1) else result.keypoints
-        return self._normalize(keypoints, result.width, result.height)
+        """:func:`lifter_inputs` of this frame's people, ``extent`` (N,) pixels."""
+        return lifter_inputs(result.keypoints, result.width, result.height, extent, self.min_extent)
 
     def flush(self) -> list[tuple[FrameResult, Any]]:
         """End of stream: finish every track and return every result still held."""

@@ -131,30 +131,27 @@ class PredictionsJsonSink:
 CRASH_SAFE_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1", "flush_packets": "1"}
 
 
-def video_codec() -> str:
-    """The codec posestream writes videos with: ``libx264`` where PyAV's FFmpeg has it, else
-    ``mpeg4`` (MPEG-4 Part 2, in every FFmpeg build)."""
-    import av
-
-    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
-
-
-def add_video_stream(container, codec: str, rate: Fraction, width: int, height: int, crf: int = 23,
+def add_video_stream(container, rate: Fraction, width: int, height: int, crf: int = 23,
                      keyframe_every: int | None = None):
     """Add the video stream posestream's videos are written with to an open PyAV output
     ``container`` and return it: yuv420p (``width``/``height`` rounded up to even sizes: pad
-    the frames by a pixel), one encoder thread, H.264 at ``crf`` with x264's ``veryfast`` preset.
+    the frames by a pixel), one encoder thread, H.264 (``libx264``) at ``crf`` with x264's
+    ``veryfast`` preset, or MPEG-4 Part 2 (``mpeg4``, in every FFmpeg build) where PyAV's FFmpeg
+    lacks libx264.
 
     The same frames give the same file, whatever the machine's core count and whatever the
     process did before (``posestream batch`` writes the files of ``posestream run``).
 
     Args:
-        codec: :func:`video_codec`. rate: frames per second (the stream's time base is 1/rate).
+        rate: frames per second (the stream's time base is 1/rate). width, height: pixels.
         crf: x264's constant rate factor (lower is better; 18 keeps thin coloured lines crisp).
         keyframe_every: a keyframe every this many frames and x264 without look-ahead
             (``tune=zerolatency``), so that a reader of a file still being written sees its
             frames soon (the live graph's crash-safe video); None: the encoder's defaults.
     """
+    import av
+
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
     stream = container.add_stream(codec, rate=rate)
     stream.width, stream.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
     stream.pix_fmt = "yuv420p"
@@ -203,13 +200,12 @@ class VideoSink:
         self._container = av.open(str(part_path(self.path)), mode="w", format="mp4",
                                   options=dict(CRASH_SAFE_MP4) if crash_safe else {})
         self._container.metadata["comment"] = f"posestream fps={self.fps}"  # read back by resume
-        self._codec = video_codec()
         self._stream = None
         self._pts0: float | None = None
         self._last = -1
 
     def _open_stream(self, width: int, height: int) -> None:
-        self._stream = add_video_stream(self._container, self._codec, self.fps, width, height,
+        self._stream = add_video_stream(self._container, self.fps, width, height,
                                         keyframe_every=max(1, round(self.fps)) if self.crash_safe else None)
 
     def write(self, result: FrameResult, image: np.ndarray) -> None:
