@@ -68,25 +68,53 @@ def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.stack([right, down, forward])
 
 
-def random_camera(rng: np.random.Generator, joints: np.ndarray) -> Camera:
+@dataclass(frozen=True)
+class CameraRange:
+    """Where :func:`random_camera` may put a camera (the defaults are the shipped lifter's first training).
+
+    Attributes:
+        fov: (min, max) horizontal field of view, degrees.
+        distance: (min, max) metres from the motion's centre, horizontally; drawn log-uniform
+            (near cameras, whose perspective is strong, as often as far ones) when ``log_distance``,
+            else uniform; never nearer than what keeps the motion inside 90 % of the view.
+        height: (min, max) metres above the lowest foot.
+        log_distance: see ``distance``.
+    """
+
+    fov: tuple = (40.0, 80.0)
+    distance: tuple = (2.5, 8.0)
+    height: tuple = (0.3, 2.5)
+    log_distance: bool = False
+
+
+#: Webcams on a desk or a monitor and cameras mounted high in a room (CCTV): wide lenses, 1.5–4 m
+#: away, 1.5–3.5 m up, looking down at people up to about 45°. An evaluation range
+#: (``tools/train_lifter.py``'s "near/high" rows) the default :class:`CameraRange` rarely draws.
+NEAR_HIGH = CameraRange(fov=(60.0, 90.0), distance=(1.5, 4.0), height=(1.5, 3.5), log_distance=True)
+
+
+def random_camera(rng: np.random.Generator, joints: np.ndarray, cameras: CameraRange = CameraRange()) -> Camera:
     """A camera that sees the whole of a world-space (T, 17, 3) motion (Y up, metres).
 
-    Random: image size (:data:`IMAGE_SIZES`), horizontal field of view 40–80°, direction all
-    round, height 0.3–2.5 m above the lowest foot, aimed at the motion's centre ± 0.3 m; the
-    distance is the larger of 2.5–8 m and what keeps the motion's extent inside 90 % of the view.
+    Random (``cameras``, :class:`CameraRange`; by default): image size (:data:`IMAGE_SIZES`),
+    horizontal field of view 40–80°, direction all round, height 0.3–2.5 m above the lowest foot,
+    aimed at the motion's centre ± 0.3 m; the distance is the larger of 2.5–8 m and what keeps
+    the motion's extent inside 90 % of the view.
     """
     width, height = IMAGE_SIZES[rng.integers(len(IMAGE_SIZES))]
-    fov = np.radians(rng.uniform(40, 80))
+    fov = np.radians(rng.uniform(*cameras.fov))
     focal = width / 2 / np.tan(fov / 2)
     floor = joints[..., 1].min()
     centre = joints.reshape(-1, 3).mean(axis=0)
     extent = np.ptp(joints.reshape(-1, 3), axis=0)
     reach = max(extent[0], extent[2]) / 2 + 0.5
     needed = max(reach, extent[1] / 2 + 0.2) * focal / (0.45 * min(width, height)) + reach
-    distance = max(rng.uniform(2.5, 8.0), needed)
+    near, far = cameras.distance
+    drawn = np.exp(rng.uniform(np.log(near), np.log(far))) if cameras.log_distance else rng.uniform(near, far)
+    distance = max(drawn, needed)
     yaw = rng.uniform(0, 2 * np.pi)
     position = centre + distance * np.array([np.sin(yaw), 0.0, np.cos(yaw)])
-    position[1] = floor + rng.uniform(0.3, 2.5)
+    position[1] = floor + rng.uniform(*cameras.height)
     target = centre + rng.uniform(-0.3, 0.3, 3)
     return Camera(look_at(position, target), position, float(focal), int(width), int(height))
 
@@ -162,8 +190,9 @@ class MocapSampler:
         noise: 2D noise settings.
     """
 
-    def __init__(self, clips: list[MocapClip], frames: int, noise: NoiseConfig = NoiseConfig()):
-        self.clips, self.frames, self.noise = clips, frames, noise
+    def __init__(self, clips: list[MocapClip], frames: int, noise: NoiseConfig = NoiseConfig(),
+                 cameras: CameraRange = CameraRange()):
+        self.clips, self.frames, self.noise, self.cameras = clips, frames, noise, cameras
         lengths = np.array([len(c.joints) for c in clips], np.float64)
         self.weights = lengths / lengths.sum()
 
@@ -180,7 +209,7 @@ class MocapSampler:
         joints = scale_bones(joints, factors)
         if rng.random() < 0.5:
             joints = joints[:, list(H36M17_FLIP_INDICES)] * np.array([-1.0, 1.0, 1.0])
-        camera = random_camera(rng, joints)
+        camera = random_camera(rng, joints, self.cameras)
         keypoints, joints_3d = view(joints, camera)
         keypoints = add_noise(rng, keypoints, self.noise)
         return normalize_screen_coordinates(keypoints, camera.width, camera.height), joints_3d
@@ -192,9 +221,10 @@ class MocapSampler:
 
 
 def fixed_views(clips: list[MocapClip], cameras_per_clip: int, seed: int, fps: float = 30.0,
-                noise: NoiseConfig | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Evaluation sequences: each clip at about ``fps`` through ``cameras_per_clip`` seeded cameras,
-    no bone scaling or mirroring; ``noise`` None for exact projections.
+                noise: NoiseConfig | None = None,
+                cameras: CameraRange = CameraRange()) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Evaluation sequences: each clip at about ``fps`` through ``cameras_per_clip`` seeded cameras
+    (drawn from ``cameras``), no bone scaling or mirroring; ``noise`` None for exact projections.
 
     Returns:
         ``(name, x (T, 17, 2) normalised, y (T, 17, 3) metres root-relative)`` per clip and camera.
@@ -204,7 +234,7 @@ def fixed_views(clips: list[MocapClip], cameras_per_clip: int, seed: int, fps: f
     for clip in clips:
         joints = clip.joints[::max(1, int(round(clip.fps / fps)))].astype(np.float64)
         for k in range(cameras_per_clip):
-            camera = random_camera(rng, joints)
+            camera = random_camera(rng, joints, cameras)
             keypoints, joints_3d = view(joints, camera)
             if noise is not None:
                 keypoints = add_noise(rng, keypoints, noise)

@@ -7,8 +7,8 @@ import pytest
 
 from posestream.engines.layouts import H36M17_NAMES, coco17_to_h36m17
 from posestream.stream.lift.model import normalize_screen_coordinates
-from posestream.offline.lifter_data import (Camera, MocapSampler, h36m_samples, load_npz_pairs, look_at, random_camera,
-                                 save_npz_pairs, scale_bones, view)
+from posestream.offline.lifter_data import (NEAR_HIGH, Camera, CameraRange, MocapSampler, h36m_samples, load_npz_pairs,
+                                           look_at, random_camera, save_npz_pairs, scale_bones, view)
 from posestream.offline.mocap import coco17_points, face_points, load_bvh
 
 from conftest import shared_file
@@ -62,6 +62,33 @@ def test_random_cameras_see_the_whole_motion_upright():
         np.testing.assert_array_equal(joints_3d[:, 0], 0)
         # the camera moves the body rigidly: bone lengths are the world ones
         np.testing.assert_allclose(_bone(joints_3d, "left_knee", "left_ankle"), _bone(clip.joints, "left_knee", "left_ankle"), atol=1e-5)
+
+
+def test_camera_ranges_place_cameras_where_they_say():
+    """Near, high cameras (NEAR_HIGH) stand where the range says, still see the whole motion, and
+    look down at it; the field of view follows from the focal length (f = w / 2 / tan(fov / 2))."""
+    clip = load_bvh(shared_file("mocap/cmu_misc_bvh/bvh11_131_01.bvh"))
+    joints = clip.joints[::20].astype(np.float64)
+    floor, centre = joints[..., 1].min(), joints.reshape(-1, 3).mean(axis=0)
+    rng = np.random.default_rng(3)
+    pitches, distances = [], []
+    for _ in range(40):
+        camera = random_camera(rng, joints, NEAR_HIGH)
+        fov = np.degrees(2 * np.arctan(camera.width / 2 / camera.focal))
+        assert NEAR_HIGH.fov[0] - 1e-6 <= fov <= NEAR_HIGH.fov[1] + 1e-6
+        assert NEAR_HIGH.height[0] <= camera.position[1] - floor <= NEAR_HIGH.height[1]
+        flat = np.hypot(*(camera.position - centre)[[0, 2]])
+        assert flat >= NEAR_HIGH.distance[0] - 1e-9
+        distances.append(flat)
+        keypoints, _ = view(joints, camera)
+        assert (keypoints >= 0).all() and (keypoints[..., 0] <= camera.width).all() and (keypoints[..., 1] <= camera.height).all()
+        pitches.append(np.degrees(np.arcsin(-camera.rotation[2, 1])))  # degrees below level (forward's y, Y up)
+    default = [random_camera(rng, joints) for _ in range(40)]
+    default_flat = [np.hypot(*(c.position - centre)[[0, 2]]) for c in default]
+    assert np.median(distances) < np.median(default_flat)  # nearer than the default's 2.5-8 m
+    assert np.percentile(pitches, 90) > 20 and min(pitches) > -10  # high: they look down, some steeply
+    far = CameraRange(distance=(30.0, 30.0))
+    assert np.hypot(*(random_camera(rng, joints, far).position - centre)[[0, 2]]) == pytest.approx(30.0)
 
 
 def test_bone_scaling_and_the_coco_points():

@@ -95,3 +95,16 @@ def test_fine_tuning_with_a_frozen_backbone(tmp_path, held_out):
     base_error = evaluate_lifter(StreamingTemporalModel(base), data)["mpjpe"]
     assert evaluate_lifter(StreamingTemporalModel(tuned), data)["mpjpe"] < base_error
     assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".json").is_file()
+
+
+@pytest.mark.parametrize("value", ["3", "8,2", "0,4", "a,b"])
+def test_bad_camera_ranges_are_refused_in_one_line(tmp_path, capsys, value):
+    from train_lifter import main as train_main
+
+    out = tmp_path / "x.safetensors"
+    with pytest.raises(SystemExit) as stop:
+        train_main(["--camera-distance", value, "--no-mocap", "--out", str(out)])
+    assert stop.value.code == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert "--camera-distance" in errors[-1] and value in errors[-1]
+    assert not out.exists()

@@ -9,15 +9,24 @@ cameras each, with exact and with noisy 2D, and so are the Human3.6M samples in
 VideoPose3D's tensor names, metadata ``architecture``, ``metrics``, ``command``, ``steps``; see
 ``stream/lift/model.py``), ``<lifter>.json`` (metrics, curves) and ``<lifter>.png`` (curves).
 
-The shipped default lifter was made in two steps: on the mocap alone (then written as a PyTorch
+The shipped default lifter was made in three steps: on the mocap alone (then written as a PyTorch
 checkpoint and converted with ``posestream convert-lifter``; today ``--out`` is the
-``.safetensors`` file itself), then fine-tuned with procedural sitting, waving, "stop" and
-hand-at-mouth motion (``offline/synthetic_motion.py``), which the mocap lacks::
+``.safetensors`` file itself); fine-tuned with procedural sitting, waving, "stop" and
+hand-at-mouth motion (``offline/synthetic_motion.py``), which the mocap lacks; fine-tuned again
+with near and high cameras too (``--camera-*``, ``--log-distance``: webcams, cameras mounted in a
+room), which the default cameras seldom are. ``engines/weights/lifter_coco_h36m_causal27.json``
+and ``.png`` record the last step::
 
     python tools/train_lifter.py --out mocap.safetensors --steps 6000 --threads 2
     python tools/train_lifter.py --resume mocap.safetensors --synthetic 300 --synthetic-share 0.4 \\
+        --lr 3e-4 --decay-every 100 --steps 1500 --eval-every 500 --threads 2 --out sitting.safetensors
+    python tools/train_lifter.py --resume sitting.safetensors --synthetic 300 --synthetic-share 0.4 \\
         --lr 3e-4 --decay-every 100 --steps 1500 --eval-every 500 --threads 2 \\
+        --camera-fov 40,90 --camera-distance 1.5,8 --camera-height 0.3,3.5 --log-distance \\
         --out engines/weights/lifter_coco_h36m_causal27.safetensors
+
+With ``--synthetic`` the procedural clips held out are also scored through near and high cameras
+(``NEAR_HIGH``, ``offline/lifter_data.py``), whatever the training cameras.
 
 Fine-tuning (RunningPose-style) from it on your own data, lower learning rate, frozen backbone
 (``--resume`` also takes a PyTorch checkpoint: VideoPose3D's ``.bin``, with ``--symmetric`` for its
@@ -42,12 +51,23 @@ import numpy as np
 
 from posestream.engines.files import atomic_output  # noqa: E402
 from posestream.offline.lifter_model import TemporalModel, load_torch_lifter, read_lifter, save_lifter  # noqa: E402
-from posestream.offline.lifter_data import (HOLDOUT, NoiseConfig, MocapSampler, fixed_views, h36m_samples,  # noqa: E402
-                                           load_npz_pairs)
+from posestream.offline.lifter_data import (HOLDOUT, NEAR_HIGH, CameraRange, NoiseConfig, MocapSampler,  # noqa: E402
+                                           fixed_views, h36m_samples, load_npz_pairs)
 from posestream.offline.lifter_train import TrainConfig, evaluate_lifter, plot_history, sequence_batches, train_lifter  # noqa: E402
 from posestream.offline.mocap import load_mocap_cached  # noqa: E402
 from posestream.offline.synthetic_motion import synthetic_clips  # noqa: E402
 from posestream.stream.lift.model import LifterArchitecture  # noqa: E402
+
+
+def _pair(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` → (min, max), refusing anything else."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give MIN,MAX (two numbers)") from None
+    if not 0 < low <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 < MIN <= MAX")
+    return low, high
 
 
 def main(argv=None) -> int:
@@ -81,6 +101,15 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
     parser.add_argument("--freeze", default="", help="parameter prefixes to keep fixed, comma-separated; 'backbone' = all but shrink")
     parser.add_argument("--noise", type=float, default=NoiseConfig.sigma, help="max 2D noise, fraction of person height")
+    parser.add_argument("--camera-fov", type=_pair, default=CameraRange.fov, metavar="MIN,MAX",
+                        help="training cameras' horizontal field of view, degrees (default 40,80)")
+    parser.add_argument("--camera-distance", type=_pair, default=CameraRange.distance, metavar="MIN,MAX",
+                        help="training cameras' distance from the motion, metres (default 2.5,8; never so near "
+                             "that the motion leaves the view)")
+    parser.add_argument("--camera-height", type=_pair, default=CameraRange.height, metavar="MIN,MAX",
+                        help="training cameras' height above the lowest foot, metres (default 0.3,2.5)")
+    parser.add_argument("--log-distance", action="store_true",
+                        help="draw the distance log-uniform (near cameras, with strong perspective, as often as far)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "posestream")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
@@ -100,6 +129,8 @@ def main(argv=None) -> int:
         model = TemporalModel(LifterArchitecture(filter_widths=tuple(int(w) for w in args.filter_widths.split(",")),
                                                  causal=not args.symmetric, channels=args.channels, dropout=args.dropout))
     frames = model.receptive_field - 1 + TrainConfig.outputs
+    cameras = CameraRange(fov=args.camera_fov, distance=args.camera_distance, height=args.camera_height,
+                          log_distance=args.log_distance)
     holdout = {t for t in args.holdout.split(",") if t}
     sources, evaluations = [], {}
     if not args.no_mocap:
@@ -108,7 +139,7 @@ def main(argv=None) -> int:
         test_clips = [c for c in clips if c.name in holdout]
         print(f"mocap: {len(train_clips)} training trials ({sum(len(c.joints) for c in train_clips)} frames), "
               f"{len(test_clips)} held out ({sum(len(c.joints) for c in test_clips)} frames): {', '.join(c.name for c in test_clips)}")
-        sources.append(MocapSampler(train_clips, frames, NoiseConfig(sigma=args.noise)).batch)
+        sources.append(MocapSampler(train_clips, frames, NoiseConfig(sigma=args.noise), cameras).batch)
         if test_clips:
             evaluations["mocap held-out, exact 2D"] = fixed_views(test_clips, 4, seed=1)
             evaluations["mocap held-out, noisy 2D"] = fixed_views(test_clips, 4, seed=1, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01))
@@ -120,9 +151,11 @@ def main(argv=None) -> int:
         scored = synthetic_clips(40, seed=args.seed + 2000)
         print(f"procedural: {len(made)} training clips ({sum(len(c.joints) for c in made)} frames), "
               f"{len(scored)} scored ({sum(len(c.joints) for c in scored)} frames)")
-        synthetic_source = MocapSampler(made, frames, NoiseConfig(sigma=args.noise)).batch
+        synthetic_source = MocapSampler(made, frames, NoiseConfig(sigma=args.noise), cameras).batch
         evaluations["procedural held-out, exact 2D"] = fixed_views(scored, 2, seed=3)
         evaluations["procedural held-out, noisy 2D"] = fixed_views(scored, 2, seed=3, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01))
+        evaluations["procedural held-out, near/high, noisy"] = fixed_views(
+            scored, 2, seed=4, noise=NoiseConfig(sigma=0.01, outlier_rate=0.01), cameras=NEAR_HIGH)
     if args.npz_2d or args.npz_3d:
         pairs = load_npz_pairs(args.npz_2d, args.npz_3d)
         print(f"npz: {len(pairs)} sequences, {sum(len(x) for _, x, _ in pairs)} frames")

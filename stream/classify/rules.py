@@ -178,8 +178,8 @@ class ClassifierConfig:
         face_distance_3d: 3D: a wrist 2D draws at the face is away from it when it is farther
             than this many 3D torso lengths (thorax to pelvis) from the neck/nose and the head
             top (the hand at the mouth or ear puts the wrist one hand length, about 0.2-0.35
-            torso, from them; the lifter puts it 0.23-0.76 from them on the sweep, a raised
-            hand's 0.66-1.28: 5th-95th percentiles of ``tools/classify_sweep.py --lifter
+            torso, from them; the lifter puts it 0.24-0.78 from them on the sweep, a raised
+            hand's 0.68-1.27: 5th-95th percentiles of ``tools/classify_sweep.py --lifter
             --distances``) ...
         face_near_3d: ... and a wrist closer than this is at the face wherever 2D draws it
             below the eyes (a hand at the ear seen from above is drawn beside the head). Between
@@ -187,7 +187,7 @@ class ClassifierConfig:
             (``tools/classify_sweep.py --lifter``), checked on other bodies and the real clips.
         hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
             lengths apart. Not 2D's 0.4, which read clasped hands as stop on tfjs pose_1 and
-            squats (``tools/eval_classify.py``); a stop's wrists are 1.32-1.92 apart on the
+            squats (``tools/eval_classify.py``); a stop's wrists are 1.36-1.94 apart on the
             sweep (5th-95th percentile, ``--distances`` as above).
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
