@@ -87,8 +87,9 @@ class CameraRange:
     log_distance: bool = False
 
 
-#: Webcams on a desk or a monitor and cameras mounted high in a room (CCTV): wide lenses, 1.5–4 m
-#: away, 1.5–3.5 m up, looking down at people up to about 45°. An evaluation range
+#: Webcams on a monitor or a shelf and cameras mounted high in a room (CCTV): wide lenses, 1.5–4 m
+#: away, 1.5–3.5 m up, looking down at people up to about 45° (for a motion that fits the view
+#: from there: a long walk pushes the camera back, :func:`random_camera`). An evaluation range
 #: (``tools/train_lifter.py``'s "near/high" rows) the default :class:`CameraRange` rarely draws.
 NEAR_HIGH = CameraRange(fov=(60.0, 90.0), distance=(1.5, 4.0), height=(1.5, 3.5), log_distance=True)
 
@@ -98,8 +99,8 @@ def random_camera(rng: np.random.Generator, joints: np.ndarray, cameras: CameraR
 
     Random (``cameras``, :class:`CameraRange`; by default): image size (:data:`IMAGE_SIZES`),
     horizontal field of view 40–80°, direction all round, height 0.3–2.5 m above the lowest foot,
-    aimed at the motion's centre ± 0.3 m; the distance is the larger of 2.5–8 m and what keeps
-    the motion's extent inside 90 % of the view.
+    aimed at the motion's centre ± 0.3 m; the distance is the larger of 2.5–8 m (uniform, or
+    log-uniform with ``log_distance``) and what keeps the motion's extent inside 90 % of the view.
     """
     width, height = IMAGE_SIZES[rng.integers(len(IMAGE_SIZES))]
     fov = np.radians(rng.uniform(*cameras.fov))

@@ -65,8 +65,8 @@ def _pair(text: str) -> tuple[float, float]:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give MIN,MAX (two numbers)") from None
-    if not 0 < low <= high:
-        raise argparse.ArgumentTypeError(f"{text!r}: need 0 < MIN <= MAX")
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 < MIN <= MAX, finite")
     return low, high
 
 
@@ -129,6 +129,9 @@ def main(argv=None) -> int:
         model = TemporalModel(LifterArchitecture(filter_widths=tuple(int(w) for w in args.filter_widths.split(",")),
                                                  causal=not args.symmetric, channels=args.channels, dropout=args.dropout))
     frames = model.receptive_field - 1 + TrainConfig.outputs
+    if args.camera_fov[1] >= 180:
+        parser.error(f"--camera-fov {args.camera_fov[0]:g},{args.camera_fov[1]:g}: a pinhole camera's field of view "
+                     "is under 180 degrees")
     cameras = CameraRange(fov=args.camera_fov, distance=args.camera_distance, height=args.camera_height,
                           log_distance=args.log_distance)
     holdout = {t for t in args.holdout.split(",") if t}
@@ -192,9 +195,9 @@ def main(argv=None) -> int:
     table = {name: evaluate_lifter(model, sequences) for name, sequences in evaluations.items()}
     print(f"\n{model.architecture}, receptive field {model.receptive_field}, "
           f"{sum(p.numel() for p in model.parameters())} parameters, {history.seconds / 60:.1f} min")
-    print(f"{'evaluation':36s} {'frames':>7s} {'MPJPE':>7s} {'P-MPJPE':>8s} {'N-MPJPE':>8s}  (mm)")
+    print(f"{'evaluation':38s} {'frames':>7s} {'MPJPE':>7s} {'P-MPJPE':>8s} {'N-MPJPE':>8s}  (mm)")
     for name, m in table.items():
-        print(f"{name:36s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
+        print(f"{name:38s} {m['frames']:7d} {m['mpjpe']:7.1f} {m['p_mpjpe']:8.1f} {m['n_mpjpe']:8.1f}")
     command = "python tools/train_lifter.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     save_lifter(args.out, model, metrics=table, command=command, steps=args.steps)
     with atomic_output(args.out.with_suffix(".json")) as tmp:
