@@ -79,12 +79,25 @@ class CameraRange:
             else uniform; never nearer than what keeps the motion inside 90 % of the view.
         height: (min, max) metres above the lowest foot.
         log_distance: see ``distance``.
+
+    Raises:
+        ValueError: a range is not ``0 < min <= max`` (finite), or the field of view reaches
+            180° (no pinhole camera sees that wide).
     """
 
     fov: tuple = (40.0, 80.0)
     distance: tuple = (2.5, 8.0)
     height: tuple = (0.3, 2.5)
     log_distance: bool = False
+
+    def __post_init__(self):
+        for name in ("fov", "distance", "height"):
+            low, high = getattr(self, name)
+            if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+                raise ValueError(f"camera {name} ({low:g}, {high:g}): need 0 < min <= max, finite")
+        if self.fov[1] >= 180:
+            raise ValueError(f"camera fov ({self.fov[0]:g}, {self.fov[1]:g}): a pinhole camera's field of view "
+                             "is under 180 degrees")
 
 
 #: Webcams on a monitor or a shelf and cameras mounted high in a room (CCTV): wide lenses, 1.5–4 m

@@ -97,14 +97,18 @@ def test_fine_tuning_with_a_frozen_backbone(tmp_path, held_out):
     assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".json").is_file()
 
 
-@pytest.mark.parametrize("value", ["3", "8,2", "0,4", "a,b"])
-def test_bad_camera_ranges_are_refused_in_one_line(tmp_path, capsys, value):
+@pytest.mark.parametrize("option, value, shown", [("--camera-distance", "3", "'3'"), ("--camera-distance", "a,b", "'a,b'"),
+                                                  ("--camera-distance", "8,2", "distance (8, 2)"),
+                                                  ("--camera-distance", "0,4", "distance (0, 4)"),
+                                                  ("--camera-height", "1,inf", "height (1, inf)"),
+                                                  ("--camera-fov", "40,200", "fov (40, 200)")])
+def test_bad_camera_ranges_are_refused_in_one_line(tmp_path, capsys, option, value, shown):
     from train_lifter import main as train_main
 
     out = tmp_path / "x.safetensors"
     with pytest.raises(SystemExit) as stop:
-        train_main(["--camera-distance", value, "--no-mocap", "--out", str(out)])
+        train_main([option, value, "--no-mocap", "--out", str(out)])
     assert stop.value.code == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert "--camera-distance" in errors[-1] and value in errors[-1]
+    assert "--camera-" in errors[-1] and shown in errors[-1]
     assert not out.exists()

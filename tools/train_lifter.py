@@ -60,13 +60,11 @@ from posestream.stream.lift.model import LifterArchitecture  # noqa: E402
 
 
 def _pair(text: str) -> tuple[float, float]:
-    """``MIN,MAX`` → (min, max), refusing anything else."""
+    """``MIN,MAX`` → (min, max), refusing anything but two numbers (:class:`CameraRange` checks the range)."""
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give MIN,MAX (two numbers)") from None
-    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
-        raise argparse.ArgumentTypeError(f"{text!r}: need 0 < MIN <= MAX, finite")
     return low, high
 
 
@@ -116,6 +114,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.out.suffix != ".safetensors":
         parser.error(f"--out {args.out}: a lifter file's name ends in .safetensors")
+    try:
+        cameras = CameraRange(fov=args.camera_fov, distance=args.camera_distance, height=args.camera_height,
+                              log_distance=args.log_distance)
+    except ValueError as exc:
+        parser.error(f"--camera-*: {exc}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     if args.resume:
@@ -129,11 +132,6 @@ def main(argv=None) -> int:
         model = TemporalModel(LifterArchitecture(filter_widths=tuple(int(w) for w in args.filter_widths.split(",")),
                                                  causal=not args.symmetric, channels=args.channels, dropout=args.dropout))
     frames = model.receptive_field - 1 + TrainConfig.outputs
-    if args.camera_fov[1] >= 180:
-        parser.error(f"--camera-fov {args.camera_fov[0]:g},{args.camera_fov[1]:g}: a pinhole camera's field of view "
-                     "is under 180 degrees")
-    cameras = CameraRange(fov=args.camera_fov, distance=args.camera_distance, height=args.camera_height,
-                          log_distance=args.log_distance)
     holdout = {t for t in args.holdout.split(",") if t}
     sources, evaluations = [], {}
     if not args.no_mocap:
