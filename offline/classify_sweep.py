@@ -125,13 +125,40 @@ class Camera:
         return np.column_stack([self.focal * x / z + self.size[0] / 2, -self.focal * y / z + self.size[1] / 2])
 
 
-def sweep_views(pose: str, camera: Camera, count: int, seed: int, noise: float = 0.03) -> np.ndarray:
+#: The poses :func:`procedural_body` makes (the procedural motion has no hand at the ear).
+PROCEDURAL_POSES = ("standing", "sitting", "hello", "stop", "drinking")
+
+
+def procedural_body(pose: str, rng: np.random.Generator) -> np.ndarray:
+    """(17, 3) float64 COCO-17 joints (metres, :func:`body`'s axes) of one body of the lifter's
+    procedural motion (:mod:`posestream.offline.synthetic_motion`) held in ``pose``, one of
+    :data:`PROCEDURAL_POSES`: another geometry than :func:`body`'s (trunk leaning, knees apart;
+    a raised forearm tilted forwards; a hand at the mouth with the elbow low and out, the wrist
+    0.35–0.9 hand lengths short of the mouth), from the generator the shipped lifter was
+    fine-tuned on (other seeds).
+
+    Raises:
+        KeyError: ``pose`` is not one of :data:`PROCEDURAL_POSES`.
+    """
+    from posestream.offline.mocap import coco17_points
+    from posestream.offline.synthetic_motion import Body, gesture, joints, seated, standing
+
+    if pose not in PROCEDURAL_POSES:
+        raise KeyError(f"no procedural {pose!r}: one of {', '.join(PROCEDURAL_POSES)}")
+    base = seated(rng) if pose == "sitting" else standing(rng)
+    kind = {"hello": "hello", "stop": "stop", "drinking": "mouth"}.get(pose)
+    held = gesture(base, kind, rng, 0) if kind else base  # arm 0: the right, as body()'s
+    return coco17_points(joints(Body.random(rng), held)).astype(np.float64)
+
+
+def sweep_views(pose: str, camera: Camera, count: int, seed: int, noise: float = 0.03, make_body=body) -> np.ndarray:
     """``count`` random bodies in ``pose`` seen by ``camera``: (count, 17, 2) float32 pixels with
-    Gaussian noise of ``noise`` torso lengths per coordinate (the pose model's jitter)."""
+    Gaussian noise of ``noise`` torso lengths per coordinate (the pose model's jitter).
+    ``make_body``: :func:`body` or :func:`procedural_body`."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
-        joints = body(pose, rng)
+        joints = make_body(pose, rng)
         chest = (joints[5] + joints[6] + joints[11] + joints[12]) / 4
         pixels = camera.project(joints, chest)
         torso = np.linalg.norm((pixels[5] + pixels[6]) / 2 - (pixels[11] + pixels[12]) / 2)
@@ -139,21 +166,26 @@ def sweep_views(pose: str, camera: Camera, count: int, seed: int, noise: float =
     return np.asarray(out, np.float32)
 
 
-def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, focals=FOCALS) -> dict:
-    """Accuracy of ``classify(keypoints (17, 2)) → (posture, gesture)`` over the sweep.
+def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, focals=FOCALS, make_body=body,
+          poses=tuple(POSES)) -> dict:
+    """Accuracy of ``classify(keypoints (17, 2)) → (posture, gesture)`` over the sweep of
+    ``poses`` (keys of :data:`POSES`) made by ``make_body`` (:func:`body`, or
+    :func:`procedural_body` with :data:`PROCEDURAL_POSES`).
 
     Returns:
         {(pose, yaw, pitch): (posture accuracy, gesture accuracy)} over ``count`` bodies × focal lengths.
     """
     table = {}
     for p_index, (pose, (posture, gesture)) in enumerate(POSES.items()):
+        if pose not in poses:
+            continue
         for yaw in yaws:
             for pitch in pitches:
                 right = [0, 0]
                 total = 0
                 for focal in focals:
                     views = sweep_views(pose, Camera(yaw, pitch, focal), count,
-                                        seed + 1000 * p_index + 10 * yaw + pitch + int(focal))
+                                        seed + 1000 * p_index + 10 * yaw + pitch + int(focal), make_body=make_body)
                     for keypoints in views:
                         got = classify(keypoints)
                         right[0] += got[0] == posture

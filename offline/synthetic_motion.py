@@ -26,6 +26,8 @@ from posestream.offline.mocap import MocapClip
 
 #: Ankle joint height above the floor, metres.
 ANKLE_HEIGHT = 0.08
+#: Hand length (wrist to fingertip) as a fraction of body height (Winter, Fig. 4.1).
+HAND = 0.108
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,11 @@ class Pose:
         forearm_vertical: (right, left) when not None, the forearm's angle from straight up
             in the body's frontal plane (positive: outwards) — a raised forearm, as in a wave
             or "stop"; it overrides ``forearm_up``.
-        hand_to_mouth: (right, left) put the wrist at the mouth (drinking, phoning).
+        hand_to_mouth: (right, left) put the hand at the mouth (drinking, phoning) ...
+        mouth_reach: ... the wrist this many hand lengths short of the mouth, along the forearm
+            (a palm over the mouth about 0.4, a cup's rim about 0.7, fingertips at the lips
+            0.9): the pose model's wrist keypoint is the wrist joint, a hand's span from the
+            mouth, not at it.
     """
 
     hip_flex: tuple = (0.0, 0.0)
@@ -59,6 +65,7 @@ class Pose:
     forearm_up: tuple = (10.0, 10.0)
     forearm_vertical: tuple = (None, None)
     hand_to_mouth: tuple = (False, False)
+    mouth_reach: tuple = (0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -127,9 +134,11 @@ def joints(body: Body, pose: Pose) -> np.ndarray:
         out = np.cos(direction) * sign * left + np.sin(direction) * forward  # horizontal direction of the arm
         upper_dir = -np.cos(elevation) * up + np.sin(elevation) * out
         elbow = shoulder + body.upper_arm * upper_dir
-        if pose.hand_to_mouth[side]:
-            elbow, wrist = _reach(shoulder, mouth + 0.03 * sign * left, body.upper_arm, body.forearm,
+        if pose.hand_to_mouth[side]:  # forearm and hand in line, the hand's reach at the mouth
+            span = pose.mouth_reach[side] * HAND * body.height
+            elbow, reach = _reach(shoulder, mouth + 0.03 * sign * left, body.upper_arm, body.forearm + span,
                                   -up + 0.6 * sign * left)
+            wrist = elbow + body.forearm * (reach - elbow) / np.linalg.norm(reach - elbow)
         elif pose.forearm_vertical[side] is not None:
             a = _rad(pose.forearm_vertical[side])
             fore_dir = np.cos(a) * up + np.sin(a) * sign * left
@@ -187,19 +196,20 @@ def seated(rng: np.random.Generator) -> Pose:
 
 def gesture(base: Pose, kind: str, rng: np.random.Generator, side: int) -> Pose:
     """``base`` with one forearm raised (``hello``, the arm ``side``), both (``stop``) or a hand
-    at the mouth (``mouth``); the elbow anywhere from chest height to above the shoulder."""
+    at the mouth (``mouth``, the wrist 0.35–0.9 hand lengths short of it); the elbow anywhere from
+    chest height to above the shoulder."""
     elevation, forward, vertical = list(base.arm_elevation), list(base.arm_forward), list(base.forearm_vertical)
-    mouth = list(base.hand_to_mouth)
+    mouth, reach = list(base.hand_to_mouth), list(base.mouth_reach)
     arms = (0, 1) if kind == "stop" else (side,)
     for a in arms:
         if kind == "mouth":
             mouth[a] = True
-            elevation[a], forward[a] = rng.uniform(15, 40), rng.uniform(40, 80)
+            elevation[a], forward[a], reach[a] = rng.uniform(15, 40), rng.uniform(40, 80), rng.uniform(0.35, 0.9)
         else:
             elevation[a], forward[a] = rng.uniform(30, 110), rng.uniform(0, 70)
             vertical[a] = rng.uniform(-20, 30)
     return replace(base, arm_elevation=tuple(elevation), arm_forward=tuple(forward), forearm_vertical=tuple(vertical),
-                   hand_to_mouth=tuple(mouth))
+                   hand_to_mouth=tuple(mouth), mouth_reach=tuple(reach))
 
 
 def random_clip(rng: np.random.Generator, name: str, fps: float = 30.0, seconds: float = 8.0) -> MocapClip:

@@ -1,7 +1,7 @@
 """Posture and gesture rules over the synthetic viewpoint sweep (posestream.offline.classify_sweep).
 
     python tools/classify_sweep.py [--rules default|hafizas] [--count 20] [--lifter [PATH]] [--posture-source 2d+3d]
-        [--gesture-source 2d+3d] [--distances]
+        [--gesture-source 2d+3d] [--distances] [--procedural]
 
 Prints, for each pose, the fraction of bodies read right at each yaw (columns) and pitch (rows),
 posture for standing/sitting, gesture for the arm poses, and the share of views where it is ≥ 0.9.
@@ -10,8 +10,10 @@ held still for the lifter's receptive field) and the posture and gesture read as
 ``--posture-source`` and ``--gesture-source`` say (default ``2d+3d`` both, as shipped; posture
 ``3d``: the 3D thigh angles alone; gesture ``2d``: the 2D arm rules alone). ``--distances``
 (with ``--lifter``) also prints what the 3D face and hands-apart thresholds are set against:
-percentiles of the lifted wrist's distance to the head for each gesture pose's posed arms, and
-of the wrists' spread for stop, in 3D torso lengths, over every view.
+percentiles of the lifted hand's distance to the head for each gesture pose's posed arms, and
+of the wrists' spread for stop, in 3D torso lengths, over every view. ``--procedural`` sweeps
+the bodies of the lifter's procedural motion instead of the sweep's own (``procedural_body``:
+another geometry, e.g. a hand at the mouth with the elbow low and out; no hand at the ear).
 """
 
 from __future__ import annotations
@@ -20,31 +22,37 @@ import argparse
 
 import numpy as np
 
-from posestream.offline.classify_sweep import FOCALS, PITCHES, POSES, YAWS, Camera, still_lifter, sweep, sweep_views
+from posestream.offline.classify_sweep import (FOCALS, PITCHES, POSES, PROCEDURAL_POSES, YAWS, Camera, body,
+                                               procedural_body, still_lifter, sweep, sweep_views)
 from posestream.stream.classify.rules import (GESTURE_SOURCES, H36M_ARMS, H36M_HEAD, H36M_ROOT, H36M_THORAX,
-                                              POSTURE_SOURCES, ClassifierConfig, classify_instance)
+                                              POSTURE_SOURCES, ClassifierConfig, classify_instance, hand_distance)
 
 #: The arms each gesture pose of the sweep poses (0 right, 1 left; offline/classify_sweep.body).
 POSED_ARMS = {"hello": (0,), "stop": (0, 1), "drinking": (0,), "phoning": (0,)}
 
 
-def print_depth_distances(lift, count: int) -> None:
-    """5th / 50th / 95th percentiles of the lifted posed wrists' distance to the neck/nose and
-    head top, and of the wrists' spread, in 3D torso lengths (thorax to pelvis), over every view."""
+def print_depth_distances(lift, count: int, config: ClassifierConfig, make_body=body, poses=tuple(POSES)) -> None:
+    """5th / 50th / 95th percentiles of the lifted posed hands' distance to the neck/nose and
+    head top (the hand as the rules measure it: wrist to ``config.hand_reach`` forearm lengths
+    beyond), and of the wrists' spread, in 3D torso lengths (thorax to pelvis), over every view."""
     print("\nlifted distances in 3D torso lengths, 5th / 50th / 95th percentile over every view:")
     for p_index, (pose, arms) in enumerate(POSED_ARMS.items()):
+        if pose not in poses:
+            continue
         face, spread = [], []
         for yaw in YAWS:
             for pitch in PITCHES:
                 for focal in FOCALS:
-                    for keypoints in sweep_views(pose, Camera(yaw, pitch, focal), count, 7000 + 1000 * p_index + 10 * yaw + pitch):
+                    for keypoints in sweep_views(pose, Camera(yaw, pitch, focal), count,
+                                                 7000 + 1000 * p_index + 10 * yaw + pitch, make_body=make_body):
                         k3 = lift(keypoints)
                         torso = np.linalg.norm(k3[H36M_THORAX] - k3[H36M_ROOT])
                         wrists = [k3[H36M_ARMS[a][2]] for a in (0, 1)]
-                        face += [np.linalg.norm(k3[list(H36M_HEAD)] - wrists[a], axis=1).min() / torso for a in arms]
+                        face += [hand_distance(k3[list(H36M_HEAD)], k3[H36M_ARMS[a][1]], wrists[a], config.hand_reach)
+                                 / torso for a in arms]
                         spread.append(np.linalg.norm(wrists[0] - wrists[1]) / torso)
         f, s = np.percentile(face, [5, 50, 95]), np.percentile(spread, [5, 50, 95])
-        print(f"  {pose:9s} posed wrist to head {f[0]:.2f} / {f[1]:.2f} / {f[2]:.2f}   wrists apart {s[0]:.2f} / {s[1]:.2f} / {s[2]:.2f}")
+        print(f"  {pose:9s} posed hand to head {f[0]:.2f} / {f[1]:.2f} / {f[2]:.2f}   wrists apart {s[0]:.2f} / {s[1]:.2f} / {s[2]:.2f}")
 
 
 def main() -> None:
@@ -59,6 +67,8 @@ def main() -> None:
                         help="with --lifter: whether the 3D pose settles what 2D draws wrong (default 2d+3d)")
     parser.add_argument("--distances", action="store_true",
                         help="with --lifter: percentiles of the lifted wrist-head and wrist-wrist distances per gesture pose")
+    parser.add_argument("--procedural", action="store_true",
+                        help="bodies of the lifter's procedural motion instead of the sweep's own")
     args = parser.parse_args()
     if args.distances and not args.lifter:
         parser.error("--distances needs --lifter")
@@ -66,9 +76,13 @@ def main() -> None:
                               gesture_source=args.gesture_source if args.lifter else "2d")
     ones = np.ones(17, np.float32) * 0.9
     lift = still_lifter(args.lifter) if args.lifter else lambda k: None
-    table = sweep(lambda k: classify_instance(k, ones, lift(k), config), count=args.count)
+    make_body, poses = (procedural_body, PROCEDURAL_POSES) if args.procedural else (body, tuple(POSES))
+    table = sweep(lambda k: classify_instance(k, ones, lift(k), config), count=args.count, make_body=make_body,
+                  poses=poses)
     passed = total = 0
     for pose, (posture, gesture) in POSES.items():
+        if pose not in poses:
+            continue
         column = 0 if pose in ("standing", "sitting") else 1
         source = (f", posture {config.posture_source} and gesture {config.gesture_source} with the lifter"
                   if args.lifter else ", 2d")
@@ -81,7 +95,7 @@ def main() -> None:
             print(f"{pitch:5d} " + "".join(f"{c:6.2f}" for c in cells))
     print(f"\nviews read right in ≥ 90% of bodies: {passed}/{total}")
     if args.distances:
-        print_depth_distances(lift, max(1, args.count // 4))
+        print_depth_distances(lift, max(1, args.count // 4), config, make_body, poses)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ Definitions (the default rules; README "Labels"):
   horizontal (the reference's angle test) and at least ``min_forearm`` torso lengths long; its
   elbow anywhere from above the waist (``elbow_above_hip`` torso lengths above the hip centre) to
   above the shoulder; its wrist no lower than ``wrist_below_shoulder`` torso lengths under the
-  shoulder (hands clasped at the chest are not a gesture); and its wrist, unless above the eyes,
-  away from the face (farther than ``face_distance`` torso lengths from the nose, eyes and ears:
-  a hand at the mouth or ear — drinking, phoning — is not a gesture). **hello** = one raised arm,
+  shoulder (hands clasped at the chest are not a gesture); and its hand, unless the wrist is above
+  the eyes, away from the face (the hand — the wrist and ``hand_reach`` forearm lengths beyond it,
+  along the forearm — farther than ``face_distance`` torso lengths from the nose, eyes and ears:
+  a hand at the mouth or ear — drinking, phoning — is not a gesture, though its wrist is a
+  hand's span below the mouth). **hello** = one raised arm,
   **stop** = both with the hands apart (``hands_apart``), each held for ``gesture_hold`` seconds.
 * a leg **sits** when its thigh is level or foreshortened (the knee hardly below the hip, or a
   thigh shorter than ``short_thigh`` torso lengths above a longer shank: a person seated facing
@@ -134,9 +136,16 @@ class ClassifierConfig:
         min_forearm: a raised forearm is at least this many torso lengths long (wrist to elbow).
         elbow_above_hip: a raised arm's elbow is at least this many torso lengths above the hip
             centre (above the waist); it may be anywhere above that, shoulder height or higher.
-        face_distance: a raised arm's wrist, unless above the eyes, is farther than this many
-            torso lengths from every confident face keypoint (nose, eyes, ears): hands at the
-            face are no gesture.
+        face_distance: a raised arm's hand, unless its wrist is above the eyes, is farther than
+            this many torso lengths from every confident face keypoint (nose, eyes, ears): hands
+            at the face are no gesture.
+        hand_reach: the hand whose distance from the face is measured: the segment from the
+            wrist to this many forearm lengths beyond it, along the forearm (in the image, so
+            foreshortened alike). The hand is 0.74 of the forearm's length (Winter, Fig. 4.1:
+            0.108 / 0.146 of the height); 0.4 reaches the knuckles. Chosen on the synthetic
+            sweeps' bodies of seed 0 (``tools/classify_sweep.py --lifter`` and ``--procedural``;
+            0.3-0.5 tried): the wrist of a hand at the mouth is a hand's span below it, where a
+            wrist alone reads it raised beside the chin. 0: the wrist alone.
         wrist_below_shoulder: a raised arm's wrist is at most this many torso lengths below its
             shoulder (hands held in front of the chest are no gesture).
         hands_apart: two raised arms with both wrists below the eyes are stop only with the
@@ -175,19 +184,20 @@ class ClassifierConfig:
             eyes but away from the face is at the face when 3D puts it near (a hand at the ear
             seen from above). The forearm must still point up in the image. The 2D test
             stands where there is no ``keypoints_3d``.
-        face_distance_3d: 3D: a wrist 2D draws at the face is away from it when it is farther
-            than this many 3D torso lengths (thorax to pelvis) from the neck/nose and the head
-            top (the hand at the mouth or ear puts the wrist one hand length, about 0.2-0.35
-            torso, from them; the lifter puts it 0.24-0.78 from them on the sweep, a raised
-            hand's 0.68-1.27: 5th-95th percentiles of ``tools/classify_sweep.py --lifter
-            --distances``) ...
-        face_near_3d: ... and a wrist closer than this is at the face wherever 2D draws it
-            below the eyes (a hand at the ear seen from above is drawn beside the head). Between
-            the two, 2D decides. Both chosen on the synthetic sweep's bodies of seed 0
-            (``tools/classify_sweep.py --lifter``), checked on other bodies and the real clips.
+        face_distance_3d: 3D: a hand 2D draws at the face is away from it when it (the wrist
+            and ``hand_reach`` forearm lengths beyond) is farther than this many 3D torso lengths
+            (thorax to pelvis) from the neck/nose and the head top (the lifter puts a hand at
+            the mouth or ear 0.14-0.82 from them on the sweep, a raised hand 0.66-1.27: 5th-95th
+            percentiles of ``tools/classify_sweep.py --lifter --distances``) ...
+        face_near_3d: ... and a hand closer than this is at the face wherever 2D draws its
+            wrist below the eyes (a hand at the ear seen from above is drawn beside the head).
+            Between the two, 2D decides. Both chosen on the synthetic sweep's bodies of seed 0
+            (``tools/classify_sweep.py --lifter``; kept when the hand replaced the wrist: 0.4-0.5
+            and 0.6-0.85 tried, with ``--procedural`` too), checked on other bodies and the real
+            clips.
         hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
             lengths apart. Not 2D's 0.4, which read clasped hands as stop on tfjs pose_1 and
-            squats (``tools/eval_classify.py``); a stop's wrists are 1.36-1.94 apart on the
+            squats (``tools/eval_classify.py``); a stop's wrists are 1.30-1.90 apart on the
             sweep (5th-95th percentile, ``--distances`` as above).
         sit_thigh_angle_3d: 3D: a leg sits when its thigh is at least this many degrees from
             the torso's downward axis (thigh near horizontal when upright) ...
@@ -228,6 +238,7 @@ class ClassifierConfig:
     min_forearm: float = 0.2
     elbow_above_hip: float = 0.15
     face_distance: float = 0.25
+    hand_reach: float = 0.4
     wrist_below_shoulder: float = 0.3
     hands_apart: float = 0.4
     hands_apart_shoulders: float = 0.9
@@ -272,6 +283,8 @@ class ClassifierConfig:
                self.unknown_hold) < 0:
             raise ValueError("classify: posture_hold, gesture_hold, gesture_release, first_hold, arm_memory and "
                              "unknown_hold are seconds ≥ 0")
+        if not 0 <= self.hand_reach <= 2:
+            raise ValueError(f"classify: hand_reach is forearm lengths from 0 to 2, not {self.hand_reach!r}")
 
 
 def torso_length(keypoints: np.ndarray, ok: np.ndarray) -> float | None:
@@ -296,6 +309,21 @@ def _torso_3d(keypoints_3d: np.ndarray | None) -> float | None:
     return length if length > 0 else None
 
 
+def hand_distance(points: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, reach: float) -> float:
+    """Distance from (K, D) ``points`` (K ≥ 1; D = 2 pixels or 3 metres) to the hand: the segment
+    from ``wrist`` to ``reach`` forearm lengths beyond it along elbow → wrist (``reach`` 0: the
+    wrist). Same unit as the points."""
+    return float(_segment_distance(points, wrist, wrist + reach * (wrist - elbow)).min())
+
+
+def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(K,) distances of (K, D) ``points`` from the segment a–b ((D,) each; a point when a = b)."""
+    ab = b - a
+    length = float(ab @ ab)
+    t = np.zeros(len(points)) if length == 0 else np.clip((points - a) @ ab / length, 0.0, 1.0)
+    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+
+
 class ArmDepth(NamedTuple):
     """One arm's answers from the 3D pose to the tests a 2D view can get wrong (heights seen
     from above, the face seen from the side), in the same torso ratios as the 2D tests.
@@ -304,8 +332,9 @@ class ArmDepth(NamedTuple):
         elbow_high: elbow at least ``elbow_above_hip`` torso lengths above the pelvis, along
             the torso's axis.
         wrist_high: wrist at most ``wrist_below_shoulder`` torso lengths below its shoulder.
-        face_clear: wrist at least ``face_distance_3d`` torso lengths from the neck/nose and head top.
-        face_near: wrist closer than ``face_near_3d`` torso lengths to them.
+        face_clear: hand (wrist to ``hand_reach`` forearm lengths beyond) at least
+            ``face_distance_3d`` torso lengths from the neck/nose and head top.
+        face_near: hand closer than ``face_near_3d`` torso lengths to them.
     """
 
     elbow_high: bool
@@ -325,7 +354,7 @@ def arm_depth(keypoints_3d: np.ndarray | None, config: ClassifierConfig) -> tupl
     out = []
     for shoulder, elbow, wrist in H36M_ARMS:
         s, e, w = keypoints_3d[shoulder], keypoints_3d[elbow], keypoints_3d[wrist]
-        face = float(np.linalg.norm(head - w, axis=1).min())
+        face = hand_distance(head, e, w, config.hand_reach)
         out.append(ArmDepth(
             elbow_high=bool((e - keypoints_3d[H36M_ROOT]) @ up >= config.elbow_above_hip * torso),
             wrist_high=bool((s - w) @ up <= config.wrist_below_shoulder * torso),
@@ -337,8 +366,8 @@ def arm_raised(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, hip_y
                torso: float, config: ClassifierConfig, depth: ArmDepth | None = None) -> bool:
     """One arm's reading (module text): (2,) pixel points, ``hip_y`` the hip centre's y, ``face``
     (K, 2) the confident face keypoints (K may be 0), ``torso`` in pixels. ``depth``: the 3D
-    pose's answers (:func:`arm_depth`): an elbow or wrist 2D puts too low, or a wrist 2D puts at
-    the face, is asked again in 3D; a wrist 2D draws below the eyes but away from the face is at
+    pose's answers (:func:`arm_depth`): an elbow or wrist 2D puts too low, or a hand 2D puts at
+    the face, is asked again in 3D; a hand 2D draws below the eyes but away from the face is at
     the face when 3D puts it near (``face_near_3d``). The forearm itself must point up in the
     image; without face keypoints the face test is 2D's. None: 2D alone."""
     if not hafizas_arm_raised(elbow, wrist):
@@ -350,7 +379,7 @@ def arm_raised(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, hip_y
     if wrist[1] - shoulder[1] > config.wrist_below_shoulder * torso and not (depth and depth.wrist_high):
         return False  # hands held in front of the chest or belly
     if len(face) and wrist[1] >= face[:, 1].min():  # a hand above the eyes is never at the face
-        at_face = bool(np.min(np.linalg.norm(face - wrist, axis=1)) < config.face_distance * torso)
+        at_face = hand_distance(face, elbow, wrist, config.hand_reach) < config.face_distance * torso
         if depth is not None:  # drawn on the face, the hand may be in front; drawn apart, at the ear
             at_face = depth.face_near or (at_face and not depth.face_clear)
         return not at_face
