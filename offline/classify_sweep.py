@@ -167,14 +167,16 @@ def sweep_views(pose: str, camera: Camera, count: int, seed: int, noise: float =
 
 
 def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, focals=FOCALS, make_body=body,
-          poses=tuple(POSES)) -> dict:
+          poses=None) -> dict:
     """Accuracy of ``classify(keypoints (17, 2)) → (posture, gesture)`` over the sweep of
-    ``poses`` (keys of :data:`POSES`) made by ``make_body`` (:func:`body`, or
-    :func:`procedural_body` with :data:`PROCEDURAL_POSES`).
+    ``poses`` (keys of :data:`POSES`; None: every pose ``make_body`` makes) made by
+    ``make_body`` (:func:`body`, or :func:`procedural_body`).
 
     Returns:
         {(pose, yaw, pitch): (posture accuracy, gesture accuracy)} over ``count`` bodies × focal lengths.
     """
+    if poses is None:
+        poses = PROCEDURAL_POSES if make_body is procedural_body else tuple(POSES)
     table = {}
     for p_index, (pose, (posture, gesture)) in enumerate(POSES.items()):
         if pose not in poses:

@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--gesture-source", choices=GESTURE_SOURCES, default="2d+3d",
                         help="with --lifter: whether the 3D pose settles what 2D draws wrong (default 2d+3d)")
     parser.add_argument("--distances", action="store_true",
-                        help="with --lifter: percentiles of the lifted wrist-head and wrist-wrist distances per gesture pose")
+                        help="with --lifter: percentiles of the lifted hand-head and wrist-wrist distances per gesture pose")
     parser.add_argument("--procedural", action="store_true",
                         help="bodies of the lifter's procedural motion instead of the sweep's own")
     args = parser.parse_args()

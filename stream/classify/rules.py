@@ -176,12 +176,12 @@ class ClassifierConfig:
             (no lifter) ``3d`` and ``2d+3d`` are ``2d``.
         gesture_source: ``2d``: the arm rules on the 2D keypoints alone; ``2d+3d`` (the
             default): the same, except for the tests depth can overturn. An elbow or wrist that
-            2D puts too low, a wrist that 2D puts at the face, and two wrists that 2D puts
+            2D puts too low, a hand that 2D puts at the face, and two wrists that 2D puts
             together are asked again in ``keypoints_3d`` (:func:`arm_depth`): seen from above,
             an elbow held forward at chest height is drawn at the waist; from the side, a hand
             raised in front of the chest, or held out to the far side, is drawn on the face,
-            and two raised forearms on one another. The other way, a wrist 2D draws below the
-            eyes but away from the face is at the face when 3D puts it near (a hand at the ear
+            and two raised forearms on one another. The other way, a hand whose wrist 2D draws
+            below the eyes but away from the face is at the face when 3D puts it near (a hand at the ear
             seen from above). The forearm must still point up in the image. The 2D test
             stands where there is no ``keypoints_3d``.
         face_distance_3d: 3D: a hand 2D draws at the face is away from it when it (the wrist
