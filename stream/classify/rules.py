@@ -192,9 +192,10 @@ class ClassifierConfig:
         face_near_3d: ... and a hand closer than this is at the face wherever 2D draws its
             wrist below the eyes (a hand at the ear seen from above is drawn beside the head).
             Between the two, 2D decides. Both chosen on the synthetic sweep's bodies of seed 0
-            (``tools/classify_sweep.py --lifter``; kept when the hand replaced the wrist: 0.4-0.5
-            and 0.6-0.85 tried, with ``--procedural`` too), checked on other bodies and the real
-            clips.
+            (``tools/classify_sweep.py --lifter``; kept when the hand replaced the wrist: of 0.4-0.5
+            and 0.6-0.85 they pass the most views there, 283, though 0.75-0.8 pass 4-6 more of
+            the ``--procedural`` bodies and 2-4 fewer of these), checked on other bodies and the
+            real clips.
         hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
             lengths apart. Not 2D's 0.4, which read clasped hands as stop on tfjs pose_1 and
             squats (``tools/eval_classify.py``); a stop's wrists are 1.30-1.90 apart on the
@@ -310,18 +311,18 @@ def _torso_3d(keypoints_3d: np.ndarray | None) -> float | None:
 
 
 def hand_distance(points: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, reach: float) -> float:
-    """Distance from (K, D) ``points`` (K ≥ 1; D = 2 pixels or 3 metres) to the hand: the segment
-    from ``wrist`` to ``reach`` forearm lengths beyond it along elbow → wrist (``reach`` 0: the
-    wrist). Same unit as the points."""
-    return float(_segment_distance(points, wrist, wrist + reach * (wrist - elbow)).min())
+    """Least distance from (K, D) float ``points`` to the hand: the segment from the (D,)
+    ``wrist`` to ``reach`` forearm lengths beyond it along elbow → wrist (the hand is 0.74 of the
+    forearm's length, Winter, Fig. 4.1; ``reach`` 0 or a zero-length forearm: the wrist alone).
+    D = 2 (pixels) or 3 (metres); the result is in the points' unit.
 
-
-def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(K,) distances of (K, D) ``points`` from the segment a–b ((D,) each; a point when a = b)."""
-    ab = b - a
+    Raises:
+        ValueError: ``points`` is empty (K = 0).
+    """
+    ab = reach * (wrist - elbow)
     length = float(ab @ ab)
-    t = np.zeros(len(points)) if length == 0 else np.clip((points - a) @ ab / length, 0.0, 1.0)
-    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+    t = np.zeros(len(points)) if length == 0 else np.clip((points - wrist) @ ab / length, 0.0, 1.0)
+    return float(np.linalg.norm(points - (wrist + t[:, None] * ab), axis=1).min())
 
 
 class ArmDepth(NamedTuple):
