@@ -68,6 +68,26 @@ def test_partial_view_is_unknown_not_guessed(clip_scores):
     assert np.mean(np.array(guessed) != "unknown") > 0.5  # the reference always answers
 
 
+def test_a_person_150_px_tall_in_a_screen_recording_is_one_person_read_right(real_pipeline):
+    """har-wave (hello, then stop) shrunk into a 1920×1080 screen recording, its man about 150 px
+    tall as the people of issue 14's held-out office video: the tiles find him, he is one
+    person in every frame, and his gestures and posture are read as labelled."""
+    from posestream.offline.composite import screen_frames
+
+    path = shared_file("media/har-wave/wave.mp4")
+    stream = PoseStream(real_pipeline, TrackerConfig(), classify=None, lifter=LiftConfig().load())
+    scale = 150 / 393  # the man's box is 393 px tall in the 420 × 420 clip (median over its frames)
+    results = [stream(frame) for frame in screen_frames(open_source(path), scale)]
+    assert results[0].width == 1920 and max(len(r) for r in results) == 1
+    found = [len(r) == 1 for r in results]
+    assert np.mean(found) >= 0.9
+    spans = load_labels(REPO / "tests" / "data" / "har-wave.csv")
+    labels = classify_frames(results, ClassifierConfig())
+    for kind in ("posture", "gesture"):
+        _, accuracy = score(*pairs(spans, results, labels, kind), ())
+        assert accuracy >= 0.9, f"{kind} accuracy {accuracy:.3f}"
+
+
 def test_labels_file_errors_name_the_row(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("person,start,end,posture,gesture\n1,1,5,standing,none\n1,9,3,standing,none\n")

@@ -5,6 +5,7 @@ reference (hafizas) rules and the hand-aware (hands) rules, side by side.
     python tools/eval_classify.py --shared          # the labelled shared clips (tests/data/*.csv)
     python tools/eval_classify.py --shared --cv     # + leave-one-clip-out cross-validation
     python tools/eval_classify.py --shared --hands --cv   # hand keypoints on: the 'hands' rules read them
+    python tools/eval_classify.py --shared --composite 150  # each clip's people 150 px tall in a 1080p screen recording
 
 Runs the tracked and lifted pipeline once per video (``--cache DIR`` keeps its JSON lines for the
 next run), classifies the same keypoints with each rule variant, and prints per-clip frame
@@ -29,6 +30,7 @@ from posestream.stream.classify.rules import GESTURES, ClassifierConfig  # noqa:
 from posestream.stream.config import RunConfig  # noqa: E402
 from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
 from posestream.stream.capture.files import open_source  # noqa: E402
+from posestream.offline.composite import placement, screen_frames  # noqa: E402
 
 #: Rule variants compared: name → overrides of the configured classifier settings.
 VARIANTS = {"default": {"rules": "default", "posture_source": "2d+3d", "gesture_source": "2d+3d"},
@@ -51,17 +53,19 @@ def shared_pairs() -> list[tuple[Path, Path]]:
     return [(media / video, REPO / "tests" / "data" / labels) for labels, video in LABELLED_CLIPS.items()]
 
 
-def track_video(stream: PoseStream, video: Path) -> list:
-    """Tracked (and lifted) results of every frame (no labels, no images kept)."""
+def track_frames(stream: PoseStream, frames) -> list:
+    """Tracked (and lifted) results of every frame of an iterable of
+    :class:`~posestream.stream.capture.files.Frame` (no labels, no images kept)."""
     results = []
-    for frame in open_source(video):
+    for frame in frames:
         results += [r for _, r in stream.process(frame)]
     return results + [r for _, r in stream.flush()]
 
 
-def cached_results(stream_factory, video: Path, cache: Path | None, name: str) -> list:
-    """:func:`track_video`, read from / written to ``cache/<name>.jsonl`` when a cache folder is
-    given (``name`` carries a key of the settings and lifter the results were made with)."""
+def cached_results(stream_factory, frames_factory, cache: Path | None, name: str) -> list:
+    """:func:`track_frames` of ``frames_factory()``, read from / written to ``cache/<name>.jsonl``
+    when a cache folder is given (``name`` carries a key of the settings and lifter the results
+    were made with)."""
     import json
 
     from posestream.engines.files import atomic_output
@@ -70,11 +74,24 @@ def cached_results(stream_factory, video: Path, cache: Path | None, name: str) -
     path = cache / f"{name}.jsonl" if cache else None
     if path is not None and path.is_file():
         return [FrameResult.from_json(json.loads(line)) for line in path.read_text().splitlines() if line]
-    results = track_video(stream_factory(), video)
+    results = track_frames(stream_factory(), frames_factory())
     if path is not None:
         with atomic_output(path) as tmp:
             Path(tmp).write_text("".join(json.dumps(r.to_json()) + "\n" for r in results))
     return results
+
+
+def person_height(results: list) -> float:
+    """Median height in pixels of the people's boxes over a clip's results.
+
+    Raises:
+        ValueError: no one was found in the clip."""
+    import numpy as np
+
+    heights = [h for r in results for h in (r.bboxes[:, 3] - r.bboxes[:, 1])] if results else []
+    if not heights:
+        raise ValueError("no person found in the clip: nothing to scale")
+    return float(np.median(heights))
 
 
 def accuracies(results: list, spans: list, config: ClassifierConfig) -> tuple[float, float]:
@@ -130,6 +147,7 @@ def main() -> None:
     parser.add_argument("--shared", action="store_true", help="evaluate the labelled shared clips")
     parser.add_argument("--config", help="YAML settings (configs/run.yaml layout)")
     parser.add_argument("--detect-interval", type=int)
+    parser.add_argument("--detect-tile", type=int, help="pipeline.detect_tile: tile side in pixels, 0 = no tiles")
     parser.add_argument("--cv", action="store_true",
                         help="leave-one-clip-out cross-validation of the default and of the hands rules' settings")
     parser.add_argument("--full-grid", action="store_true", help="--cv of the hands rules over GRID and HANDS_GRID together")
@@ -137,7 +155,13 @@ def main() -> None:
     parser.add_argument("--hands", action="store_true",
                         help="run the pipeline with hand keypoints (pipeline.hands), read by the 'hands' rules "
                              "(without them those rules fall back to the arms and the wrists' waving)")
+    parser.add_argument("--composite", type=float, metavar="PX",
+                        help="score each clip shrunk into a 1920x1080 screen recording (a player beside a "
+                             "terminal, JPEG-compressed; offline/composite.py), its people's boxes PX tall "
+                             "(median), instead of the clip itself")
     args = parser.parse_args()
+    if args.composite is not None and not args.composite > 0:
+        parser.error(f"--composite is a height in pixels > 0, not {args.composite:g}")
     if len(args.pairs) % 2:
         parser.error("give VIDEO LABELS.csv pairs")
     clips = [(Path(a), Path(b)) for a, b in zip(args.pairs[::2], args.pairs[1::2])]
@@ -148,8 +172,12 @@ def main() -> None:
     if args.cv and len(clips) < 2:
         parser.error("--cv leaves one clip out: give at least two")
     os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "models"))
-    config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval},
-                                               "pipeline": {"hands": True if args.hands else None}})
+    try:
+        config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval},
+                                                   "pipeline": {"hands": True if args.hands else None,
+                                                                "detect_tile": args.detect_tile}})
+    except (OSError, ValueError) as exc:  # a missing file or a bad value: one line
+        parser.error(str(exc))
     pipeline = PosePipeline.from_config(config.pipeline)
     rule_configs = {name: ClassifierConfig(**{**config.classify.__dict__, **v}) for name, v in VARIANTS.items()}
     lifter = config.lift.load()
@@ -167,9 +195,17 @@ def main() -> None:
     print(f"{'clip':28s} {'frames':>6s}  " + "  ".join(f"{kind} acc {r:10s}" for kind in KINDS for r in RULES))
     for video, labels_path in clips:
         spans = load_labels(labels_path)
-        results = cached_results(lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter,
-                                                    lift_min_extent=config.lift.min_extent),
-                                 video, args.cache, f"{labels_path.stem}-{run_key}")
+        make_stream = lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter,  # noqa: E731
+                                         lift_min_extent=config.lift.min_extent)
+        results = cached_results(make_stream, lambda: open_source(video), args.cache, f"{labels_path.stem}-{run_key}")
+        if args.composite:  # the same clip shrunk into a screen recording: its people args.composite px tall
+            try:
+                scale = args.composite / person_height(results)
+                placement(results[0].width, results[0].height, scale)  # fits the player, or one line now
+            except ValueError as exc:
+                raise SystemExit(f"eval_classify: {labels_path.stem}: {exc}") from None
+            results = cached_results(make_stream, lambda: screen_frames(open_source(video), scale), args.cache,
+                                     f"{labels_path.stem}-{run_key}-screen{args.composite:g}")
         kept[labels_path.stem] = (results, spans)
         cells = []
         for kind in KINDS:
