@@ -4,8 +4,9 @@ Procedural 3D bodies (COCO-17 joints, metres, y up, the person facing +z with th
 in the poses the labels are defined by — standing, sitting (hips and knees flexed 80–100°),
 hello (one forearm up, elbow from chest to above shoulder height), stop (both), and two
 no-gesture controls (a hand at the mouth, a hand at the ear) — projected through pinhole
-cameras around the person at yaw 0–90° (0: facing the camera), pitch −20–40° (positive: the
-camera looks down), webcam focal lengths, with Gaussian 2D noise like a pose model's.
+cameras around the person at yaw 0–90° (0: facing the camera; −90–0°, :data:`MIRRORED_YAWS`,
+from their right, the side of the one-armed poses' arm), pitch −20–40° (positive: the camera
+looks down), webcam focal lengths, with Gaussian 2D noise like a pose model's.
 
 Body proportions: segment lengths as fractions of body height from D. A. Winter,
 "Biomechanics and Motor Control of Human Movement" (4th ed., 2009), Fig. 4.1 (shoulder 0.818 H,
@@ -30,6 +31,9 @@ POSES = {
     "phoning": ("standing", "none"),
 }
 YAWS = (0, 15, 30, 45, 60, 75, 90)
+#: The same from the person's right: the one-armed poses (the right arm) seen from their arm's
+#: side, where :data:`YAWS` sees that arm across the body.
+MIRRORED_YAWS = (0, -15, -30, -45, -60, -75, -90)
 PITCHES = (-20, -10, 0, 10, 20, 30, 40)
 #: Focal lengths in pixels of a 640×480 webcam: 78° and 60° horizontal fields of view.
 FOCALS = (395.0, 554.0)
@@ -186,8 +190,10 @@ def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, 
                 right = [0, 0]
                 total = 0
                 for focal in focals:
+                    mirrored = 500_000 if yaw < 0 else 0  # the other side's views: other bodies, seeds ≥ 0
                     views = sweep_views(pose, Camera(yaw, pitch, focal), count,
-                                        seed + 1000 * p_index + 10 * yaw + pitch + int(focal), make_body=make_body)
+                                        seed + 1000 * p_index + 10 * abs(yaw) + pitch + int(focal) + mirrored,
+                                        make_body=make_body)
                     for keypoints in views:
                         got = classify(keypoints)
                         right[0] += got[0] == posture

@@ -289,6 +289,16 @@ SUPPORTED = [("standing", ALL_YAWS, ALL_PITCHES),
              ("stop", (0, 15), (-20, -10, 0, 10, 20)),
              ("drinking", ALL_YAWS, ALL_PITCHES),
              ("phoning", ALL_YAWS, ALL_PITCHES)]
+#: The same from the person's right (MIRRORED_YAWS: the one-armed poses' arm on the near side,
+#: where a hand raised out to the side is drawn over the face from 75–90°).
+RIGHT_YAWS = (-15, -30, -45, -60, -75, -90)
+SUPPORTED += [("standing", RIGHT_YAWS, ALL_PITCHES),
+              ("sitting", RIGHT_YAWS, (-20, -10, 0)),
+              ("sitting", (-60, -75, -90), (10, 20, 30)),
+              ("hello", (-15, -30, -45, -60), (-20, -10, 0, 10, 20)),
+              ("stop", (-15,), (-20, -10, 0, 10, 20, 30)),
+              ("drinking", RIGHT_YAWS, ALL_PITCHES),
+              ("phoning", RIGHT_YAWS, ALL_PITCHES)]
 
 
 @pytest.mark.parametrize("pose, yaws, pitches", SUPPORTED, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(SUPPORTED)])

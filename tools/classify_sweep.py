@@ -1,7 +1,7 @@
 """Posture and gesture rules over the synthetic viewpoint sweep (posestream.offline.classify_sweep).
 
     python tools/classify_sweep.py [--rules default|hafizas] [--count 20] [--lifter [PATH]] [--posture-source 2d+3d]
-        [--gesture-source 2d+3d] [--distances] [--procedural]
+        [--gesture-source 2d+3d] [--distances] [--procedural] [--mirrored]
 
 Prints, for each pose, the fraction of bodies read right at each yaw (columns) and pitch (rows),
 posture for standing/sitting, gesture for the arm poses, and the share of views where it is ≥ 0.9.
@@ -14,6 +14,8 @@ percentiles of the lifted hand's distance to the head for each gesture pose's po
 of the wrists' spread for stop, in 3D torso lengths, over every view. ``--procedural`` sweeps
 the bodies of the lifter's procedural motion instead of the sweep's own (``procedural_body``:
 another geometry, e.g. a hand at the mouth with the elbow low and out; no hand at the ear).
+``--mirrored`` puts the cameras on the person's right (yaw 0 to −90°): the one-armed poses'
+arm (the right) is then on the near side, where yaw 0–90° sees it across the body.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import argparse
 
 import numpy as np
 
-from posestream.offline.classify_sweep import (FOCALS, PITCHES, POSES, PROCEDURAL_POSES, YAWS, Camera, body,
-                                               procedural_body, still_lifter, sweep, sweep_views)
+from posestream.offline.classify_sweep import (FOCALS, MIRRORED_YAWS, PITCHES, POSES, PROCEDURAL_POSES, YAWS, Camera,
+                                               body, procedural_body, still_lifter, sweep, sweep_views)
 from posestream.stream.classify.rules import (GESTURE_SOURCES, H36M_ARMS, H36M_HEAD, H36M_ROOT, H36M_THORAX,
                                               POSTURE_SOURCES, ClassifierConfig, classify_instance, hand_distance)
 
@@ -31,7 +33,8 @@ from posestream.stream.classify.rules import (GESTURE_SOURCES, H36M_ARMS, H36M_H
 POSED_ARMS = {"hello": (0,), "stop": (0, 1), "drinking": (0,), "phoning": (0,)}
 
 
-def print_depth_distances(lift, count: int, config: ClassifierConfig, make_body=body, poses=tuple(POSES)) -> None:
+def print_depth_distances(lift, count: int, config: ClassifierConfig, make_body=body, poses=tuple(POSES),
+                          yaws=YAWS) -> None:
     """5th / 50th / 95th percentiles of the lifted posed hands' distance to the neck/nose and
     head top (the hand as the rules measure it: wrist to ``config.hand_reach`` forearm lengths
     beyond), and of the wrists' spread, in 3D torso lengths (thorax to pelvis), over every view."""
@@ -40,11 +43,11 @@ def print_depth_distances(lift, count: int, config: ClassifierConfig, make_body=
         if pose not in poses:
             continue
         face, spread = [], []
-        for yaw in YAWS:
+        for yaw in yaws:
             for pitch in PITCHES:
                 for focal in FOCALS:
                     for keypoints in sweep_views(pose, Camera(yaw, pitch, focal), count,
-                                                 7000 + 1000 * p_index + 10 * yaw + pitch, make_body=make_body):
+                                                 7000 + 1000 * p_index + 10 * abs(yaw) + pitch, make_body=make_body):
                         k3 = lift(keypoints)
                         torso = np.linalg.norm(k3[H36M_THORAX] - k3[H36M_ROOT])
                         wrists = [k3[H36M_ARMS[a][2]] for a in (0, 1)]
@@ -69,6 +72,8 @@ def main() -> None:
                         help="with --lifter: percentiles of the lifted hand-head and wrist-wrist distances per gesture pose")
     parser.add_argument("--procedural", action="store_true",
                         help="bodies of the lifter's procedural motion instead of the sweep's own")
+    parser.add_argument("--mirrored", action="store_true",
+                        help="cameras on the person's right (yaw 0 to -90): the one-armed poses' arm on the near side")
     args = parser.parse_args()
     if args.distances and not args.lifter:
         parser.error("--distances needs --lifter")
@@ -77,8 +82,9 @@ def main() -> None:
     ones = np.ones(17, np.float32) * 0.9
     lift = still_lifter(args.lifter) if args.lifter else lambda k: None
     make_body, poses = (procedural_body, PROCEDURAL_POSES) if args.procedural else (body, tuple(POSES))
-    table = sweep(lambda k: classify_instance(k, ones, lift(k), config), count=args.count, make_body=make_body,
-                  poses=poses)
+    yaws = MIRRORED_YAWS if args.mirrored else YAWS
+    table = sweep(lambda k: classify_instance(k, ones, lift(k), config), count=args.count, yaws=yaws,
+                  make_body=make_body, poses=poses)
     passed = total = 0
     for pose, (posture, gesture) in POSES.items():
         if pose not in poses:
@@ -87,15 +93,15 @@ def main() -> None:
         source = (f", posture {config.posture_source} and gesture {config.gesture_source} with the lifter"
                   if args.lifter else ", 2d")
         print(f"\n{pose} ({posture if column == 0 else gesture}), {args.rules} rules{source}: yaw → ")
-        print("pitch " + "".join(f"{y:>6d}" for y in YAWS))
+        print("pitch " + "".join(f"{y:>6d}" for y in yaws))
         for pitch in PITCHES:
-            cells = [table[pose, yaw, pitch][column] for yaw in YAWS]
+            cells = [table[pose, yaw, pitch][column] for yaw in yaws]
             passed += sum(c >= 0.9 for c in cells)
             total += len(cells)
             print(f"{pitch:5d} " + "".join(f"{c:6.2f}" for c in cells))
     print(f"\nviews read right in ≥ 90% of bodies: {passed}/{total}")
     if args.distances:
-        print_depth_distances(lift, max(1, args.count // 4), config, make_body, poses)
+        print_depth_distances(lift, max(1, args.count // 4), config, make_body, poses, yaws)
 
 
 if __name__ == "__main__":
