@@ -106,7 +106,7 @@ class Camera:
 
     Attributes:
         yaw: degrees around the vertical from the body's front (0: facing the camera, 90: the
-            body's left side). pitch: degrees the camera looks down (negative: up).
+            body's left side, −90: its right). pitch: degrees the camera looks down (negative: up).
         focal: pixels. distance: metres. size: (width, height) pixels.
     """
 
@@ -170,6 +170,13 @@ def sweep_views(pose: str, camera: Camera, count: int, seed: int, noise: float =
     return np.asarray(out, np.float32)
 
 
+def view_seed(seed: int, pose_index: int, yaw: float, pitch: float) -> int:
+    """The random seed of one view's bodies: ``seed + 1000 pose_index + 10 |yaw| + pitch``,
+    and 500 000 more from the person's right (negative yaw: other bodies than the mirror
+    view's), so that every seed is ≥ 0 for ``seed`` ≥ 20 (the lowest pitch, −20°)."""
+    return int(seed + 1000 * pose_index + 10 * abs(yaw) + pitch + (500_000 if yaw < 0 else 0))
+
+
 def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, focals=FOCALS, make_body=body,
           poses=None) -> dict:
     """Accuracy of ``classify(keypoints (17, 2)) → (posture, gesture)`` over the sweep of
@@ -190,10 +197,8 @@ def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, 
                 right = [0, 0]
                 total = 0
                 for focal in focals:
-                    mirrored = 500_000 if yaw < 0 else 0  # the other side's views: other bodies, seeds ≥ 0
                     views = sweep_views(pose, Camera(yaw, pitch, focal), count,
-                                        seed + 1000 * p_index + 10 * abs(yaw) + pitch + int(focal) + mirrored,
-                                        make_body=make_body)
+                                        view_seed(seed + int(focal), p_index, yaw, pitch), make_body=make_body)
                     for keypoints in views:
                         got = classify(keypoints)
                         right[0] += got[0] == posture

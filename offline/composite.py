@@ -1,11 +1,11 @@
-"""Small people in a large frame: a clip shrunk and pasted into a screen recording.
+"""Small people in a large frame: a clip scaled and pasted into a screen recording.
 
 Footage people share is often a screen recording: a video player showing the camera's picture
 beside other windows, each person 100–200 px tall in a 1920×1080 frame, and the whole
 compressed again. :func:`screen_frame` makes one such frame from a clip's frame: the frame
-scaled by ``scale`` (area interpolation, as a player shrinks video) into a player window on
-the left of a desktop, a terminal window of static text on the right, the whole JPEG-encoded
-once (the recorder's loss). Nothing moves but the clip, so a labelled clip keeps its labels:
+scaled by ``scale`` (area interpolation to shrink, as a player shrinks video; linear to
+enlarge, blurred as a player enlarges it) into a player window on the left of a desktop, a
+terminal window of static text on the right, the whole JPEG-encoded once (the recorder's loss). Nothing moves but the clip, so a labelled clip keeps its labels:
 the people keep their left-to-right order, and frame ids and timestamps are unchanged
 (:func:`screen_frames`). ``tools/eval_classify.py --composite PX`` scores the rules on the
 labelled shared clips so made.
@@ -51,32 +51,45 @@ def screen_frame(image: np.ndarray, scale: float, quality: int = 85) -> np.ndarr
 
     Args:
         image: (H, W, 3) uint8 BGR, the clip's frame.
-        scale: the clip's pixels per recording pixel, > 0; the scaled frame is centred in the
-            player's video area (:data:`PLAYER`) and must fit in it.
+        scale: recording pixels per clip pixel, > 0 (< 1 shrinks); the scaled frame is centred
+            in the player's video area (:data:`PLAYER`) and must fit in it.
         quality: JPEG quality of the recording's one lossy encoding, 1–100 (100: none).
 
     Returns:
-        (1080, 1920, 3) uint8 BGR. A clip point (x, y) is at
-        ``(x * scale + left, y * scale + top)`` with ``left, top`` = :func:`placement`.
+        (1080, 1920, 3) uint8 BGR. A clip point (x, y) is at about
+        ``(x * scale + left, y * scale + top)`` with ``left, top, w, h`` = :func:`placement`
+        (exactly at ``x * w / W``, the scaled size being rounded to whole pixels).
 
     Raises:
-        ValueError: ``scale`` not > 0, the scaled frame larger than the player, or ``quality``
-            out of 1–100.
+        ValueError: ``image`` not (H, W, 3) uint8, ``scale`` not > 0, the scaled frame larger
+            than the player, ``quality`` out of 1–100, or the JPEG encoding failing.
     """
     if not 1 <= quality <= 100:
         raise ValueError(f"composite: quality is 1-100, not {quality!r}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"composite: frames must be (H, W, 3) uint8 BGR, not {image.shape} {image.dtype}")
     left, top, w, h = placement(image.shape[1], image.shape[0], scale)
     screen = _desktop().copy()
-    screen[top:top + h, left:left + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    shrink = w <= image.shape[1]
+    screen[top:top + h, left:left + w] = cv2.resize(image, (w, h),
+                                                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     if quality < 100:
         ok, data = cv2.imencode(".jpg", screen, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        if not ok:
+            raise ValueError("composite: the JPEG encoding failed")
         screen = cv2.imdecode(data, cv2.IMREAD_COLOR)
     return screen
 
 
 def placement(width: int, height: int, scale: float) -> tuple[int, int, int, int]:
-    """Where a ``width`` × ``height`` clip scaled by ``scale`` lands: (left, top, width, height)
-    pixels of the recording, centred in :data:`PLAYER`.
+    """Where a clip lands in the recording.
+
+    Args:
+        width, height: the clip's frame size, pixels. scale: recording pixels per clip pixel.
+
+    Returns:
+        (left, top, width, height) in recording pixels: the scaled size rounded to whole
+        pixels (at least 1), centred in :data:`PLAYER`.
 
     Raises:
         ValueError: ``scale`` not > 0 (or not finite), or the scaled clip does not fit the player.
@@ -92,6 +105,8 @@ def placement(width: int, height: int, scale: float) -> tuple[int, int, int, int
 
 
 def screen_frames(frames: Iterable[Frame], scale: float, quality: int = 85) -> Iterator[Frame]:
-    """:func:`screen_frame` of each frame, with its frame id and timestamp kept."""
+    """:func:`screen_frame` of each frame, with its frame id and timestamp kept (a bad
+    ``scale`` or ``quality`` raises its ``ValueError`` at the first frame; check with
+    :func:`placement` first to refuse before any work)."""
     for frame in frames:
         yield Frame(frame.frame_id, frame.pts, screen_frame(frame.image, scale, quality), frame.name)

@@ -301,6 +301,17 @@ SUPPORTED += [("standing", RIGHT_YAWS, ALL_PITCHES),
               ("phoning", RIGHT_YAWS, ALL_PITCHES)]
 
 
+def test_view_seeds_are_as_published_on_the_left_and_others_on_the_right():
+    """Seeds of yaw ≥ 0 are the sweep's published ``seed + 1000 pose + 10 yaw + pitch``; the
+    person's right (negative yaw) gets other, non-negative ones."""
+    from posestream.offline.classify_sweep import view_seed
+
+    assert view_seed(395, 2, 45, -20) == 395 + 2000 + 450 - 20
+    left = {view_seed(20, p, y, q) for p in range(6) for y in ALL_YAWS for q in ALL_PITCHES}
+    right = {view_seed(20, p, -y, q) for p in range(6) for y in ALL_YAWS[1:] for q in ALL_PITCHES}
+    assert min(left | right) >= 0 and not left & right and len(right) == 6 * 6 * 7
+
+
 @pytest.mark.parametrize("pose, yaws, pitches", SUPPORTED, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(SUPPORTED)])
 def test_rules_hold_across_viewpoints(pose, yaws, pitches):
     from posestream.offline.classify_sweep import POSES, sweep

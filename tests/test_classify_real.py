@@ -70,8 +70,9 @@ def test_partial_view_is_unknown_not_guessed(clip_scores):
 
 def test_a_person_150_px_tall_in_a_screen_recording_is_one_person_read_right(real_pipeline):
     """har-wave (hello, then stop) shrunk into a 1920×1080 screen recording, its man about 150 px
-    tall as the people of issue 14's held-out office video: the tiles find him, he is one
-    person in every frame, and his gestures and posture are read as labelled."""
+    tall as the people of issue 14's held-out office video: the tiles find him in ≥ 90 % of the
+    frames (from a few frames in), never as two people, and his gestures and posture are read
+    as labelled."""
     from posestream.offline.composite import screen_frames
 
     path = shared_file("media/har-wave/wave.mp4")

@@ -19,9 +19,9 @@ def test_a_clip_point_lands_at_scale_times_it_plus_the_centred_offset():
     image = _bright_square()
     screen = screen_frame(image, 0.5, quality=100)
     assert screen.shape == (SCREEN[1], SCREEN[0], 3)
-    # centred in the player's area: offset = player corner + (player size - scaled size) / 2
-    left = PLAYER[0] + (PLAYER[2] - 160) // 2
-    top = PLAYER[1] + (PLAYER[3] - 120) // 2
+    # centred in the player's 1120 × 840 area at (40, 110): 40 + 480, 110 + 360
+    assert PLAYER == (40, 110, 1120, 840)
+    left, top = 520, 470
     assert placement(320, 240, 0.5) == (left, top, 160, 120)
     ys, xs = np.nonzero(screen[..., 0] > 200)
     inside = (xs >= left) & (xs < left + 160) & (ys >= top) & (ys < top + 120)
@@ -43,8 +43,23 @@ def test_frame_ids_and_timestamps_are_kept():
     assert [(f.frame_id, f.pts) for f in out] == [(1, 0.0), (2, 1 / 30), (3, 2 / 30)]
 
 
+def test_an_enlarged_clip_is_smoothed_not_blocky():
+    """Enlarged 3×, a one-pixel checkerboard becomes a smooth grey field as a player's bilinear
+    scaling makes it, not 3 × 3 blocks (nearest neighbour)."""
+    board = np.indices((40, 40)).sum(axis=0) % 2 * 255
+    image = np.repeat(board[..., None], 3, axis=2).astype(np.uint8)
+    left, top, w, h = placement(40, 40, 3.0)
+    inner = screen_frame(image, 3.0, quality=100)[top + 10:top + h - 10, left + 10:left + w - 10, 0].astype(int)
+    assert inner.std() < 60  # blocks of 0 and 255 would give a standard deviation near 127
+
+
 @pytest.mark.parametrize("scale, quality, message", [(0.0, 85, "scale"), (float("nan"), 85, "scale"),
                                                       (5.0, 85, "larger than the player"), (0.5, 0, "quality")])
 def test_bad_settings_are_refused_in_one_line(scale, quality, message):
     with pytest.raises(ValueError, match=message):
         screen_frame(_bright_square(), scale, quality)
+
+
+def test_a_frame_that_is_not_colour_is_refused():
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        screen_frame(np.zeros((240, 320), np.uint8), 0.5)

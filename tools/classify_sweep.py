@@ -25,7 +25,7 @@ import argparse
 import numpy as np
 
 from posestream.offline.classify_sweep import (FOCALS, MIRRORED_YAWS, PITCHES, POSES, PROCEDURAL_POSES, YAWS, Camera,
-                                               body, procedural_body, still_lifter, sweep, sweep_views)
+                                               body, procedural_body, still_lifter, sweep, sweep_views, view_seed)
 from posestream.stream.classify.rules import (GESTURE_SOURCES, H36M_ARMS, H36M_HEAD, H36M_ROOT, H36M_THORAX,
                                               POSTURE_SOURCES, ClassifierConfig, classify_instance, hand_distance)
 
@@ -47,7 +47,7 @@ def print_depth_distances(lift, count: int, config: ClassifierConfig, make_body=
             for pitch in PITCHES:
                 for focal in FOCALS:
                     for keypoints in sweep_views(pose, Camera(yaw, pitch, focal), count,
-                                                 7000 + 1000 * p_index + 10 * abs(yaw) + pitch, make_body=make_body):
+                                                 view_seed(7000, p_index, yaw, pitch), make_body=make_body):
                         k3 = lift(keypoints)
                         torso = np.linalg.norm(k3[H36M_THORAX] - k3[H36M_ROOT])
                         wrists = [k3[H36M_ARMS[a][2]] for a in (0, 1)]

@@ -7,8 +7,8 @@ reference (hafizas) rules and the hand-aware (hands) rules, side by side.
     python tools/eval_classify.py --shared --hands --cv   # hand keypoints on: the 'hands' rules read them
     python tools/eval_classify.py --shared --composite 150  # each clip's people 150 px tall in a 1080p screen recording
 
-Runs the tracked and lifted pipeline once per video (``--cache DIR`` keeps its JSON lines for the
-next run), classifies the same keypoints with each rule variant, and prints per-clip frame
+Runs the tracked and lifted pipeline once per video (with ``--composite``, on the video and then
+on its screen recording; ``--cache DIR`` keeps its JSON lines for the next run), classifies the same keypoints with each rule variant, and prints per-clip frame
 accuracy and pooled per-class precision / recall / F1 (labels format: offline/classify_eval.py).
 
 ``--cv``: for each clip, the default rules' free settings (:data:`GRID`) are chosen on the
@@ -20,7 +20,10 @@ clips the settings were chosen on is not a result: read the held-out column.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import math
 import os
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +33,7 @@ from posestream.stream.classify.rules import GESTURES, ClassifierConfig  # noqa:
 from posestream.stream.config import RunConfig  # noqa: E402
 from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
 from posestream.stream.capture.files import open_source  # noqa: E402
-from posestream.offline.composite import placement, screen_frames  # noqa: E402
+from posestream.offline.composite import PLAYER, SCREEN, placement, screen_frames  # noqa: E402
 
 #: Rule variants compared: name → overrides of the configured classifier settings.
 VARIANTS = {"default": {"rules": "default", "posture_source": "2d+3d", "gesture_source": "2d+3d"},
@@ -46,6 +49,8 @@ GRID = {"short_thigh": (0.35, 0.45, 0.55), "hands_apart": (0.4, 0.5, 0.6), "face
 #: Settings of the hand-aware rules searched by --cv (waving window, slowest rate, swing; how low a stop palm may be).
 HANDS_GRID = {"wave_window": (1.5, 3.0), "wave_min_hz": (0.25, 1.0), "wave_amplitude": (0.5, 1.0),
               "stop_below_shoulder": (0.3, 0.5)}
+#: JPEG quality of the --composite screen recordings (offline/composite.py).
+QUALITY = 85
 
 
 def shared_pairs() -> list[tuple[Path, Path]]:
@@ -88,7 +93,7 @@ def person_height(results: list) -> float:
         ValueError: no one was found in the clip."""
     import numpy as np
 
-    heights = [h for r in results for h in (r.bboxes[:, 3] - r.bboxes[:, 1])] if results else []
+    heights = [h for r in results for h in (r.bboxes[:, 3] - r.bboxes[:, 1])]
     if not heights:
         raise ValueError("no person found in the clip: nothing to scale")
     return float(np.median(heights))
@@ -156,11 +161,11 @@ def main() -> None:
                         help="run the pipeline with hand keypoints (pipeline.hands), read by the 'hands' rules "
                              "(without them those rules fall back to the arms and the wrists' waving)")
     parser.add_argument("--composite", type=float, metavar="PX",
-                        help="score each clip shrunk into a 1920x1080 screen recording (a player beside a "
+                        help="score each clip scaled into a 1920x1080 screen recording (a player beside a "
                              "terminal, JPEG-compressed; offline/composite.py), its people's boxes PX tall "
                              "(median), instead of the clip itself")
     args = parser.parse_args()
-    if args.composite is not None and not args.composite > 0:
+    if args.composite is not None and not (math.isfinite(args.composite) and args.composite > 0):
         parser.error(f"--composite is a height in pixels > 0, not {args.composite:g}")
     if len(args.pairs) % 2:
         parser.error("give VIDEO LABELS.csv pairs")
@@ -182,7 +187,6 @@ def main() -> None:
     rule_configs = {name: ClassifierConfig(**{**config.classify.__dict__, **v}) for name, v in VARIANTS.items()}
     lifter = config.lift.load()
     # the cache holds tracked, lifted results: keyed by the settings and the lifter's weights
-    import hashlib
     import json
 
     settings = json.dumps([config.pipeline.__dict__, config.tracking.__dict__, config.lift.__dict__], sort_keys=True,
@@ -198,14 +202,16 @@ def main() -> None:
         make_stream = lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter,  # noqa: E731
                                          lift_min_extent=config.lift.min_extent)
         results = cached_results(make_stream, lambda: open_source(video), args.cache, f"{labels_path.stem}-{run_key}")
-        if args.composite:  # the same clip shrunk into a screen recording: its people args.composite px tall
-            try:
+        if args.composite:  # the same clip scaled into a screen recording: its people args.composite px tall
+            try:  # (their height measured on the clip as tracked with these settings)
                 scale = args.composite / person_height(results)
                 placement(results[0].width, results[0].height, scale)  # fits the player, or one line now
             except ValueError as exc:
                 raise SystemExit(f"eval_classify: {labels_path.stem}: {exc}") from None
-            results = cached_results(make_stream, lambda: screen_frames(open_source(video), scale), args.cache,
-                                     f"{labels_path.stem}-{run_key}-screen{args.composite:g}")
+            print(f"{labels_path.stem}: scaled {scale:.3f} into the recording", file=sys.stderr)
+            recording = hashlib.sha256(repr((SCREEN, PLAYER, QUALITY, round(scale, 9))).encode()).hexdigest()[:8]
+            results = cached_results(make_stream, lambda: screen_frames(open_source(video), scale, QUALITY),
+                                     args.cache, f"{labels_path.stem}-{run_key}-screen{recording}")
         kept[labels_path.stem] = (results, spans)
         cells = []
         for kind in KINDS:

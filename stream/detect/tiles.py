@@ -2,9 +2,11 @@
 the whole of it (slicing-aided inference: Akyon et al., "Slicing Aided Hyper Inference and
 Fine-tuning for Small Object Detection", ICIP 2022).
 
-A one-stage detector sees a frame shrunk to its input (416 px for YOLOX-Nano): a person 200 px
-tall in a 1920×1080 frame is 43 px there, and YOLOX-Nano finds none on the shared clips pasted
-that small into such a frame. In a tile the size of the frame's height he is 1.78 times larger.
+A one-stage detector sees a frame shrunk to its input (416 px for YOLOX-Nano): a person 150 px
+tall in a 1920×1080 frame is 33 px there, and YOLOX-Nano never finds the people of five of the
+seven labelled shared clips scaled to that height in such a frame (``tools/eval_classify.py
+--shared --composite 150 --detect-tile 0``). In a tile the size of the frame's height he is
+1.78 times larger.
 """
 
 from __future__ import annotations
