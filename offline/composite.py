@@ -5,10 +5,10 @@ beside other windows, each person 100–200 px tall in a 1920×1080 frame, and t
 compressed again. :func:`screen_frame` makes one such frame from a clip's frame: the frame
 scaled by ``scale`` (area interpolation to shrink, as a player shrinks video; linear to
 enlarge, blurred as a player enlarges it) into a player window on the left of a desktop, a
-terminal window of static text on the right, the whole JPEG-encoded once (the recorder's loss). Nothing moves but the clip, so a labelled clip keeps its labels:
-the people keep their left-to-right order, and frame ids and timestamps are unchanged
-(:func:`screen_frames`). ``tools/eval_classify.py --composite PX`` scores the rules on the
-labelled shared clips so made.
+terminal window of static text on the right, the whole JPEG-encoded once (the recorder's
+loss). Nothing moves but the clip, so a labelled clip keeps its labels: the people keep their
+left-to-right order, and frame ids and timestamps are unchanged (:func:`screen_frames`).
+``tools/eval_classify.py --composite PX`` scores the rules on the labelled shared clips so made.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from posestream.stream.capture.files import Frame
 SCREEN = (1920, 1080)
 #: The player window's video area: left, top, width, height in pixels.
 PLAYER = (40, 110, 1120, 840)
+#: JPEG quality of the recording's one lossy encoding (a screen recorder's usual loss).
+QUALITY = 85
 #: Colours (BGR): desktop, window chrome, the player's letterbox, the terminal's text.
 DESKTOP, CHROME, LETTERBOX, TEXT = (48, 40, 36), (62, 62, 62), (0, 0, 0), (200, 210, 200)
 
@@ -46,7 +48,7 @@ def _desktop() -> np.ndarray:
     return screen
 
 
-def screen_frame(image: np.ndarray, scale: float, quality: int = 85) -> np.ndarray:
+def screen_frame(image: np.ndarray, scale: float, quality: int = QUALITY) -> np.ndarray:
     """One frame of the recording.
 
     Args:
@@ -104,7 +106,7 @@ def placement(width: int, height: int, scale: float) -> tuple[int, int, int, int
     return x + (pw - w) // 2, y + (ph - h) // 2, w, h
 
 
-def screen_frames(frames: Iterable[Frame], scale: float, quality: int = 85) -> Iterator[Frame]:
+def screen_frames(frames: Iterable[Frame], scale: float, quality: int = QUALITY) -> Iterator[Frame]:
     """:func:`screen_frame` of each frame, with its frame id and timestamp kept (a bad
     ``scale`` or ``quality`` raises its ``ValueError`` at the first frame; check with
     :func:`placement` first to refuse before any work)."""

@@ -8,8 +8,9 @@ reference (hafizas) rules and the hand-aware (hands) rules, side by side.
     python tools/eval_classify.py --shared --composite 150  # each clip's people 150 px tall in a 1080p screen recording
 
 Runs the tracked and lifted pipeline once per video (with ``--composite``, on the video and then
-on its screen recording; ``--cache DIR`` keeps its JSON lines for the next run), classifies the same keypoints with each rule variant, and prints per-clip frame
-accuracy and pooled per-class precision / recall / F1 (labels format: offline/classify_eval.py).
+on its screen recording; ``--cache DIR`` keeps its JSON lines for the next run), classifies the
+same keypoints with each rule variant, and prints per-clip frame accuracy and pooled per-class
+precision / recall / F1 (labels format: offline/classify_eval.py).
 
 ``--cv``: for each clip, the default rules' free settings (:data:`GRID`) are chosen on the
 *other* clips (best mean of posture and gesture accuracy there) and scored on the held-out clip;
@@ -33,7 +34,7 @@ from posestream.stream.classify.rules import GESTURES, ClassifierConfig  # noqa:
 from posestream.stream.config import RunConfig  # noqa: E402
 from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
 from posestream.stream.capture.files import open_source  # noqa: E402
-from posestream.offline.composite import PLAYER, SCREEN, placement, screen_frames  # noqa: E402
+from posestream.offline.composite import PLAYER, QUALITY, SCREEN, placement, screen_frames  # noqa: E402
 
 #: Rule variants compared: name → overrides of the configured classifier settings.
 VARIANTS = {"default": {"rules": "default", "posture_source": "2d+3d", "gesture_source": "2d+3d"},
@@ -49,8 +50,6 @@ GRID = {"short_thigh": (0.35, 0.45, 0.55), "hands_apart": (0.4, 0.5, 0.6), "face
 #: Settings of the hand-aware rules searched by --cv (waving window, slowest rate, swing; how low a stop palm may be).
 HANDS_GRID = {"wave_window": (1.5, 3.0), "wave_min_hz": (0.25, 1.0), "wave_amplitude": (0.5, 1.0),
               "stop_below_shoulder": (0.3, 0.5)}
-#: JPEG quality of the --composite screen recordings (offline/composite.py).
-QUALITY = 85
 
 
 def shared_pairs() -> list[tuple[Path, Path]]:
