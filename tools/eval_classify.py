@@ -193,13 +193,14 @@ def main() -> None:
     weights = config.lift.path.read_bytes() if config.lift.enabled else b""
     run_key = hashlib.sha256(settings.encode() + weights).hexdigest()[:12]
 
+    def make_stream() -> PoseStream:  # a fresh stream (tracks, filters, lifter state) per video
+        return PoseStream(pipeline, config.tracking, classify=None, lifter=lifter, lift_min_extent=config.lift.min_extent)
+
     pooled = {(rules, kind): ([], []) for rules in RULES for kind in KINDS}
     kept = {}
     print(f"{'clip':28s} {'frames':>6s}  " + "  ".join(f"{kind} acc {r:10s}" for kind in KINDS for r in RULES))
     for video, labels_path in clips:
         spans = load_labels(labels_path)
-        make_stream = lambda: PoseStream(pipeline, config.tracking, classify=None, lifter=lifter,  # noqa: E731
-                                         lift_min_extent=config.lift.min_extent)
         results = cached_results(make_stream, lambda: open_source(video), args.cache, f"{labels_path.stem}-{run_key}")
         if args.composite:  # the same clip scaled into a screen recording: its people args.composite px tall
             try:  # (their height measured on the clip as tracked with these settings)
