@@ -233,6 +233,13 @@ def test_depth_settles_a_hand_drawn_on_the_face():
     assert classify_instance(drawn, ONES, in_front, DEFAULT)[1] == "hello"
     assert classify_instance(drawn, ONES, at_mouth, DEFAULT)[1] == "none"
     assert classify_instance(drawn, ONES, in_front, ClassifierConfig(gesture_source="2d"))[1] == "none"
+    # the same hand drawn on the face at the end of a forearm slanting 45 deg towards it (from the
+    # elbow 0.35 torso out and 0.35 below): a cup brought to the mouth; depth does not overturn it
+    slanted = drawn.copy()
+    slanted[8] = slanted[10] + [-0.35 * torso, 0.35 * torso]
+    assert classify_instance(slanted, ONES, in_front, DEFAULT)[1] == "none"
+    assert classify_instance(slanted, ONES, in_front, ClassifierConfig(face_clear_forearm=50.0))[1] == "hello"
+    assert classify_instance(drawn, ONES, in_front, ClassifierConfig(face_clear_forearm=15.0))[1] == "none"  # 17 deg
     # depth never raises an arm whose forearm 2D draws down
     assert classify_instance(person(), ONES, in_front, DEFAULT)[1] == "none"
     # a hand at the ear seen from above is drawn beside the head: 2D reads hello, depth puts it at the face
@@ -275,6 +282,9 @@ def test_bad_settings_are_refused():
         ClassifierConfig(gesture_source="3d")
     with pytest.raises(ValueError):
         ClassifierConfig(gesture_hold=-1.0)
+    for degrees in (-1.0, 181.0):
+        with pytest.raises(ValueError, match="face_clear_forearm"):
+            ClassifierConfig(face_clear_forearm=degrees)
 
 
 # -- the synthetic viewpoint sweep (posestream.offline.classify_sweep) ------------------------

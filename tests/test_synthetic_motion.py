@@ -125,8 +125,9 @@ def test_the_shipped_lifter_reads_gestures_2d_draws_wrong(shipped_lift):
     """From the side a hand raised in front of the chest is drawn on the face and two forearms
     on one another; from above an elbow held forward is drawn at the waist: 2D alone reads no
     gesture. The default ``gesture_source: 2d+3d`` asks the lifter's 3D pose those questions, so
-    these views read hello / stop, while a hand at the mouth or ear stays no gesture (bodies of
-    other seeds than the ones ``face_distance_3d`` / ``face_near_3d`` were chosen on)."""
+    these views read hello / stop, while a hand at the mouth or ear stays no gesture, from the
+    far side too (bodies of other seeds than the ones ``face_distance_3d`` / ``face_near_3d`` /
+    ``face_clear_forearm`` were chosen on)."""
     from posestream.offline.classify_sweep import sweep_views
 
     scores = np.full(17, 0.9, np.float32)
@@ -148,3 +149,10 @@ def test_the_shipped_lifter_reads_gestures_2d_draws_wrong(shipped_lift):
     assert read("hello", [(90, -10), (75, 0)], fused) >= 0.9
     for pose in ("drinking", "phoning"):
         assert read(pose, [(0, 0), (30, 10), (60, 0), (30, 40)], fused) >= 0.9, pose
+    # a cup at the mouth on the far side, seen from 90 deg at or below eye level: 2D draws the hand
+    # on the face, with the forearm slanting towards it; the lifter puts it up to a torso away,
+    # which would make it hello were a slanting forearm not left to 2D (face_clear_forearm)
+    far = [(90, -20), (90, -10), (90, 0)]
+    assert read("drinking", far, fused) >= 0.95
+    assert read("drinking", far, ClassifierConfig(face_clear_forearm=180.0)) <= 0.85
+    assert read("drinking", far, flat) >= 0.95

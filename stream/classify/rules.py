@@ -196,6 +196,14 @@ class ClassifierConfig:
             and 0.6-0.85 they pass the most views there, 283, though 0.75-0.8 pass 4-6 more of
             the ``--procedural`` bodies and 2-4 fewer of these), checked on other bodies and the
             real clips.
+        face_clear_forearm: 3D's "away from the face" overturns 2D's "at the face" only for a
+            forearm drawn within this many degrees of vertical in the image (a hand raised beside
+            the head and drawn over the face from the side); a forearm slanting further towards
+            the face (elbow held forward or out, a cup or a bottle brought to the mouth) is at
+            the face as 2D draws it: seen from 75-90 deg at or below eye level the lifter puts
+            such a hand 0.4-1.0 torso from the head, where a raised hand's forearm is drawn
+            within 21 deg of vertical (``tools/classify_sweep.py --lifter``, the sweep's bodies
+            of seed 0: 30-35 pass the most views there, 288, against 283 without the gate, 180).
         hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
             lengths apart. Not 2D's 0.4, which read clasped hands as stop on tfjs pose_1 and
             squats (``tools/eval_classify.py``); a stop's wrists are 1.30-1.90 apart on the
@@ -255,6 +263,7 @@ class ClassifierConfig:
     face_distance_3d: float = 0.7
     face_near_3d: float = 0.45
     hands_apart_3d: float = 0.8
+    face_clear_forearm: float = 35.0
     sit_thigh_angle_3d: float = 55.0
     stand_thigh_angle_3d: float = 30.0
     posture_hold: float = 0.3
@@ -284,6 +293,8 @@ class ClassifierConfig:
                self.unknown_hold) < 0:
             raise ValueError("classify: posture_hold, gesture_hold, gesture_release, first_hold, arm_memory and "
                              "unknown_hold are seconds ≥ 0")
+        if not 0 <= self.face_clear_forearm <= 180:
+            raise ValueError(f"classify: face_clear_forearm is degrees from 0 to 180, not {self.face_clear_forearm!r}")
         if not 0 <= self.hand_reach <= 2:
             raise ValueError(f"classify: hand_reach is forearm lengths from 0 to 2, not {self.hand_reach!r}")
 
@@ -368,7 +379,8 @@ def arm_raised(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, hip_y
     """One arm's reading (module text): (2,) pixel points, ``hip_y`` the hip centre's y, ``face``
     (K, 2) the confident face keypoints (K may be 0), ``torso`` in pixels. ``depth``: the 3D
     pose's answers (:func:`arm_depth`): an elbow or wrist 2D puts too low, or a hand 2D puts at
-    the face, is asked again in 3D; a hand 2D draws below the eyes but away from the face is at
+    the face, is asked again in 3D (a hand drawn on the face only with its forearm near vertical,
+    ``face_clear_forearm``); a hand 2D draws below the eyes but away from the face is at
     the face when 3D puts it near (``face_near_3d``). The forearm itself must point up in the
     image; without face keypoints the face test is 2D's. None: 2D alone."""
     if not hafizas_arm_raised(elbow, wrist):
@@ -382,7 +394,8 @@ def arm_raised(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, hip_y
     if len(face) and wrist[1] >= face[:, 1].min():  # a hand above the eyes is never at the face
         at_face = hand_distance(face, elbow, wrist, config.hand_reach) < config.face_distance * torso
         if depth is not None:  # drawn on the face, the hand may be in front; drawn apart, at the ear
-            at_face = depth.face_near or (at_face and not depth.face_clear)
+            upright = _angle(wrist - elbow, np.array([0.0, -1.0])) <= config.face_clear_forearm  # image y is down
+            at_face = depth.face_near or (at_face and not (depth.face_clear and upright))
         return not at_face
     return True
 
