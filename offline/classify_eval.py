@@ -33,6 +33,16 @@ LABELLED_CLIPS = {
     "mediapipe-hand-reach.csv": "mediapipe-hand-reach/test_video.mp4",
 }
 
+#: shared clips where nobody sits and nobody gestures (every frame looked at), under
+#: $POSESTREAM_SHARED/media: any *sitting*, *hello* or *stop* read there is wrong. No threshold
+#: was chosen on them.
+NEGATIVE_CLIPS = {
+    "opencv-vtest/vtest.avi": "pedestrians walking or standing, a camera 30-40 deg above them",
+    "intel-one-by-one-person/one-by-one-person-detection.mp4":
+        "one person at a time walks to a high table, stands there with their back to a camera about 40 deg "
+        "above, hands on the table, and leaves",
+}
+
 
 @dataclass(frozen=True)
 class LabelSpan:
@@ -116,6 +126,19 @@ def pairs(spans: list[LabelSpan], results: list[FrameResult], labels: list[tuple
             truth.append(wanted)
             predicted.append(guess)
     return truth, predicted
+
+
+def label_rates(labels: list[tuple[list[str], list[str]]]) -> tuple[int, dict[str, float]]:
+    """Share of the reported person-frames given each label, over :func:`classify_frames`'
+    output: ``(person-frames, {label: share})`` for every posture and gesture label (shares
+    NaN with no person-frame). On a :data:`NEGATIVE_CLIPS` clip the *sitting*, *hello* and *stop*
+    shares are errors."""
+    postures = [p for frame, _ in labels for p in frame]
+    gestures = [g for _, frame in labels for g in frame]
+    n = len(postures)
+    shares = {label: (sum(p == label for p in postures) / n if n else float("nan")) for label in POSTURES}
+    shares.update({label: (sum(g == label for g in gestures) / n if n else float("nan")) for label in GESTURES})
+    return n, shares
 
 
 @dataclass(frozen=True)

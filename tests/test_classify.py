@@ -7,7 +7,8 @@ import pytest
 
 from poses import person
 from posestream.stream.classify.rules import (ClassifierConfig, LabelHysteresis, PoseClassifier, classify_instance,
-                             default_posture_3d, hafizas_arm_raised, hafizas_classify, hafizas_leg_sitting)
+                                              default_posture_3d, hafizas_arm_raised, hafizas_classify,
+                                              hafizas_leg_sitting, knee_reprojection)
 
 ONES = np.ones(17, np.float32)
 DEFAULT = ClassifierConfig()
@@ -99,26 +100,82 @@ def _skeleton_3d(thigh_deg: float, knee_deg: float) -> np.ndarray:
     return j
 
 
+#: COCO-17 → H36M-17 joints that have a COCO twin (the rest are made by _lift_of)
+_COCO_TO_H36M = {12: 1, 14: 2, 16: 3, 11: 4, 13: 5, 15: 6, 0: 9, 5: 11, 7: 12, 9: 13, 6: 14, 8: 15, 10: 16}
+
+
+def _lift_of(keypoints: np.ndarray, thigh_deg: float | None = None, sideways: float = 0.0) -> np.ndarray:
+    """H36M-17 in a camera frame (x right, y down, z away from the camera, 1 unit a pixel) whose
+    x, y are the COCO-17 ``keypoints``' and z 0: a lift that explains them exactly. With
+    ``thigh_deg`` both knees and ankles come towards the camera (z < 0), their x, y kept, until
+    each thigh is that many degrees from the torso's downward axis (thighs pointing at a camera
+    above: what a seated person facing it looks like); ``sideways`` moves both knees and ankles
+    that many pixels outwards in x (seated thighs a lift puts where 2D has none)."""
+    j = np.zeros((17, 3))
+    for coco, h36m in _COCO_TO_H36M.items():
+        j[h36m, :2] = keypoints[coco]
+    j[0, :2] = keypoints[[11, 12]].mean(axis=0)  # root: the hip centre
+    j[8, :2] = keypoints[[5, 6]].mean(axis=0)  # thorax: the shoulder centre
+    j[7] = (j[0] + j[8]) / 2
+    j[10] = j[9] - [0, 15, 0]
+    for hip, knee, ankle, out in ((1, 2, 3, -1), (4, 5, 6, 1)):
+        if thigh_deg is not None:
+            j[[knee, ankle], 2] = -(j[knee, 1] - j[hip, 1]) * math.tan(math.radians(thigh_deg))
+        j[[knee, ankle], 0] += out * sideways
+    return j
+
+
+def test_a_lift_is_read_where_it_explains_the_2d_knees():
+    """knee_reprojection: the lift's knees put on the image by the scale and shift that fit its
+    trunk to the 2D one, in torso lengths (person(): torso 99 px)."""
+    k = person()
+    ok = np.ones(17, bool)
+    lift = _lift_of(k)
+    assert knee_reprojection(k, ok, lift) == pytest.approx(0.0, abs=1e-9)
+    # scaled to metres and shifted: the same fit
+    assert knee_reprojection(k, ok, lift * 0.004 + [1.0, -2.0, 3.0]) == pytest.approx(0.0, abs=1e-9)
+    assert knee_reprojection(k, ok, _lift_of(k, thigh_deg=70)) == pytest.approx(0.0, abs=1e-9)  # depth only
+    assert knee_reprojection(k, ok, _lift_of(k, sideways=49.5)) == pytest.approx(0.5)  # 49.5 px / 99 px
+    unseen = ok.copy()
+    unseen[[13, 14]] = False
+    assert knee_reprojection(k, unseen, lift) is None
+    unseen = ok.copy()
+    unseen[[5, 6, 11]] = False  # one trunk keypoint: no fit
+    assert knee_reprojection(k, unseen, lift) is None
+
+
 def test_posture_from_the_3d_pose():
     assert default_posture_3d(_skeleton_3d(0, 180), DEFAULT) == "standing"
     assert default_posture_3d(_skeleton_3d(90, 90), DEFAULT) == "sitting"
     assert default_posture_3d(_skeleton_3d(42, 140), DEFAULT) == "unknown"
+    seated = _lift_of(person(), thigh_deg=70)  # thighs at the lens: 2D sees straight legs
+    assert default_posture_3d(seated, DEFAULT) == "sitting"
     # with posture_source 3d the 3D pose decides over a 2D pose that looks standing ...
     from_3d = ClassifierConfig(posture_source="3d")
-    assert classify_instance(person(), ONES, _skeleton_3d(90, 90), from_3d)[0] == "sitting"
+    assert classify_instance(person(), ONES, seated, from_3d)[0] == "sitting"
     only_2d = ClassifierConfig(posture_source="2d")
-    assert classify_instance(person(), ONES, _skeleton_3d(90, 90), only_2d)[0] == "standing"
+    assert classify_instance(person(), ONES, seated, only_2d)[0] == "standing"
     # by default (2d+3d) a 2D "standing" whose 3D thighs both sit is sitting, the rest is 2D's
     assert DEFAULT.posture_source == "2d+3d"
-    assert classify_instance(person(), ONES, _skeleton_3d(90, 90), DEFAULT)[0] == "sitting"
-    assert classify_instance(person(), ONES, _skeleton_3d(42, 140), DEFAULT)[0] == "standing"  # 3D unsure: 2D
-    assert classify_instance(person(sitting=True), ONES, _skeleton_3d(0, 180), DEFAULT)[0] == "sitting"
+    assert classify_instance(person(), ONES, seated, DEFAULT)[0] == "sitting"
+    assert classify_instance(person(), ONES, _lift_of(person(), thigh_deg=42), DEFAULT)[0] == "standing"  # 3D unsure
+    assert classify_instance(person(sitting=True), ONES, _lift_of(person(sitting=True)), DEFAULT)[0] == "sitting"
     assert classify_instance(person(), ONES, None, DEFAULT)[0] == "standing"  # no lifter: 2D
     # ... but not for a person whose legs are not seen (a lifter invents them): 2D says unknown
     legs_unseen = ONES.copy()
     legs_unseen[11:] = 0.1
     for config in (from_3d, DEFAULT):
-        assert classify_instance(person(), legs_unseen, _skeleton_3d(90, 90), config)[0] == "unknown"
+        assert classify_instance(person(), legs_unseen, seated, config)[0] == "unknown"
+    # nor where the lift does not explain the 2D knees: seated thighs pointing sideways, knees
+    # 0.6 torso from where 2D sees them (a lifter's answer to straight legs seen from above)
+    astray = _lift_of(person(), thigh_deg=70, sideways=0.6 * 99)
+    assert default_posture_3d(astray, DEFAULT) == "sitting"
+    for config in (from_3d, DEFAULT):
+        assert classify_instance(person(), ONES, astray, config)[0] == "standing"
+        assert classify_instance(person(), ONES, astray, ClassifierConfig(posture_source=config.posture_source,
+                                                                          knee_error_3d=0.7))[0] == "sitting"
+    with pytest.raises(ValueError, match="knee_error_3d"):
+        ClassifierConfig(knee_error_3d=0.0)
     # and the decision does not depend on the camera: rotate the body 70 degrees about x
     r = np.array([[1, 0, 0], [0, math.cos(1.2), -math.sin(1.2)], [0, math.sin(1.2), math.cos(1.2)]])
     assert default_posture_3d(_skeleton_3d(90, 90) @ r.T, DEFAULT) == "sitting"
@@ -263,6 +320,27 @@ def test_depth_settles_a_hand_drawn_on_the_face():
         hands = None if hand_ok is None else left_hand
         assert classify_instance(drawn, ONES, in_front, hands_rules, hands=hands, hand_ok=hand_ok)[1] == "hello"
         assert classify_instance(drawn, ONES, at_mouth, hands_rules, hands=hands, hand_ok=hand_ok)[1] == "none"
+
+
+def test_forearms_depth_puts_level_are_not_raised():
+    """Seen from above and behind, hands resting forward on a table are drawn above the elbows:
+    2D reads both forearms raised (stop). The lifter puts them level: 5 deg above the plane
+    square to the torso (under forearm_rise_3d, 20), so not raised; forearms it raises 37 deg
+    (a stop held low and forward) or more stay raised."""
+    torso = 0.33 * 300
+    drawn = _forearms_up(person(), (-1, 1), elbow_drop=0.4, torso=torso)
+    drawn[[0, 1, 2, 3, 4]] = drawn[[0, 1, 2, 3, 4]] - [0, 2 * torso]  # no hand near the face
+    assert classify_instance(drawn, ONES, None, DEFAULT)[1] == "stop"
+    level = _upper_body_3d([-0.2, 0.3 + 0.25 * math.tan(math.radians(5)), 0.3],
+                           [0.2, 0.3 + 0.25 * math.tan(math.radians(5)), 0.3])  # elbows (+-0.2, 0.3, 0.05)
+    raised = _upper_body_3d([-0.2, 0.3 + 0.25 * math.tan(math.radians(37)), 0.3],
+                            [0.2, 0.3 + 0.25 * math.tan(math.radians(37)), 0.3])
+    assert classify_instance(drawn, ONES, level, DEFAULT)[1] == "none"
+    assert classify_instance(drawn, ONES, raised, DEFAULT)[1] == "stop"
+    assert classify_instance(drawn, ONES, level, ClassifierConfig(forearm_rise_3d=0.0))[1] == "stop"
+    assert classify_instance(drawn, ONES, level, ClassifierConfig(gesture_source="2d"))[1] == "stop"
+    hello = _forearms_up(person(), (-1,), elbow_drop=0.4, torso=torso)
+    assert classify_instance(hello, ONES, _upper_body_3d([-0.2, 0.32, 0.3], [0.2, 0.1, 0.05]), DEFAULT)[1] == "none"
 
 
 def test_seated_facing_the_camera_is_sitting():

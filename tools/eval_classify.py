@@ -6,6 +6,7 @@ reference (hafizas) rules and the hand-aware (hands) rules, side by side.
     python tools/eval_classify.py --shared --cv     # + leave-one-clip-out cross-validation
     python tools/eval_classify.py --shared --hands --cv   # hand keypoints on: the 'hands' rules read them
     python tools/eval_classify.py --shared --composite 150  # each clip's people 150 px tall in a 1080p screen recording
+    python tools/eval_classify.py --negatives       # shared clips where nobody sits or gestures: what is read there
 
 Runs the tracked and lifted pipeline once per video (with ``--composite``, on the video and then
 on its screen recording; ``--cache DIR`` keeps its JSON lines for the next run), classifies the
@@ -16,6 +17,10 @@ precision / recall / F1 (labels format: offline/classify_eval.py).
 *other* clips (best mean of posture and gesture accuracy there) and scored on the held-out clip;
 printed beside the fixed defaults and the reference rules on the same clip. Frame accuracy on
 clips the settings were chosen on is not a result: read the held-out column.
+
+``--negatives``: the shared clips of ``NEGATIVE_CLIPS`` (offline/classify_eval.py), where nobody
+sits and nobody gestures, as filmed: per clip and rule variant, the share of the reported
+person-frames read sitting, hello and stop (all of them errors) and unknown.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-from posestream.offline.classify_eval import LABELLED_CLIPS, KINDS, classify_frames, load_labels, pairs, score  # noqa: E402
+from posestream.offline.classify_eval import (LABELLED_CLIPS, KINDS, NEGATIVE_CLIPS, classify_frames,  # noqa: E402
+                                              label_rates, load_labels, pairs, score)
 from posestream.stream.classify.rules import GESTURES, ClassifierConfig  # noqa: E402
 from posestream.stream.config import RunConfig  # noqa: E402
 from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
@@ -52,9 +58,26 @@ HANDS_GRID = {"wave_window": (1.5, 3.0), "wave_min_hz": (0.25, 1.0), "wave_ampli
               "stop_below_shoulder": (0.3, 0.5)}
 
 
+def shared_media() -> Path:
+    return Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "media"
+
+
 def shared_pairs() -> list[tuple[Path, Path]]:
-    media = Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "media"
-    return [(media / video, REPO / "tests" / "data" / labels) for labels, video in LABELLED_CLIPS.items()]
+    return [(shared_media() / video, REPO / "tests" / "data" / labels) for labels, video in LABELLED_CLIPS.items()]
+
+
+def print_negatives(make_stream, cache: Path | None, run_key: str, rule_configs: dict) -> None:
+    """What each rule variant reads on the :data:`NEGATIVE_CLIPS` (nobody sits or gestures
+    there): shares of the reported person-frames."""
+    print("\nwhere nobody sits or gestures (NEGATIVE_CLIPS): share of the reported person-frames read")
+    print(f"{'clip':34s} {'rules':10s} {'frames':>6s} {'sitting':>8s} {'hello':>7s} {'stop':>7s} {'unknown':>8s}")
+    for video, what in NEGATIVE_CLIPS.items():
+        path = shared_media() / video
+        results = cached_results(make_stream, lambda: open_source(path), cache, f"{Path(video).stem}-{run_key}")
+        for rules, config in rule_configs.items():
+            n, shares = label_rates(classify_frames(results, config))
+            print(f"{Path(video).parent.name:34s} {rules:10s} {n:6d} {shares['sitting']:8.3f} {shares['hello']:7.3f} "
+                  f"{shares['stop']:7.3f} {shares['unknown']:8.3f}")
 
 
 def track_frames(stream: PoseStream, frames) -> list:
@@ -159,6 +182,8 @@ def main() -> None:
     parser.add_argument("--hands", action="store_true",
                         help="run the pipeline with hand keypoints (pipeline.hands), read by the 'hands' rules "
                              "(without them those rules fall back to the arms and the wrists' waving)")
+    parser.add_argument("--negatives", action="store_true",
+                        help="also read the shared clips where nobody sits or gestures (NEGATIVE_CLIPS)")
     parser.add_argument("--composite", type=float, metavar="PX",
                         help="score each clip scaled into a 1920x1080 screen recording (a player beside a "
                              "terminal, JPEG-compressed; offline/composite.py), its people's boxes PX tall "
@@ -171,7 +196,7 @@ def main() -> None:
     clips = [(Path(a), Path(b)) for a, b in zip(args.pairs[::2], args.pairs[1::2])]
     if args.shared:
         clips += shared_pairs()
-    if not clips:
+    if not clips and not args.negatives:
         parser.error("nothing to evaluate")
     if args.cv and len(clips) < 2:
         parser.error("--cv leaves one clip out: give at least two")
@@ -196,6 +221,16 @@ def main() -> None:
     def make_stream() -> PoseStream:  # a fresh stream (tracks, filters, lifter state) per video
         return PoseStream(pipeline, config.tracking, classify=None, lifter=lifter, lift_min_extent=config.lift.min_extent)
 
+    if clips:
+        evaluate_labelled(clips, args, make_stream, run_key, rule_configs)
+    if args.negatives:
+        print_negatives(make_stream, args.cache, run_key, rule_configs)
+
+
+def evaluate_labelled(clips: list, args, make_stream, run_key: str, rule_configs: dict) -> None:
+    """Per-clip and pooled accuracies of every rule variant on labelled ``clips`` ((video,
+    labels) pairs), as filmed or in a screen recording (``args.composite``), and the
+    cross-validations (``args.cv``)."""
     pooled = {(rules, kind): ([], []) for rules in RULES for kind in KINDS}
     kept = {}
     print(f"{'clip':28s} {'frames':>6s}  " + "  ".join(f"{kind} acc {r:10s}" for kind in KINDS for r in RULES))
