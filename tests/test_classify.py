@@ -363,6 +363,8 @@ def test_bad_settings_are_refused():
     for degrees in (-1.0, 181.0):
         with pytest.raises(ValueError, match="face_clear_forearm"):
             ClassifierConfig(face_clear_forearm=degrees)
+    with pytest.raises(ValueError, match="forearm_rise_3d"):
+        ClassifierConfig(forearm_rise_3d=95.0)
 
 
 # -- the synthetic viewpoint sweep (posestream.offline.classify_sweep) ------------------------

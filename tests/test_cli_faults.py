@@ -165,6 +165,8 @@ def test_unreadable_config_files(tmp_path, capsys, wave):
     ("classify:\n  posture_hold: -0.3", "classify.posture_hold: expected a number of at least 0"),
     ("classify:\n  sit_knee_angle: 200", "classify.sit_knee_angle: expected a number from 0 to 180"),
     ("classify:\n  max_thigh: .nan", "classify.max_thigh: expected a finite number"),
+    ("classify:\n  knee_error_3d: 0", "classify.knee_error_3d: expected a number above 0, got 0"),
+    ("classify:\n  forearm_rise_3d: 120", "classify.forearm_rise_3d: expected a number from -90 to 90, got 120"),
     ("graph:\n  heartbeat_timeout: 0", "graph.heartbeat_timeout: expected a number above 0, got 0"),
     ("graph:\n  heartbeat_timeout: 0.2", "graph.heartbeat_timeout: expected more than graph.heartbeat_interval (0.5 s)"),
     ("graph:\n  gap_timeout: -1", "graph.gap_timeout: expected a number above 0"),

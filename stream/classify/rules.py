@@ -316,6 +316,8 @@ class ClassifierConfig:
         if self.gesture_source not in GESTURE_SOURCES:
             raise ValueError(f"classify: gesture_source must be one of {', '.join(GESTURE_SOURCES)}, "
                              f"not {self.gesture_source!r}")
+        if not -90 <= self.forearm_rise_3d <= 90:
+            raise ValueError(f"classify: forearm_rise_3d is degrees from -90 to 90, not {self.forearm_rise_3d!r}")
         if not self.knee_error_3d > 0:
             raise ValueError(f"classify: knee_error_3d is torso lengths > 0, not {self.knee_error_3d!r}")
         if min(self.posture_hold, self.gesture_hold, self.gesture_release, self.first_hold, self.arm_memory,
