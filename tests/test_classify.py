@@ -136,11 +136,17 @@ def test_a_lift_is_read_where_it_explains_the_2d_knees():
     assert knee_reprojection(k, ok, lift * 0.004 + [1.0, -2.0, 3.0]) == pytest.approx(0.0, abs=1e-9)
     assert knee_reprojection(k, ok, _lift_of(k, thigh_deg=70)) == pytest.approx(0.0, abs=1e-9)  # depth only
     assert knee_reprojection(k, ok, _lift_of(k, sideways=49.5)) == pytest.approx(0.5)  # 49.5 px / 99 px
+    one_knee = lift.copy()
+    one_knee[5, 0] += 0.8 * 99  # the left knee alone, 0.8 torso out: the worse knee counts
+    assert knee_reprojection(k, ok, one_knee) == pytest.approx(0.8)
+    flipped = lift.copy()
+    flipped[:, :2] *= -1  # upside down against the picture: a negative scale fits it, and explains nothing
+    assert knee_reprojection(k, ok, flipped) is None
     unseen = ok.copy()
     unseen[[13, 14]] = False
     assert knee_reprojection(k, unseen, lift) is None
     unseen = ok.copy()
-    unseen[[5, 6, 11]] = False  # one trunk keypoint: no fit
+    unseen[[5, 6]] = False  # no shoulder: no torso, no fit
     assert knee_reprojection(k, unseen, lift) is None
 
 
@@ -159,7 +165,9 @@ def test_posture_from_the_3d_pose():
     assert DEFAULT.posture_source == "2d+3d"
     assert classify_instance(person(), ONES, seated, DEFAULT)[0] == "sitting"
     assert classify_instance(person(), ONES, _lift_of(person(), thigh_deg=42), DEFAULT)[0] == "standing"  # 3D unsure
-    assert classify_instance(person(sitting=True), ONES, _lift_of(person(sitting=True)), DEFAULT)[0] == "sitting"
+    # a 2D "sitting" stays, whatever the 3D pose (a standing one, its knees let through here)
+    assert classify_instance(person(sitting=True), ONES, _skeleton_3d(0, 180),
+                             ClassifierConfig(knee_error_3d=1e9))[0] == "sitting"
     assert classify_instance(person(), ONES, None, DEFAULT)[0] == "standing"  # no lifter: 2D
     # ... but not for a person whose legs are not seen (a lifter invents them): 2D says unknown
     legs_unseen = ONES.copy()
@@ -170,6 +178,9 @@ def test_posture_from_the_3d_pose():
     # 0.6 torso from where 2D sees them (a lifter's answer to straight legs seen from above)
     astray = _lift_of(person(), thigh_deg=70, sideways=0.6 * 99)
     assert default_posture_3d(astray, DEFAULT) == "sitting"
+    near = _lift_of(person(), thigh_deg=70, sideways=0.45 * 99)  # within knee_error_3d (0.5)
+    assert classify_instance(person(), ONES, near, DEFAULT)[0] == "sitting"
+    assert classify_instance(person(), ONES, _lift_of(person(), thigh_deg=70, sideways=0.55 * 99), DEFAULT)[0] == "standing"
     for config in (from_3d, DEFAULT):
         assert classify_instance(person(), ONES, astray, config)[0] == "standing"
         assert classify_instance(person(), ONES, astray, ClassifierConfig(posture_source=config.posture_source,
@@ -341,6 +352,9 @@ def test_forearms_depth_puts_level_are_not_raised():
     assert classify_instance(drawn, ONES, level, ClassifierConfig(gesture_source="2d"))[1] == "stop"
     hello = _forearms_up(person(), (-1,), elbow_drop=0.4, torso=torso)
     assert classify_instance(hello, ONES, _upper_body_3d([-0.2, 0.32, 0.3], [0.2, 0.1, 0.05]), DEFAULT)[1] == "none"
+    # a forearm 3D points down, 60 deg below level (drawn up in the image from below): not raised
+    down = _upper_body_3d([-0.2, 0.3 - 0.25 * math.tan(math.radians(60)), 0.3], [0.2, 0.1, 0.05])
+    assert classify_instance(hello, ONES, down, DEFAULT)[1] == "none"
 
 
 def test_seated_facing_the_camera_is_sitting():
@@ -363,8 +377,9 @@ def test_bad_settings_are_refused():
     for degrees in (-1.0, 181.0):
         with pytest.raises(ValueError, match="face_clear_forearm"):
             ClassifierConfig(face_clear_forearm=degrees)
-    with pytest.raises(ValueError, match="forearm_rise_3d"):
-        ClassifierConfig(forearm_rise_3d=95.0)
+    for degrees in (-95.0, 95.0):
+        with pytest.raises(ValueError, match="forearm_rise_3d"):
+            ClassifierConfig(forearm_rise_3d=degrees)
 
 
 # -- the synthetic viewpoint sweep (posestream.offline.classify_sweep) ------------------------

@@ -200,7 +200,7 @@ def main() -> None:
         parser.error("nothing to evaluate")
     if args.cv and len(clips) < 2:
         parser.error("--cv leaves one clip out: give at least two")
-    os.environ.setdefault("POSESTREAM_MODEL_DIR", str(Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "models"))
+    os.environ.setdefault("POSESTREAM_MODEL_DIR", str(shared_media().parent / "models"))
     try:
         config = RunConfig.from_yaml(args.config, {"tracking": {"detect_interval": args.detect_interval},
                                                    "pipeline": {"hands": True if args.hands else None,
