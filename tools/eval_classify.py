@@ -71,7 +71,7 @@ def print_negatives(make_stream, cache: Path | None, run_key: str, rule_configs:
     there): shares of the reported person-frames."""
     print("\nwhere nobody sits or gestures (NEGATIVE_CLIPS): share of the reported person-frames read")
     print(f"{'clip':34s} {'rules':10s} {'frames':>6s} {'sitting':>8s} {'hello':>7s} {'stop':>7s} {'unknown':>8s}")
-    for video, what in NEGATIVE_CLIPS.items():
+    for video in NEGATIVE_CLIPS:
         path = shared_media() / video
         results = cached_results(make_stream, lambda: open_source(path), cache, f"{Path(video).stem}-{run_key}")
         for rules, config in rule_configs.items():
