@@ -478,6 +478,12 @@ def test_an_arm_lost_for_a_moment_keeps_its_reading_for_arm_memory_seconds():
     # an arm lowered while seen is read at once: the memory only covers arms that are not judged
     lowered = [(stop, ONES)] * 10 + [(person(arms_up=1), ONES)] * 10
     assert _run_track(PoseClassifier(ClassifierConfig(arm_memory=1.0)), lowered, fps)[-1][1] == "hello"
+    # the memory keeps a gesture, it never starts one: one raised frame, then the arm unjudged
+    unjudged = ONES.copy()
+    unjudged[[8, 10]] = 0.05  # right elbow and wrist
+    glimpse = [(person(), ONES)] * 5 + [(person(arms_up=1), ONES)] + [(person(), unjudged)] * 10
+    labels = [g for _, g in _run_track(PoseClassifier(ClassifierConfig(arm_memory=1.0)), glimpse, fps)]
+    assert labels == ["none"] * len(glimpse)
 
 
 def test_legs_unclear_for_a_moment_keep_the_posture():
