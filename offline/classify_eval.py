@@ -12,12 +12,14 @@ not report counts as ``unknown`` / ``none``.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from posestream.stream.classify.rules import GESTURES, POSTURES, ClassifierConfig, PoseClassifier
+from posestream.stream.classify.rules import (GESTURES, POSTURES, ClassifierConfig, PoseClassifier, arm_readings,
+                                              forearm_rise, knee_reprojection)
 from posestream.stream.results import FrameResult
 
 KINDS = ("posture", "gesture")
@@ -134,12 +136,36 @@ def label_rates(labels: list[tuple[list[str], list[str]]]) -> tuple[int, dict[st
     output: ``(person-frames, {label: share})`` for every posture and gesture label (shares
     NaN with no person-frame). On a :data:`NEGATIVE_CLIPS` clip the *sitting*, *hello* and *stop*
     shares are errors."""
-    postures = [p for frame, _ in labels for p in frame]
-    gestures = [g for _, frame in labels for g in frame]
-    n = len(postures)
-    shares = {label: (sum(p == label for p in postures) / n if n else float("nan")) for label in POSTURES}
-    shares.update({label: (sum(g == label for g in gestures) / n if n else float("nan")) for label in GESTURES})
-    return n, shares
+    counts = Counter(label for postures, gestures in labels for label in (*postures, *gestures))
+    n = sum(len(postures) for postures, _ in labels)
+    return n, {label: counts[label] / n if n else float("nan") for label in POSTURES + GESTURES}
+
+
+def lift_checks(results: list[FrameResult], config: ClassifierConfig) -> tuple[np.ndarray, np.ndarray]:
+    """What the default rules' two checks on the lifter's 3D pose measure, over a stream's
+    results: the knee error of every lifted person-frame whose knees and torso are seen
+    (:func:`~posestream.stream.classify.rules.knee_reprojection`, torso lengths; compared with
+    ``knee_error_3d``), and the 3D rise of every arm the 2D rules alone read raised
+    (:func:`~posestream.stream.classify.rules.forearm_rise`, degrees; compared with
+    ``forearm_rise_3d``). Keypoints score from ``config.keypoint_threshold``.
+
+    Returns:
+        ``(knee_errors, rises)``: float64 1-D arrays.
+    """
+    flat = ClassifierConfig(**{**config.__dict__, "gesture_source": "2d"})
+    errors, rises = [], []
+    for result in results:
+        if result.keypoints_3d is None:
+            continue
+        for keypoints, scores, lifted in zip(result.keypoints, result.keypoint_scores, result.keypoints_3d):
+            if not np.all(np.isfinite(lifted)):
+                continue
+            error = knee_reprojection(keypoints, scores >= config.keypoint_threshold, lifted)
+            if error is not None:
+                errors.append(error)
+            rise = forearm_rise(lifted)
+            rises += [rise[a] for a, raised in enumerate(arm_readings(keypoints, scores, flat)) if raised]
+    return np.asarray(errors, np.float64), np.asarray(rises, np.float64)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ reference (hafizas) rules and the hand-aware (hands) rules, side by side.
     python tools/eval_classify.py --shared --hands --cv   # hand keypoints on: the 'hands' rules read them
     python tools/eval_classify.py --shared --composite 150  # each clip's people 150 px tall in a 1080p screen recording
     python tools/eval_classify.py --negatives       # shared clips where nobody sits or gestures: what is read there
+    python tools/eval_classify.py --shared --negatives --lift-checks  # + what the checks on the 3D pose measure
 
 Runs the tracked and lifted pipeline once per video (with ``--composite``, on the video and then
 on its screen recording; ``--cache DIR`` keeps its JSON lines for the next run), classifies the
@@ -21,6 +22,11 @@ clips the settings were chosen on is not a result: read the held-out column.
 ``--negatives``: the shared clips of ``NEGATIVE_CLIPS`` (offline/classify_eval.py), where nobody
 sits and nobody gestures, as filmed: per clip and rule variant, the share of the reported
 person-frames read sitting, hello and stop (all of them errors) and unknown.
+
+``--lift-checks``: per clip, what the default rules' checks on the lifter's 3D pose measure
+(offline/classify_eval.py ``lift_checks``): percentiles of the knee error (torso lengths; the
+3D pose reads the posture up to ``knee_error_3d``) and of the 3D rise of the arms 2D alone reads
+raised (degrees; not raised under ``forearm_rise_3d``).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 from posestream.offline.classify_eval import (LABELLED_CLIPS, KINDS, NEGATIVE_CLIPS, classify_frames,  # noqa: E402
-                                              label_rates, load_labels, pairs, score)
+                                              label_rates, lift_checks, load_labels, pairs, score)
 from posestream.stream.classify.rules import GESTURES, ClassifierConfig  # noqa: E402
 from posestream.stream.config import RunConfig  # noqa: E402
 from posestream.stream.pipeline import PosePipeline, PoseStream  # noqa: E402
@@ -59,17 +65,39 @@ HANDS_GRID = {"wave_window": (1.5, 3.0), "wave_min_hz": (0.25, 1.0), "wave_ampli
 
 
 def shared_media() -> Path:
+    """The shared media folder: ``$POSESTREAM_SHARED/media`` (default ``../shared/media``)."""
     return Path(os.environ.get("POSESTREAM_SHARED", REPO.parent / "shared")) / "media"
+
+
+def print_lift_checks(name: str, results: list, config: ClassifierConfig) -> None:
+    """One line: percentiles of :func:`lift_checks`' knee errors and rises on a clip."""
+    import numpy as np
+
+    errors, rises = lift_checks(results, config)
+    line = f"  {name}: knee error (torso) "
+    if len(errors):
+        p = np.percentile(errors, [10, 50, 95, 99])
+        line += (f"10/50/95/99th {p[0]:.2f} / {p[1]:.2f} / {p[2]:.2f} / {p[3]:.2f} of {len(errors)}, "
+                 f"{np.mean(errors > config.knee_error_3d):.2f} over {config.knee_error_3d:g}")
+    else:
+        line += "none measured"
+    if len(rises):
+        p = np.percentile(rises, [1, 50])
+        line += (f"; arms 2D reads raised, 3D rise 1st/50th {p[0]:.0f} / {p[1]:.0f} deg of {len(rises)}, "
+                 f"{np.mean(rises < config.forearm_rise_3d):.2f} under {config.forearm_rise_3d:g}")
+    print(line)
 
 
 def shared_pairs() -> list[tuple[Path, Path]]:
     return [(shared_media() / video, REPO / "tests" / "data" / labels) for labels, video in LABELLED_CLIPS.items()]
 
 
-def print_negatives(make_stream, cache: Path | None, run_key: str, rule_configs: dict) -> None:
+def print_negatives(make_stream, cache: Path | None, run_key: str, rule_configs: dict, checks: bool = False) -> None:
     """What each rule variant reads on the :data:`NEGATIVE_CLIPS` (nobody sits or gestures
-    there): shares of the reported person-frames."""
+    there): shares of the reported person-frames; with ``checks``, :func:`print_lift_checks`."""
     print("\nwhere nobody sits or gestures (NEGATIVE_CLIPS): share of the reported person-frames read")
+    for video, what in NEGATIVE_CLIPS.items():
+        print(f"  {Path(video).parent.name}: {what}")
     print(f"{'clip':34s} {'rules':10s} {'frames':>6s} {'sitting':>8s} {'hello':>7s} {'stop':>7s} {'unknown':>8s}")
     for video in NEGATIVE_CLIPS:
         path = shared_media() / video
@@ -78,6 +106,8 @@ def print_negatives(make_stream, cache: Path | None, run_key: str, rule_configs:
             n, shares = label_rates(classify_frames(results, config))
             print(f"{Path(video).parent.name:34s} {rules:10s} {n:6d} {shares['sitting']:8.3f} {shares['hello']:7.3f} "
                   f"{shares['stop']:7.3f} {shares['unknown']:8.3f}")
+        if checks:
+            print_lift_checks(Path(video).parent.name, results, rule_configs["default"])
 
 
 def track_frames(stream: PoseStream, frames) -> list:
@@ -184,6 +214,8 @@ def main() -> None:
                              "(without them those rules fall back to the arms and the wrists' waving)")
     parser.add_argument("--negatives", action="store_true",
                         help="also read the shared clips where nobody sits or gestures (NEGATIVE_CLIPS)")
+    parser.add_argument("--lift-checks", action="store_true",
+                        help="per clip, percentiles of the knee error and forearm rise the checks on the 3D pose read")
     parser.add_argument("--composite", type=float, metavar="PX",
                         help="score each clip scaled into a 1920x1080 screen recording (a player beside a "
                              "terminal, JPEG-compressed; offline/composite.py), its people's boxes PX tall "
@@ -224,7 +256,7 @@ def main() -> None:
     if clips:
         evaluate_labelled(clips, args, make_stream, run_key, rule_configs)
     if args.negatives:
-        print_negatives(make_stream, args.cache, run_key, rule_configs)
+        print_negatives(make_stream, args.cache, run_key, rule_configs, args.lift_checks)
 
 
 def evaluate_labelled(clips: list, args, make_stream, run_key: str, rule_configs: dict) -> None:
@@ -272,6 +304,10 @@ def evaluate_labelled(clips: list, args, make_stream, run_key: str, rule_configs
             false = {r: sum(t == "none" and p == "hello" for t, p in zip(*pooled[r, kind])) for r in RULES}
             print(f"{'false hello':10s} {'':7s}  " + "  ".join(f"{false[r]:24d}" for r in RULES)
                   + "   (person-frames labelled none, read hello)")
+    if args.lift_checks:
+        print("\nwhat the checks on the 3D pose measure (default rules):")
+        for name, (results, _) in kept.items():
+            print_lift_checks(name, results, rule_configs["default"])
     if args.cv:
         cross_validate(kept, rule_configs["default"])
         cross_validate(kept, rule_configs["hands"], {**GRID, **HANDS_GRID} if args.full_grid else HANDS_GRID)
