@@ -10,9 +10,10 @@ looks down), webcam focal lengths, with Gaussian 2D noise like a pose model's.
 
 Body proportions: segment lengths as fractions of body height from D. A. Winter,
 "Biomechanics and Motor Control of Human Movement" (4th ed., 2009), Fig. 4.1 (shoulder 0.818 H,
-hip 0.530 H, knee 0.285 H, upper arm 0.186 H, forearm 0.146 H, thigh 0.245 H, shank 0.246 H,
-shoulder width 0.259 H, hip width 0.191 H); face points placed by hand. Heights vary ±10 %,
-limb lengths ±5 % per body.
+hip 0.530 H, knee 0.285 H, upper arm 0.186 H, forearm 0.146 H, thigh 0.245 H, shank 0.246 H);
+the shoulder and hip joints as far apart as joint centres are (``HIP_WIDTH``, ``SHOULDER_WIDTH``
+in offline/synthetic_motion.py: what a pose model's keypoints mark, not Winter's breadths over
+the skin); face points placed by hand. Heights vary ±10 %, limb lengths ±5 % per body.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from posestream.offline.synthetic_motion import HIP_WIDTH, SHOULDER_WIDTH
 
 #: Poses of the sweep → (posture, gesture) they must be read as.
 POSES = {
@@ -51,7 +54,7 @@ def body(pose: str, rng: np.random.Generator) -> np.ndarray:
     h = rng.uniform(1.55, 1.90)
     s = lambda: rng.uniform(0.95, 1.05)  # noqa: E731 -- per-segment length jitter
     upper, fore, thigh, shank = 0.186 * h * s(), 0.146 * h * s(), 0.245 * h * s(), 0.246 * h * s()
-    sw, hw = 0.259 * h / 2, 0.191 * h / 2
+    sw, hw = SHOULDER_WIDTH * h / 2, HIP_WIDTH * h / 2
     j = np.zeros((17, 3))
     hip_y, shoulder_y = 0.530 * h, 0.818 * h
     if pose == "sitting":
@@ -208,10 +211,27 @@ def sweep(classify, count: int = 20, seed: int = 0, yaws=YAWS, pitches=PITCHES, 
     return table
 
 
+def numeric_overrides(items) -> dict:
+    """``KEY=NUMBER`` strings (the tools' ``--set``) → ``{key: float}``, to override numeric
+    :class:`~posestream.stream.classify.rules.ClassifierConfig` settings.
+
+    Raises:
+        ValueError: an item is not ``KEY=NUMBER``.
+    """
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--set {item}: expected KEY=NUMBER") from None
+    return overrides
+
+
 def still_lifter(path: str = "default"):
-    """The 3D lifter as the sweep uses it: ``keypoints (17, 2) pixels of an IMAGE_SIZE frame →
-    (17, 3) float32 metres`` (H36M-17, root-relative), the lifter's output for a person held
-    still, the view repeated for its whole receptive field. ``path``: a ``.safetensors``
+    """The 3D lifter as the sweep uses it: ``lift(keypoints (17, 2) pixels, size=IMAGE_SIZE) →
+    (17, 3) float32 metres`` (H36M-17, root-relative; ``size`` the frame's (width, height)),
+    the lifter's output for a person held still, the view repeated for its whole receptive field. ``path``: a ``.safetensors``
     lifter, or ``default`` (the shipped one).
 
     Raises:
@@ -223,8 +243,8 @@ def still_lifter(path: str = "default"):
     lifter = load_lifter(LiftConfig(checkpoint=path).path)
     model = StreamingTemporalModel(lifter)
 
-    def lift(keypoints: np.ndarray) -> np.ndarray:
-        x = lifter_inputs(keypoints[None], *IMAGE_SIZE, person_extent(keypoints[None]))[0]  # as the lift stage
+    def lift(keypoints: np.ndarray, size: tuple = IMAGE_SIZE) -> np.ndarray:
+        x = lifter_inputs(keypoints[None], *size, person_extent(keypoints[None]))[0]  # as the lift stage
         state = model.start(x)
         for _ in range(lifter.architecture.receptive_field):
             out = model.step([state], x[None])

@@ -68,9 +68,20 @@ class Pose:
     mouth_reach: tuple = (0.5, 0.5)
 
 
+#: Distance between the hip joints' and the shoulder joints' centres, fractions of body height:
+#: 0.36 and 0.66 of the trunk (hip centre to shoulder line, 0.288 H), as the joint centres of the
+#: shared CMU motion capture (0.35 / 0.67 of thorax-to-pelvis), the CMU Panoptic reconstructions
+#: (hips 0.34-0.50 of the trunk) and BlazePose's keypoints of the standing people of the shared
+#: clips seen from the front (hips 0.34-0.38 of the trunk, 0.54-0.65 of the shoulders; printed by
+#: ``tools/body_widths.py``). Winter's 0.191 H and 0.259 H are the body's breadths over the skin.
+HIP_WIDTH = 0.105
+SHOULDER_WIDTH = 0.19
+
+
 @dataclass(frozen=True)
 class Body:
-    """Segment lengths, metres (Winter's fractions of ``height`` with per-segment jitter)."""
+    """Segment lengths, metres (Winter's fractions of ``height`` with per-segment jitter;
+    the widths between joint centres, :data:`HIP_WIDTH` and :data:`SHOULDER_WIDTH`)."""
 
     height: float
     thigh: float
@@ -86,7 +97,7 @@ class Body:
         h = rng.uniform(1.50, 1.95)
         s = lambda: rng.uniform(0.95, 1.05)  # noqa: E731 -- per-segment jitter
         return cls(h, 0.245 * h * s(), 0.246 * h * s(), (0.818 - 0.530) * h * s(), 0.186 * h * s(), 0.146 * h * s(),
-                   0.191 * h / 2 * s(), 0.259 * h / 2 * s())
+                   HIP_WIDTH * h / 2 * s(), SHOULDER_WIDTH * h / 2 * s())
 
 
 def _rad(a) -> np.ndarray:
@@ -188,8 +199,12 @@ def standing(rng: np.random.Generator) -> Pose:
 
 
 def seated(rng: np.random.Generator) -> Pose:
-    """On a chair: hips and knees flexed 80–100° (the sweep's sitting), trunk upright or leaning."""
-    return replace(standing(rng), hip_flex=tuple(rng.uniform(80, 100, 2)), knee_flex=tuple(rng.uniform(75, 105, 2)),
+    """On a chair: thighs from 10° above level to 25° below (hips flexed 65–100°), each shank
+    from 15° back to 55° forward of vertical (feet under the seat to stretched out; the CMU
+    Panoptic musicians of mmpose's test data sit with thighs 6–28° below level and shanks 7–47°
+    forward), trunk upright or leaning."""
+    hip_flex = rng.uniform(65, 100, 2)
+    return replace(standing(rng), hip_flex=tuple(hip_flex), knee_flex=tuple(hip_flex - rng.uniform(-15, 55, 2)),
                    hip_abduct=tuple(rng.uniform(2, 15, 2)), lean=rng.uniform(-10, 20),
                    forearm_up=tuple(rng.uniform(20, 80, 2)), arm_forward=tuple(rng.uniform(30, 80, 2)))
 

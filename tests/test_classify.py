@@ -384,14 +384,16 @@ def test_bad_settings_are_refused():
 
 # -- the synthetic viewpoint sweep (posestream.offline.classify_sweep) ------------------------
 #: Where the README says the 2D rules hold: (pose, yaws, pitches). Outside it (a camera 20–40°
-#: above a person seated facing it; raised arms seen from 75–90°, stop from 30° aside or
-#: 30–40° above) 2D keypoints are ambiguous: tools/classify_sweep.py prints those.
+#: above a person seated facing it; raised arms seen from 75–90°) 2D keypoints are ambiguous:
+#: tools/classify_sweep.py prints those. Stop is not here: on bodies whose shoulders are as far
+#: apart as joint centres, one hand raised beside the head is drawn at the face in up to 38 % of
+#: the bodies seen from 0–15° aside (that arm then reads not raised, the gesture hello); the
+#: lifter's depth settles it (test_synthetic_motion.py).
 ALL_YAWS, ALL_PITCHES = (0, 15, 30, 45, 60, 75, 90), (-20, -10, 0, 10, 20, 30, 40)
 SUPPORTED = [("standing", ALL_YAWS, ALL_PITCHES),
              ("sitting", ALL_YAWS, (-20, -10, 0)),
              ("sitting", (60, 75, 90), (10, 20, 30)),
              ("hello", (0, 15, 30, 45, 60), ALL_PITCHES),
-             ("stop", (0, 15), (-20, -10, 0, 10, 20)),
              ("drinking", ALL_YAWS, ALL_PITCHES),
              ("phoning", ALL_YAWS, ALL_PITCHES)]
 #: The same from the person's right (MIRRORED_YAWS: the one-armed poses' arm on the near side,
@@ -401,7 +403,6 @@ SUPPORTED += [("standing", RIGHT_YAWS, ALL_PITCHES),
               ("sitting", RIGHT_YAWS, (-20, -10, 0)),
               ("sitting", (-60, -75, -90), (10, 20, 30)),
               ("hello", (-15, -30, -45, -60), (-20, -10, 0, 10, 20)),
-              ("stop", (-15,), (-20, -10, 0, 10, 20, 30)),
               ("drinking", RIGHT_YAWS, ALL_PITCHES),
               ("phoning", RIGHT_YAWS, ALL_PITCHES)]
 

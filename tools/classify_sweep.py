@@ -33,7 +33,8 @@ import argparse
 import numpy as np
 
 from posestream.offline.classify_sweep import (FOCALS, MIRRORED_YAWS, PITCHES, POSES, PROCEDURAL_POSES, YAWS, Camera,
-                                               body, procedural_body, still_lifter, sweep, sweep_views, view_seed)
+                                               body, numeric_overrides, procedural_body, still_lifter, sweep,
+                                               sweep_views, view_seed)
 from posestream.stream.classify.rules import (GESTURE_SOURCES, H36M_ARMS, H36M_HEAD, H36M_ROOT, H36M_THORAX,
                                               POSTURE_SOURCES, ClassifierConfig, arm_readings, classify_instance,
                                               forearm_rise, hand_distance, knee_reprojection)
@@ -124,13 +125,10 @@ def main() -> None:
     args = parser.parse_args()
     if (args.distances or args.lift_checks) and not args.lifter:
         parser.error("--distances and --lift-checks need --lifter")
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = float(value)
-        except ValueError:
-            parser.error(f"--set {item}: expected KEY=NUMBER")
+    try:
+        overrides = numeric_overrides(args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         config = ClassifierConfig(rules=args.rules, posture_source=args.posture_source if args.lifter else "2d",
                                   gesture_source=args.gesture_source if args.lifter else "2d", **overrides)

@@ -9,14 +9,16 @@ cameras each, with exact and with noisy 2D, and so are the Human3.6M samples in
 VideoPose3D's tensor names, metadata ``architecture``, ``metrics``, ``command``, ``steps``; see
 ``stream/lift/model.py``), ``<lifter>.json`` (metrics, curves) and ``<lifter>.png`` (curves).
 
-The shipped default lifter was made in four steps: on the mocap alone (then written as a PyTorch
+The shipped default lifter was made in five steps (each with the generator of its time): on the mocap alone (then written as a PyTorch
 checkpoint and converted with ``posestream convert-lifter``; today ``--out`` is the
 ``.safetensors`` file itself); fine-tuned with procedural sitting, waving, "stop" and
 hand-at-mouth motion (``offline/synthetic_motion.py``), which the mocap lacks; fine-tuned again
 with near and high cameras too (``--camera-*``, ``--log-distance``: webcams, cameras mounted in a
 room), which the default cameras seldom are; and once more, the same way, after the procedural
-hand at the mouth was corrected (the wrist a hand's span short of the mouth, not on it).
-``engines/weights/lifter_coco_h36m_causal27.json`` and ``.png`` record the last step::
+hand at the mouth was corrected (the wrist a hand's span short of the mouth, not on it); and a
+last time after the procedural bodies' hips and shoulders were put as far apart as joint centres
+are (they had Winter's breadths over the skin, 1.8 times too wide) and their seats given feet
+stretched out. ``engines/weights/lifter_coco_h36m_causal27.json`` and ``.png`` record the last step::
 
     python tools/train_lifter.py --out mocap.safetensors --steps 6000 --threads 2
     python tools/train_lifter.py --resume mocap.safetensors --synthetic 300 --synthetic-share 0.4 \\
@@ -25,6 +27,9 @@ hand at the mouth was corrected (the wrist a hand's span short of the mouth, not
         --lr 3e-4 --decay-every 100 --steps 1500 --eval-every 500 --threads 2 \\
         --camera-fov 40,90 --camera-distance 1.5,8 --camera-height 0.3,3.5 --log-distance --out near.safetensors
     python tools/train_lifter.py --resume near.safetensors --synthetic 300 --synthetic-share 0.4 \\
+        --lr 3e-4 --decay-every 100 --steps 1500 --eval-every 500 --threads 2 \\
+        --camera-fov 40,90 --camera-distance 1.5,8 --camera-height 0.3,3.5 --log-distance --out mouth.safetensors
+    python tools/train_lifter.py --resume mouth.safetensors --synthetic 300 --synthetic-share 0.4 \\
         --lr 3e-4 --decay-every 100 --steps 1500 --eval-every 500 --threads 2 \\
         --camera-fov 40,90 --camera-distance 1.5,8 --camera-height 0.3,3.5 --log-distance \\
         --out engines/weights/lifter_coco_h36m_causal27.safetensors
