@@ -12,9 +12,10 @@ ear (H. Joo et al., "Panoptic Studio", ICCV 2015; the panoptic-toolbox README). 
 −1, or a NaN position, marks a joint not reconstructed.
 
 The scenes in the shared data (``160906_band1``, ``160906_band2``) are three musicians each, all
-seated; :func:`views` puts each person in front of each of the dome's cameras (479 VGA around the
-dome from the floor to 3.4 m up, 31 HD), so the posture rules meet real seated bodies (trunks
-leaning, feet forward, hands on instruments) from every height such a room has.
+seated; :func:`views` puts each person in front of each of the dome's cameras (479 VGA and 31
+HD, 0.7–3.4 m above the floor), so the posture rules meet real seated bodies (trunks upright or
+leaning, feet tucked under the seat or forward, hands on instruments) from every height such a
+room has.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ BODY_JOINTS = (5, 6, 11, 12, 13, 14, 15, 16)
 @dataclass(frozen=True)
 class PanopticCamera:
     """One calibrated camera of the dome: ``name`` (``panel_node``), ``kind`` (``vga``, ``hd``,
-    ``kinect-color``), ``K`` (3, 3) pixels, ``dist`` (5,) OpenCV distortion, ``R`` (3, 3) and ``t``
-    (3,) metres (world → camera), ``size`` (width, height) pixels."""
+    ``kinect-color``), ``K`` (3, 3) float64 pixels, ``dist`` (5,) float64 OpenCV distortion,
+    ``R`` (3, 3) float64 and ``t`` (3,) float64 metres (world → camera), ``size`` (width, height)
+    int pixels."""
 
     name: str
     kind: str
@@ -53,18 +55,27 @@ class PanopticCamera:
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) world metres → (N, 2) float64 pixels (lens distortion applied, OpenCV's model);
-        points behind the camera come out NaN."""
+        points behind the camera, or outside the field of view (beyond the image corners'
+        undistorted radius, where a distortion polynomial can fold back into the image), come
+        out NaN."""
         points = np.asarray(points, np.float64)
         pixels, _ = cv2.projectPoints(points.reshape(-1, 1, 3), cv2.Rodrigues(self.R)[0], self.t, self.K, self.dist)
         pixels = pixels.reshape(-1, 2)
-        pixels[(points @ self.R.T + self.t)[:, 2] <= 0] = np.nan
+        camera = points @ self.R.T + self.t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            radius = np.hypot(camera[:, 0], camera[:, 1]) / camera[:, 2]
+        w, h = self.size
+        corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64).reshape(-1, 1, 2)
+        reach = np.linalg.norm(cv2.undistortPoints(corners, self.K, self.dist).reshape(-1, 2), axis=1).max()
+        pixels[(camera[:, 2] <= 0) | ~(radius <= reach)] = np.nan
         return pixels
 
 
 @dataclass(frozen=True)
 class PanopticBody:
-    """One person of one frame: ``id``, ``keypoints`` (17, 3) COCO-17 world metres (y down; NaN
-    where not reconstructed), ``confidence`` (17,) the reconstruction's (−1: not reconstructed)."""
+    """One person of one frame: ``id``, ``keypoints`` (17, 3) float64 COCO-17 world metres (y
+    down; NaN where not reconstructed), ``confidence`` (17,) float64, the reconstruction's (−1:
+    not reconstructed)."""
 
     id: int
     keypoints: np.ndarray
@@ -73,22 +84,29 @@ class PanopticBody:
     def viewpoint(self, camera: PanopticCamera) -> tuple[float, float, float]:
         """Where ``camera`` sees this person from: ``(yaw, pitch, distance)`` — yaw in degrees
         around the vertical from the person's front (the normal of the shoulders' and hips'
-        left-right line; 0: facing the camera, positive: the camera on their left), pitch in
-        degrees the camera looks down at the chest (the mean of shoulders and hips), distance in
-        metres from it."""
+        left-right line; 0: facing the camera, positive: the camera on their left, as
+        :class:`~posestream.offline.classify_sweep.Camera`'s yaw), pitch in degrees the camera
+        looks down at the chest (the mean of shoulders and hips), distance in metres from it.
+
+        Raises:
+            ValueError: shoulders or hips not reconstructed, their left-right line vertical, or
+                the camera straight above or below the chest (no yaw).
+        """
         k = self.keypoints
         chest = k[[5, 6, 11, 12]].mean(axis=0)
         across = (k[5] + k[11]) / 2 - (k[6] + k[12]) / 2  # right → left
         up = np.array([0.0, -1.0, 0.0])
         front = np.cross(across, up)
         front[1] = 0.0
-        front /= np.linalg.norm(front)
         towards = camera.centre - chest
-        distance = float(np.linalg.norm(towards))
-        pitch = float(np.degrees(np.arcsin(-towards[1] / distance)))
         flat = towards.copy()
         flat[1] = 0.0
+        if not (np.isfinite(front).all() and np.linalg.norm(front) > 1e-9 and np.linalg.norm(flat) > 1e-9):
+            raise ValueError(f"person {self.id}: no facing, or no yaw to camera {camera.name}")
+        front /= np.linalg.norm(front)
         flat /= np.linalg.norm(flat)
+        distance = float(np.linalg.norm(towards))
+        pitch = float(np.degrees(np.arcsin(-towards[1] / distance)))
         yaw = float(np.degrees(np.arctan2(np.dot(np.cross(front, flat), up), np.dot(front, flat))))
         return yaw, pitch, distance
 
@@ -115,7 +133,8 @@ def load_bodies(path: str | Path) -> list[PanopticBody]:
     """The people of one ``body3DScene_*.json`` (coco19 → COCO-17, centimetres → metres).
 
     Raises:
-        KeyError / ValueError: not a coco19 body file (``joints19`` of 76 numbers per person).
+        FileNotFoundError: no such file. KeyError / ValueError: not a coco19 body file
+            (``joints19`` of 76 numbers per person).
     """
     bodies = []
     for b in json.loads(Path(path).read_text())["bodies"]:
@@ -127,21 +146,23 @@ def load_bodies(path: str | Path) -> list[PanopticBody]:
     return bodies
 
 
-def views(scene: str | Path, kinds=("vga", "hd"), frame: int = 0):
-    """Every whole view of every person of a scene's ``frame``-th body file (sorted by name):
-    yields ``(body, camera, keypoints)``, keypoints (17, 2) float64 pixels with NaN where the
-    joint was not reconstructed or falls outside the image; a view counts only where
-    :data:`BODY_JOINTS` are all inside it (a posture can be read).
+def views(scene: str | Path, kinds=("vga", "hd")):
+    """Every whole view of every person of a scene's first body file (sorted by name) through
+    its cameras of ``kinds`` (``vga``, ``hd``, ``kinect-color``): yields ``(body, camera,
+    keypoints)``, keypoints (17, 2) float64 pixels with NaN where the joint was not
+    reconstructed or falls outside the image; a view counts only where :data:`BODY_JOINTS` are
+    all inside it (a posture can be read). People without both shoulders and hips are left out.
 
     Raises:
-        FileNotFoundError: no calibration or no body file in ``scene``.
+        FileNotFoundError: no calibration or no body file in ``scene`` (at the first item: a
+            generator).
     """
     scene = Path(scene)
     files = sorted((scene / "hdPose3d_stage1_coco19").glob("body3DScene_*.json"))
     if not files:
         raise FileNotFoundError(f"no hdPose3d_stage1_coco19/body3DScene_*.json in {scene}")
     cameras = load_cameras(scene, kinds)
-    for body in load_bodies(files[frame]):
+    for body in load_bodies(files[0]):
         if not np.isfinite(body.keypoints[[5, 6, 11, 12]]).all():
             continue
         for camera in cameras:
@@ -163,7 +184,11 @@ def readings(scene: str | Path, classify, draws: int = 3, noise: float = 0.03, s
 
     Returns:
         one dict per reading: ``body`` (id), ``camera`` (name), ``yaw``, ``pitch`` (degrees,
-        :meth:`PanopticBody.viewpoint`), ``distance`` (metres), ``posture``, ``gesture``.
+        :meth:`PanopticBody.viewpoint`), ``distance`` (metres), ``height`` (the camera's,
+        metres above the world origin: the floor), ``posture``, ``gesture``.
+
+    Raises:
+        FileNotFoundError: as :func:`views`.
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -176,5 +201,5 @@ def readings(scene: str | Path, classify, draws: int = 3, noise: float = 0.03, s
             keypoints = np.where(seen[:, None], noisy, 0.0).astype(np.float32)
             posture, gesture = classify(keypoints, seen.astype(np.float32), camera.size)
             out.append({"body": body.id, "camera": camera.name, "yaw": yaw, "pitch": pitch, "distance": distance,
-                        "posture": posture, "gesture": gesture})
+                        "height": float(-camera.centre[1]), "posture": posture, "gesture": gesture})
     return out

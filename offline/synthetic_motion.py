@@ -69,11 +69,12 @@ class Pose:
 
 
 #: Distance between the hip joints' and the shoulder joints' centres, fractions of body height:
-#: 0.36 and 0.66 of the trunk (hip centre to shoulder line, 0.288 H), as the joint centres of the
-#: shared CMU motion capture (0.35 / 0.67 of thorax-to-pelvis), the CMU Panoptic reconstructions
-#: (hips 0.34-0.50 of the trunk) and BlazePose's keypoints of the standing people of the shared
-#: clips seen from the front (hips 0.34-0.38 of the trunk, 0.54-0.65 of the shoulders; printed by
-#: ``tools/body_widths.py``). Winter's 0.191 H and 0.259 H are the body's breadths over the skin.
+#: 0.36 and 0.66 of the trunk (hip centre to shoulder line, 0.288 H), near the joint centres of
+#: the shared CMU motion capture (hips 0.39, shoulders 0.75 of the torso, shoulder centre to hip
+#: centre), the CMU Panoptic reconstructions (0.44-0.45 / 0.67-0.74) and BlazePose's keypoints of
+#: the standing people of the shared clips seen from the front (hips 0.34-0.38, shoulders
+#: 0.60-0.65); medians printed by ``tools/body_widths.py``. Winter's 0.191 H and 0.259 H are the
+#: body's breadths over the skin (hips 1.8 and shoulders 1.4 times these).
 HIP_WIDTH = 0.105
 SHOULDER_WIDTH = 0.19
 
@@ -200,9 +201,10 @@ def standing(rng: np.random.Generator) -> Pose:
 
 def seated(rng: np.random.Generator) -> Pose:
     """On a chair: thighs from 10° above level to 25° below (hips flexed 65–100°), each shank
-    from 15° back to 55° forward of vertical (feet under the seat to stretched out; the CMU
-    Panoptic musicians of mmpose's test data sit with thighs 6–28° below level and shanks 7–47°
-    forward), trunk upright or leaning."""
+    from 15° back to 55° forward of vertical (feet a little under the seat to stretched out),
+    trunk upright or leaning. (The CMU Panoptic band2 musicians of mmpose's test data sit with
+    thighs 6–20° below level and shanks from 46° back to 24° forward, measured ad hoc: feet
+    tucked further under the seat than these.)"""
     hip_flex = rng.uniform(65, 100, 2)
     return replace(standing(rng), hip_flex=tuple(hip_flex), knee_flex=tuple(hip_flex - rng.uniform(-15, 55, 2)),
                    hip_abduct=tuple(rng.uniform(2, 15, 2)), lean=rng.uniform(-10, 20),

@@ -336,7 +336,7 @@ def test_depth_settles_a_hand_drawn_on_the_face():
 def test_forearms_depth_puts_level_are_not_raised():
     """Seen from above and behind, hands resting forward on a table are drawn above the elbows:
     2D reads both forearms raised (stop). The lifter puts them level: 5 deg above the plane
-    square to the torso (under forearm_rise_3d, 20), so not raised; forearms it raises 37 deg
+    square to the torso (under forearm_rise_3d, 25), so not raised; forearms it raises 37 deg
     (a stop held low and forward) or more stay raised."""
     torso = 0.33 * 300
     drawn = _forearms_up(person(), (-1, 1), elbow_drop=0.4, torso=torso)

@@ -90,6 +90,7 @@ def test_views_are_whole_bodies_inside_the_image():
         seen.add(camera.kind)
         pitches.append(body.viewpoint(camera)[1])
     assert seen == {"vga", "hd"} and min(pitches) < 0 and max(pitches) > 40
+    assert len(pitches) == 437  # 393 VGA + 44 HD views of the three musicians
 
 
 def test_depth_reads_real_seated_people_sitting_where_2d_cannot():
@@ -109,5 +110,5 @@ def test_depth_reads_real_seated_people_sitting_where_2d_cannot():
     alone = readings(scene, lambda k, s, size: classify_instance(k, s, None, flat), draws=1, kinds=("vga",))
     assert len(depth) == len(alone) > 300
     sitting = [np.mean([r["posture"] == "sitting" for r in rows]) for rows in (depth, alone)]
-    assert sitting[0] >= 0.7 and sitting[0] >= sitting[1] + 0.15
+    assert sitting[0] >= 0.75 and sitting[0] >= sitting[1] + 0.15  # the lifter before: 0.718
     assert np.mean([r["gesture"] == "none" for r in depth]) >= 0.95

@@ -62,11 +62,10 @@ def test_poses_read_as_meant(name, expected):
             assert kind != "standing" or posture == "standing", yaw
 
 
-def test_seated_bodies_sit_from_feet_under_the_seat_to_stretched_out():
-    """The seated bodies span the seats people take: thighs from 10° above level to 25° below,
-    shanks from 15° back to 55° forward of vertical (the CMU Panoptic musicians' thighs are 6–28°
-    below level, their shanks 7–47° forward). Measured on the generated 3D joints: each within
-    the range, and the range covered."""
+def test_seated_bodies_span_their_seats():
+    """The seated bodies span the seats ``seated()`` says: thighs from 10° above level to 25°
+    below, shanks from 15° back to 55° forward of vertical. Measured on the generated 3D joints:
+    each within the range, and the range covered."""
     rng = np.random.default_rng(1)
     thighs, shanks = [], []
     for _ in range(300):

@@ -8,14 +8,16 @@ three seated musicians each, reconstructed in 3D, and the calibration of the dom
 their shoulders, hips, knees and ankles, with the synthetic sweep's 2D noise, and read by the
 default rules (with the lifter's depth, as shipped: posture and gestures ``2d+3d``), the default
 rules on 2D alone and the reference (hafizas) rules. Everyone is seated and nobody gestures, so
-every *standing* or *unknown*, and every *hello* or *stop*, is wrong.
+every *standing* or *unknown*, and every *hello* or *stop*, is wrong. ``--set`` applies to the
+default rules only (the reference has no settings).
 
 Prints, per rule variant, the share read *sitting* by the camera's pitch (rows, 10° bands; the
 camera looking down at the chest) and the person's yaw to it (columns: 0–30° their front, …,
 90–180° from behind), and, per scene, the shares read sitting / standing / unknown and gesture
 *none*. ``--set KEY=VALUE`` overrides a numeric classifier setting (as classify_sweep.py).
-band1's second musician leans far forward over his instrument (trunk 58° from vertical) and its
-first has an ankle misplaced (a 1.04 m shank): band2's three are the clean ones.
+band1's first musician has a left ankle and its third a right hip not reconstructed, so they
+are left out; its second leans far forward over his instrument (his trunk 56–58° from
+vertical). band2's three are the clean ones. Also printed: the cameras' heights and distances.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scene", action="append", type=Path,
                         help="Panoptic scene folder (default: the shared mmpose test data's two)")
-    parser.add_argument("--lifter", nargs="?", const="default", default="default", metavar="PATH",
+    parser.add_argument("--lifter", default="default", metavar="PATH",
                         help="the lifter for the default rules' depth (default: the shipped one)")
     parser.add_argument("--draws", type=int, default=3, help="noisy draws per view")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -82,6 +84,10 @@ def main() -> None:
             line = "".join(f"{np.mean(cells[pitch, b]):8.2f} ({len(cells[pitch, b]):3d})" if cells[pitch, b]
                            else f"{'-':>14s}" for b in range(len(YAW_BANDS)))
             print(f"{pitch:5d} {line}")
+        heights = [r["height"] for r in rows]
+        distances = [r["distance"] for r in rows]
+        print(f"cameras {min(heights):.1f}-{max(heights):.1f} m above the floor, "
+              f"{min(distances):.1f}-{max(distances):.1f} m from the chest")
         for scene in sorted({r["scene"] for r in rows}):
             mine = [r for r in rows if r["scene"] == scene]
             shares = [np.mean([r["posture"] == p for r in mine]) for p in ("sitting", "standing", "unknown")]

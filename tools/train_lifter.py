@@ -17,8 +17,8 @@ with near and high cameras too (``--camera-*``, ``--log-distance``: webcams, cam
 room), which the default cameras seldom are; and once more, the same way, after the procedural
 hand at the mouth was corrected (the wrist a hand's span short of the mouth, not on it); and a
 last time after the procedural bodies' hips and shoulders were put as far apart as joint centres
-are (they had Winter's breadths over the skin, 1.8 times too wide) and their seats given feet
-stretched out. ``engines/weights/lifter_coco_h36m_causal27.json`` and ``.png`` record the last step::
+are (they had Winter's breadths over the skin: hips 1.8, shoulders 1.4 times too wide) and their
+seats given a wider range (feet under the seat to stretched out). ``engines/weights/lifter_coco_h36m_causal27.json`` and ``.png`` record the last step::
 
     python tools/train_lifter.py --out mocap.safetensors --steps 6000 --threads 2
     python tools/train_lifter.py --resume mocap.safetensors --synthetic 300 --synthetic-share 0.4 \\

@@ -217,12 +217,16 @@ class ClassifierConfig:
             resting forward on a table are drawn above the elbows (intel-one-by-one-person's
             readers, read hello or stop in 18 % of their frames by 2D, their forearms lifted
             2 deg up in the median, 88 % under 20: ``tools/eval_classify.py --negatives
-            --lift-checks``). The largest of 10 / 20 / 30 that costs no
-            view of the synthetic sweep's bodies of seed 0 (``tools/classify_sweep.py
-            --lifter``; 30 costs one there, three of the procedural bodies') and no labelled
-            clip's gestures (30: har-wave 0.992 -> 0.983, ``tools/eval_classify.py``); the arms
-            2D reads raised on those clips rise 33 deg or more (1st percentile), the sweeps'
-            posed raised arms 36 or more (``tools/classify_sweep.py --lifter --lift-checks``).
+            --lift-checks``). First 20, the largest of 10 / 20 / 30 that cost no view of the
+            synthetic sweep's bodies of seed 0 and no labelled clip's gestures then; on the
+            sweep's corrected bodies with the lifter fine-tuned on them, 20 / 25 / 30 pass the
+            same views of the three sweeps (``tools/classify_sweep.py --lifter [--mirrored |
+            --procedural] --set forearm_rise_3d=X``) and read the labelled clips and their 200
+            px recordings alike (``tools/eval_classify.py``); 25 keeps 5 deg under the
+            definition's 30 for the lifter's error and takes away the readers' stops that lifter
+            reads at 20 (0.010 of their frames; they found the fault, so that is no held-out
+            figure). The arms 2D reads raised on the labelled clips rise 34 deg or more (1st
+            percentile; ``tools/eval_classify.py --shared --lift-checks``).
         hands_apart_3d: 3D: two wrists 2D draws together are apart when this many 3D torso
             lengths apart. Not 2D's 0.4, which read clasped hands as stop on tfjs pose_1 and
             squats (``tools/eval_classify.py``); a stop's wrists are 1.30-1.90 apart on the
@@ -300,7 +304,7 @@ class ClassifierConfig:
     face_distance_3d: float = 0.7
     face_near_3d: float = 0.45
     hands_apart_3d: float = 0.8
-    forearm_rise_3d: float = 20.0
+    forearm_rise_3d: float = 25.0
     face_clear_forearm: float = 35.0
     sit_thigh_angle_3d: float = 55.0
     stand_thigh_angle_3d: float = 30.0
