@@ -231,8 +231,8 @@ def numeric_overrides(items) -> dict:
 def still_lifter(path: str = "default"):
     """The 3D lifter as the sweep uses it: ``lift(keypoints (17, 2) pixels, size=IMAGE_SIZE) →
     (17, 3) float32 metres`` (H36M-17, root-relative; ``size`` the frame's (width, height)),
-    the lifter's output for a person held still, the view repeated for its whole receptive field. ``path``: a ``.safetensors``
-    lifter, or ``default`` (the shipped one).
+    the lifter's output for a person held still, the view repeated for its whole receptive
+    field. ``path``: a ``.safetensors`` lifter, or ``default`` (the shipped one).
 
     Raises:
         ModelError: the lifter file cannot be read (:func:`posestream.stream.lift.model.load_lifter`).

@@ -74,7 +74,7 @@ class Pose:
 #: centre), the CMU Panoptic reconstructions (0.44-0.45 / 0.67-0.74) and BlazePose's keypoints of
 #: the standing people of the shared clips seen from the front (hips 0.34-0.38, shoulders
 #: 0.60-0.65); medians printed by ``tools/body_widths.py``. Winter's 0.191 H and 0.259 H are the
-#: body's breadths over the skin (hips 1.8 and shoulders 1.4 times these).
+#: body's breadths over the skin, 1.8 and 1.4 times these joint-centre widths.
 HIP_WIDTH = 0.105
 SHOULDER_WIDTH = 0.19
 
