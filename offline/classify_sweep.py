@@ -167,10 +167,16 @@ def sweep_views(pose: str, camera: Camera, count: int, seed: int, noise: float =
     for _ in range(count):
         joints = make_body(pose, rng)
         chest = (joints[5] + joints[6] + joints[11] + joints[12]) / 4
-        pixels = camera.project(joints, chest)
-        torso = np.linalg.norm((pixels[5] + pixels[6]) / 2 - (pixels[11] + pixels[12]) / 2)
-        out.append(pixels + rng.normal(0, noise * torso, pixels.shape))
+        out.append(jitter(camera.project(joints, chest), noise, rng))
     return np.asarray(out, np.float32)
+
+
+def jitter(pixels: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """(17, 2) COCO-17 pixels plus Gaussian noise of ``noise`` torso lengths (shoulder centre
+    to hip centre in the image) per coordinate: a pose model's jitter as the sweeps draw it.
+    Returns (17, 2) float64 pixels (NaN stays NaN)."""
+    torso = np.linalg.norm((pixels[5] + pixels[6]) / 2 - (pixels[11] + pixels[12]) / 2)
+    return pixels + rng.normal(0, noise * torso, pixels.shape)
 
 
 def view_seed(seed: int, pose_index: int, yaw: float, pitch: float) -> int:

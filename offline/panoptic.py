@@ -27,6 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from posestream.offline.classify_sweep import jitter
+
+#: The scenes of mmpose's test data (``media/mmpose-testdata/panoptic_body3d/<scene>`` in the
+#: shared folder).
+SHARED_SCENES = ("160906_band1", "160906_band2")
 #: COCO-17 joint k is Panoptic coco19 joint ``COCO17_FROM_COCO19[k]``.
 COCO17_FROM_COCO19 = (1, 15, 17, 16, 18, 3, 9, 4, 10, 5, 11, 6, 12, 7, 13, 8, 14)
 #: Joints a view must show for the posture rules: shoulders, hips, knees, ankles (COCO-17).
@@ -179,7 +184,7 @@ def readings(scene: str | Path, classify, draws: int = 3, noise: float = 0.03, s
              kinds=("vga", "hd")) -> list[dict]:
     """``classify(keypoints, keypoint_scores, size) → (posture, gesture)`` on every whole view of
     a scene (:func:`views`), ``draws`` times each with Gaussian noise of ``noise`` torso lengths
-    per coordinate (the pose model's jitter, as the synthetic sweep's); joints not seen are
+    per coordinate (the synthetic sweep's :func:`~posestream.offline.classify_sweep.jitter`); joints not seen are
     passed as (0, 0) with score 0, the others with score 1.
 
     Returns:
@@ -194,11 +199,9 @@ def readings(scene: str | Path, classify, draws: int = 3, noise: float = 0.03, s
     out = []
     for body, camera, pixels in views(scene, kinds):
         seen = np.isfinite(pixels).all(axis=1)
-        torso = np.linalg.norm((pixels[5] + pixels[6]) / 2 - (pixels[11] + pixels[12]) / 2)
         yaw, pitch, distance = body.viewpoint(camera)
         for _ in range(draws):
-            noisy = pixels + rng.normal(0.0, noise * torso, pixels.shape)
-            keypoints = np.where(seen[:, None], noisy, 0.0).astype(np.float32)
+            keypoints = np.where(seen[:, None], jitter(pixels, noise, rng), 0.0).astype(np.float32)
             posture, gesture = classify(keypoints, seen.astype(np.float32), camera.size)
             out.append({"body": body.id, "camera": camera.name, "yaw": yaw, "pitch": pitch, "distance": distance,
                         "height": float(-camera.centre[1]), "posture": posture, "gesture": gesture})

@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from posestream.offline.panoptic import PanopticBody, PanopticCamera, load_bodies, load_cameras, views
-
-SCENES = ("160906_band1", "160906_band2")
+from posestream.offline.panoptic import SHARED_SCENES, PanopticBody, PanopticCamera, load_bodies, load_cameras, views
 
 
 def _scene(name: str):
@@ -35,7 +33,7 @@ def test_a_camera_projects_as_the_pinhole_with_opencvs_distortion():
     assert np.isnan(camera.project(behind[None])).all()
 
 
-@pytest.mark.parametrize("name", SCENES)
+@pytest.mark.parametrize("name", SHARED_SCENES)
 def test_bodies_are_coco17_metres_with_the_persons_left_on_their_left(name):
     """Each reconstructed person, checked against anatomy rather than the mapping: the nose in
     front of the ears' midpoint gives the facing; the left shoulder, hip, eye and ear lie on the

@@ -36,7 +36,9 @@ def ratios(coco: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.linalg.norm(coco[:, 5] - coco[:, 6], axis=-1) / torso)
 
 
-def line(name: str, coco: np.ndarray) -> None:
+def line(name: str, coco) -> None:
+    """Print one row: ``name``, how many bodies of (N, 17, D) COCO-17 ``coco`` (any unit; NaN
+    joints left out) and the medians of :func:`ratios` and of hips / shoulders."""
     hips, shoulders = ratios(np.asarray(coco, np.float64))
     keep = np.isfinite(hips) & np.isfinite(shoulders)
     print(f"{name:44s} {keep.sum():6d}  {np.median(hips[keep]):5.2f}  {np.median(shoulders[keep]):5.2f}  "
@@ -63,8 +65,7 @@ def main() -> None:
             for row in f:
                 for instance in json.loads(row)["instances"]:
                     k, s = np.asarray(instance["keypoints"]), np.asarray(instance["keypoint_scores"])
-                    torso = np.linalg.norm((k[5] + k[6]) / 2 - (k[11] + k[12]) / 2)
-                    if s[[5, 6, 11, 12]].min() >= 0.7 and np.linalg.norm(k[5] - k[6]) > 0.5 * torso:
+                    if s[[5, 6, 11, 12]].min() >= 0.7 and ratios(k[None])[1][0] > 0.5:  # shoulders apart
                         seen.append(k)
         if seen:
             line(f"pose model: {Path(path).stem[:32]}", np.asarray(seen))

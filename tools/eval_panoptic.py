@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from posestream.offline.classify_sweep import numeric_overrides, still_lifter
-from posestream.offline.panoptic import readings
+from posestream.offline.panoptic import SHARED_SCENES, readings
 from posestream.stream.classify.rules import ClassifierConfig, classify_instance
 
-SCENES = ("160906_band1", "160906_band2")
 YAW_BANDS = ((0, 30), (30, 60), (60, 90), (90, 181))
 
 
@@ -48,7 +47,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a numeric classifier setting (repeatable)")
     args = parser.parse_args()
-    scenes = args.scene or [shared / "media/mmpose-testdata/panoptic_body3d" / s for s in SCENES]
+    scenes = args.scene or [shared / "media/mmpose-testdata/panoptic_body3d" / s for s in SHARED_SCENES]
     try:
         overrides = numeric_overrides(args.set)
     except ValueError as exc:
@@ -73,6 +72,9 @@ def main() -> None:
 
             for row in readings(scene, classify, draws=args.draws):
                 table[name].append({**row, "scene": scene.name})
+    rows = table["default"]  # every variant reads the same views
+    print(f"cameras {min(r['height'] for r in rows):.1f}-{max(r['height'] for r in rows):.1f} m above the floor, "
+          f"{min(r['distance'] for r in rows):.1f}-{max(r['distance'] for r in rows):.1f} m from the chest")
     for name, rows in table.items():
         print(f"\n{name}: share read sitting by pitch (rows, degrees) and yaw (columns), readings in brackets")
         print("pitch " + "".join(f"{f'{lo}-{min(hi, 180)}':>14s}" for lo, hi in YAW_BANDS))
@@ -84,10 +86,6 @@ def main() -> None:
             line = "".join(f"{np.mean(cells[pitch, b]):8.2f} ({len(cells[pitch, b]):3d})" if cells[pitch, b]
                            else f"{'-':>14s}" for b in range(len(YAW_BANDS)))
             print(f"{pitch:5d} {line}")
-        heights = [r["height"] for r in rows]
-        distances = [r["distance"] for r in rows]
-        print(f"cameras {min(heights):.1f}-{max(heights):.1f} m above the floor, "
-              f"{min(distances):.1f}-{max(distances):.1f} m from the chest")
         for scene in sorted({r["scene"] for r in rows}):
             mine = [r for r in rows if r["scene"] == scene]
             shares = [np.mean([r["posture"] == p for r in mine]) for p in ("sitting", "standing", "unknown")]
