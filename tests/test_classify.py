@@ -58,6 +58,39 @@ def test_one_leg_standing_is_standing():
     assert hafizas_classify(k)[0] == "sitting"  # the reference calls any bent leg sitting
 
 
+def _legs(k: np.ndarray, right: tuple, left: tuple, torso: float) -> np.ndarray:
+    """``k`` with each leg's knee and ankle placed from its hip: (knee offset, ankle offset
+    from the knee), (dx, dy) in torso lengths (y down)."""
+    k = k.copy()
+    for (hip, knee, ankle), (to_knee, to_ankle) in zip(LEG_POINTS, (right, left)):
+        k[knee] = k[hip] + np.multiply(to_knee, torso)
+        k[ankle] = k[knee] + np.multiply(to_ankle, torso)
+    return k
+
+
+LEG_POINTS = ((12, 14, 16), (11, 13, 15))
+
+
+def test_a_leg_stretched_towards_the_camera_beside_a_bent_knee_is_seated():
+    """Seated facing a camera a little above: one leg stretched out at the lens (straight, its
+    thigh foreshortened to 0.6 torso over a 0.84 shank: 1.4 x) looks like a standing leg in 2D;
+    the other knee is bent at 96 deg. A walker's bent swinging knee beside the leg they stand on
+    (thigh and shank both 0.9 torso) stays standing."""
+    k, torso = person(), 0.33 * 300
+    bent = ((0.3, 0.3), (-0.4, 0.5))  # knee angle: acos((0.12 - 0.15) / (0.424 * 0.640)) = 96.3 deg
+    seated = _legs(k, ((0.0, 0.6), (0.0, 0.84)), bent, torso)
+    walker = _legs(k, ((0.0, 0.9), (0.0, 0.9)), bent, torso)
+    assert classify_instance(seated, ONES, None, DEFAULT)[0] == "sitting"
+    assert classify_instance(walker, ONES, None, DEFAULT)[0] == "standing"
+    assert hafizas_classify(walker)[0] == "sitting"  # any bent knee
+    # the ratio 1.4 against the setting; and a knee bent at 125 deg (over sit_knee_angle) is not bent enough
+    assert classify_instance(seated, ONES, None, ClassifierConfig(stretched_leg_shank=1.45))[0] == "standing"
+    assert classify_instance(seated, ONES, None, ClassifierConfig(stretched_leg_shank=1.35))[0] == "sitting"
+    a = np.radians(125.0)  # shank at 125 deg from the thigh (straight up from the knee is 0)
+    open_knee = _legs(k, ((0.0, 0.6), (0.0, 0.84)), ((0.0, 0.2), (-0.4 * np.sin(a), -0.4 * np.cos(a))), torso)
+    assert classify_instance(open_knee, ONES, None, DEFAULT)[0] == "standing"
+
+
 def test_gating_answers_unknown_instead_of_guessing():
     scores = ONES.copy()
     scores[[13, 14, 15, 16]] = 0.1  # legs not seen
@@ -380,6 +413,8 @@ def test_bad_settings_are_refused():
     for degrees in (-95.0, 95.0):
         with pytest.raises(ValueError, match="forearm_rise_3d"):
             ClassifierConfig(forearm_rise_3d=degrees)
+    with pytest.raises(ValueError, match="stretched_leg_shank"):
+        ClassifierConfig(stretched_leg_shank=0.0)
 
 
 # -- the synthetic viewpoint sweep (posestream.offline.classify_sweep) ------------------------
