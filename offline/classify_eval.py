@@ -12,6 +12,7 @@ not report counts as ``unknown`` / ``none``.
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,3 +198,35 @@ def score(truth: list[str], predicted: list[str], classes: tuple[str, ...]) -> t
         per_class[cls] = ClassScores(precision, recall, f1, tp + fn)
     accuracy = float(np.mean(truth_a == pred_a)) if len(truth_a) else float("nan")
     return per_class, accuracy
+
+
+def load_coco_postures(labels: str | Path, media: str | Path) -> list[dict]:
+    """The people of a COCO posture labels file (``tests/data/coco-mini-postures.csv``: ``split,
+    annotation_id,posture,what``; ``#`` comments; ``ignore`` rows left out) with COCO's marks for
+    them, from ``media/coco-mini/annotations/person_keypoints_<split>.json``.
+
+    Returns:
+        one dict per person: ``split``, ``file`` (image name), ``size`` (width, height), ``bbox``
+        (4,) float32 x, y, w, h pixels, ``keypoints`` (17, 2) float32 pixels, ``keypoint_scores``
+        (17,) float32 (1 where COCO marks the keypoint, visible or not), ``posture``.
+
+    Raises:
+        FileNotFoundError: the labels or COCO's annotation files are missing. KeyError: a
+            labelled annotation id is not in them.
+    """
+    media = Path(media)
+    rows = [r for r in csv.DictReader(line for line in Path(labels).read_text().splitlines() if not line.startswith("#"))
+            if r["posture"] != "ignore"]
+    people = []
+    for split in sorted({r["split"] for r in rows}):
+        coco = json.loads((media / "coco-mini" / "annotations" / f"person_keypoints_{split}.json").read_text())
+        images = {im["id"]: im for im in coco["images"]}
+        annotations = {a["id"]: a for a in coco["annotations"]}
+        for r in (r for r in rows if r["split"] == split):
+            a = annotations[int(r["annotation_id"])]
+            image = images[a["image_id"]]
+            marks = np.asarray(a["keypoints"], np.float32).reshape(17, 3)
+            people.append({"split": split, "file": image["file_name"], "size": (image["width"], image["height"]),
+                           "bbox": np.asarray(a["bbox"], np.float32), "keypoints": marks[:, :2],
+                           "keypoint_scores": (marks[:, 2] > 0).astype(np.float32), "posture": r["posture"]})
+    return people

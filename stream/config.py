@@ -171,7 +171,7 @@ RANGES: dict[str, dict[str, Range]] = {
                  "knee_error_3d": ABOVE_0,
                  "hands_apart_3d": AT_LEAST_0, "hands_apart": AT_LEAST_0, "hands_apart_shoulders": AT_LEAST_0,
                  "short_thigh": AT_LEAST_0, "short_thigh_shank": AT_LEAST_0, "max_thigh": ABOVE_0,
-                 "stretched_leg_shank": ABOVE_0,
+                 "stretched_leg_shank": ABOVE_0, "legs_only_tilt": Range(0, 90),
                  "stand_knee_angle": DEGREES, "sit_knee_angle": DEGREES, "sit_thigh_angle_3d": DEGREES,
                  "stand_thigh_angle_3d": DEGREES, "posture_hold": AT_LEAST_0, "gesture_hold": AT_LEAST_0,
                  "gesture_release": AT_LEAST_0, "first_hold": AT_LEAST_0, "arm_memory": AT_LEAST_0,

@@ -86,9 +86,51 @@ def test_a_leg_stretched_towards_the_camera_beside_a_bent_knee_is_seated():
     # the ratio 1.4 against the setting; and a knee bent at 125 deg (over sit_knee_angle) is not bent enough
     assert classify_instance(seated, ONES, None, ClassifierConfig(stretched_leg_shank=1.45))[0] == "standing"
     assert classify_instance(seated, ONES, None, ClassifierConfig(stretched_leg_shank=1.35))[0] == "sitting"
+    # the threshold: a stance leg's shank 1.25x its thigh is no stretched leg at 1.3, is at 1.2;
+    # exactly 1.3x is
+    for ratio, expected in ((1.25, "standing"), (1.3, "sitting")):
+        legs = _legs(k, ((0.0, 0.6), (0.0, 0.6 * ratio)), bent, torso)
+        assert classify_instance(legs, ONES, None, DEFAULT)[0] == expected
+    legs = _legs(k, ((0.0, 0.6), (0.0, 0.75)), bent, torso)
+    assert classify_instance(legs, ONES, None, ClassifierConfig(stretched_leg_shank=1.2))[0] == "sitting"
+    # a standing leg is not its own bent knee: one leg seen, straight enough to stand at 100 deg
+    scores = ONES.copy()
+    scores[[11, 13, 15]] = 0.0
+    b = np.radians(70.0)  # knee angle 110 deg
+    one = _legs(k, ((0.0, 0.6), (0.84 * np.sin(b), 0.84 * np.cos(b))), bent, torso)
+    assert classify_instance(one, scores, None, ClassifierConfig(stand_knee_angle=100.0))[0] == "standing"
+    # depth settles it where its lift explains the 2D knees: a lift with the straight leg upright
+    # (in the image plane) stands the person, one with both thighs towards the lens sits them
+    assert classify_instance(seated, ONES, _lift_of(seated), DEFAULT)[0] == "standing"
+    assert classify_instance(seated, ONES, _lift_of(seated, thigh_deg=80.0), DEFAULT)[0] == "sitting"
     a = np.radians(125.0)  # shank at 125 deg from the thigh (straight up from the knee is 0)
     open_knee = _legs(k, ((0.0, 0.6), (0.0, 0.84)), ((0.0, 0.2), (-0.4 * np.sin(a), -0.4 * np.cos(a))), torso)
     assert classify_instance(open_knee, ONES, None, DEFAULT)[0] == "standing"
+
+
+def test_legs_only_a_straight_upright_unforeshortened_leg_stands():
+    """Shoulders cut by the frame's top: no torso to measure by. A straight leg whose thigh is
+    within legs_only_tilt (30 deg) of vertical and not foreshortened stands the person; a thigh
+    tilted 40 deg, one foreshortened (shank 1.5x: pointing at the camera, seated), or a knee
+    bent to 120 deg tells nothing."""
+    scores = ONES.copy()
+    scores[:7] = 0.0  # face and shoulders out of the picture
+    k = person()
+    assert classify_instance(k, scores, None, DEFAULT)[0] == "standing"
+
+    def both_legs(to_knee, to_ankle):
+        return _legs(k, (to_knee, to_ankle), (to_knee, to_ankle), 100.0)
+
+    t = np.radians(40.0)
+    tilted = both_legs((np.sin(t), np.cos(t)), (np.sin(t), np.cos(t)))  # straight, 40 deg from vertical
+    foreshortened = both_legs((0.0, 0.6), (0.0, 0.9))
+    b = np.radians(60.0)  # knee angle 180 - 60 = 120 deg
+    bent = both_legs((0.0, 1.0), (np.sin(b), np.cos(b)))
+    for legs in (tilted, foreshortened, bent):
+        assert classify_instance(legs, scores, None, DEFAULT)[0] == "unknown"
+    assert classify_instance(tilted, scores, None, ClassifierConfig(legs_only_tilt=45.0))[0] == "standing"
+    assert classify_instance(foreshortened, scores, None, ClassifierConfig(stretched_leg_shank=1.6))[0] == "standing"
+    assert classify_instance(bent, scores, None, ClassifierConfig(stand_knee_angle=115.0))[0] == "standing"
 
 
 def test_gating_answers_unknown_instead_of_guessing():
@@ -96,7 +138,9 @@ def test_gating_answers_unknown_instead_of_guessing():
     scores[[13, 14, 15, 16]] = 0.1  # legs not seen
     assert classify_instance(person(sitting=True), scores, None, DEFAULT)[0] == "unknown"
     scores = ONES.copy()
-    scores[[5, 6]] = 0.0  # no shoulders: no torso length to measure by
+    scores[[5, 6]] = 0.0  # no shoulders: no torso length to measure the arms by (the legs: test_legs_only)
+    assert classify_instance(person(arms_up=2), scores, None, DEFAULT) == ("standing", "none")
+    scores[[15, 16]] = 0.0  # ... nor ankles: no leg can be judged straight
     assert classify_instance(person(arms_up=2), scores, None, DEFAULT) == ("unknown", "none")
     degenerate = np.zeros((17, 2), np.float32)  # every keypoint at one spot: zero torso
     assert classify_instance(degenerate, ONES, None, DEFAULT) == ("unknown", "none")
@@ -415,6 +459,8 @@ def test_bad_settings_are_refused():
             ClassifierConfig(forearm_rise_3d=degrees)
     with pytest.raises(ValueError, match="stretched_leg_shank"):
         ClassifierConfig(stretched_leg_shank=0.0)
+    with pytest.raises(ValueError, match="legs_only_tilt"):
+        ClassifierConfig(legs_only_tilt=95.0)
 
 
 # -- the synthetic viewpoint sweep (posestream.offline.classify_sweep) ------------------------

@@ -278,6 +278,9 @@ def test_shipped_config_loads():
 
     config = RunConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "run.yaml")
     assert config == RunConfig()
+    text = (Path(__file__).resolve().parents[1] / "configs" / "run.yaml").read_text()
+    for key in ("stretched_leg_shank: 1.3", "legs_only_tilt: 30.0"):  # every key is written out, these too
+        assert f"\n  {key}" in text
 
 
 def test_decoder_error_part_way_is_raised_after_the_good_frames(tmp_path):

@@ -1,13 +1,13 @@
 """Walking people must read standing: mocap walks through room cameras, read over time.
 
     python tools/eval_walking.py [--words walk] [--cameras 6] [--fps 30] [--lifter [PATH]]
-        [--near-high] [--set KEY=VALUE ...] [--seed 0]
+        [--near-high | --high] [--set KEY=VALUE ...] [--seed 0]
 
 Plays the shared CMU motion capture's clips whose description holds one of ``--words``
 (default ``walk``: 18 walks, slow, brisk and on uneven ground; ``run`` for the jog) through
 ``--cameras`` seeded cameras each (offline/motion_sweep.py; the lifter's default camera range,
 0.3-2.5 m above the floor and 2.5-8 m away, or ``--near-high``: webcams and room cameras
-1.5-4 m away, 1.5-3.5 m up), with the sweep's 3 % torso jitter, at ``--fps``; lifts them with
+1.5-4 m away, 1.5-3.5 m up; or ``--high``: 3.5-6 m up, looking down up to about 40 deg), with the sweep's 3 % torso jitter, at ``--fps``; lifts them with
 the real lift stage and reads them with the real classifier, hysteresis included. Prints, per
 rule variant (default, default on 2D alone, the reference rules), the share of reported
 person-frames read sitting, by camera pitch (10 deg bands), and of views where any frame is.
@@ -27,6 +27,10 @@ import numpy as np
 
 from posestream.offline.classify_sweep import numeric_overrides
 from posestream.offline.lifter_data import NEAR_HIGH, CameraRange
+
+#: Cameras mounted high (CCTV over a door or a hall): 3.5-6 m up, 1.5-4 m away, looking down at
+#: walkers up to about 40 deg.
+HIGH = CameraRange(fov=(60.0, 90.0), distance=(1.5, 4.0), height=(3.5, 6.0), log_distance=True)
 from posestream.offline.mocap import load_mocap_cached
 from posestream.offline.motion_sweep import clips_like, motion_views, read_motion
 from posestream.stream.classify.rules import ClassifierConfig
@@ -42,6 +46,7 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=6, help="cameras per clip")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--near-high", action="store_true", help="webcams and room cameras (NEAR_HIGH)")
+    parser.add_argument("--high", action="store_true", help="cameras mounted high (HIGH: 3.5-6 m up, 1.5-4 m away)")
     parser.add_argument("--lifter", default="default", metavar="PATH")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -61,7 +66,7 @@ def main() -> None:
     if not clips:
         parser.error(f"no clip's description holds {args.words!r}")
     lifter = load_lifter(LiftConfig(checkpoint=args.lifter).path)
-    cameras = NEAR_HIGH if args.near_high else CameraRange()
+    cameras = HIGH if args.high else NEAR_HIGH if args.near_high else CameraRange()
     table = {name: defaultdict(lambda: [0, 0, 0]) for name in variants}  # pitch band → sitting, unknown, frames
     views_sitting = dict.fromkeys(variants, 0)
     views = [v for i, clip in enumerate(clips)
@@ -79,7 +84,7 @@ def main() -> None:
     frames = sum(len(v.pts) for v in views)
     print(f"{len(clips)} clips ({', '.join(c.name for c in clips)}), {len(views)} views, {frames} frames at "
           f"{args.fps:g} fps; cameras {min(v.pitch for v in views):.0f} to {max(v.pitch for v in views):.0f} deg "
-          "down at the motion")
+          "down (the camera's axis)")
     for name, bands in table.items():
         total = [sum(c[k] for c in bands.values()) for k in range(3)]
         print(f"\n{name}: sitting {total[0] / max(total[2], 1):.4f}, unknown {total[1] / max(total[2], 1):.4f} "
