@@ -36,7 +36,7 @@ class MotionView:
         pitch: degrees the camera's axis points down (negative: up); it is aimed at the
             motion's centre ± 0.3 m, so this is about the angle down to a walker mid-walk.
         keypoints: (T, 17, 2) float32 COCO-17 pixels with jitter; NaN where a joint is outside
-            the image or behind the camera.
+            the image.
         pts: (T,) float64 seconds.
     """
 
@@ -87,9 +87,8 @@ def read_motion(motion: MotionView, config: ClassifierConfig, lift_stage: "LiftS
     """The postures :class:`~posestream.stream.classify.rules.PoseClassifier` reports for the one
     person of ``motion``, frame by frame (one track), lifted by ``lift_stage`` (a fresh
     :class:`~posestream.stream.lift.stage.LiftStage` per view: it keeps each track's state; None:
-    no depth). Joints outside the
-    image have score 0, the others 1. Frames where the person's shoulders and hips are not all
-    seen report nothing (``None`` in the list).
+    no depth). Joints outside the image have score 0, the others 1. Frames where the person's
+    shoulders and hips are not all seen report nothing (``None`` in the list).
     """
     classifier = PoseClassifier(config)
     results = []

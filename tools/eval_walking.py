@@ -7,10 +7,11 @@ Plays the shared CMU motion capture's clips whose description holds one of ``--w
 (default ``walk``: 18 walks, slow, brisk and on uneven ground; ``run`` for the jog) through
 ``--cameras`` seeded cameras each (offline/motion_sweep.py; the lifter's default camera range,
 0.3-2.5 m above the floor and 2.5-8 m away, or ``--near-high``: webcams and room cameras
-1.5-4 m away, 1.5-3.5 m up; or ``--high``: 3.5-6 m up, looking down up to about 40 deg), with the sweep's 3 % torso jitter, at ``--fps``; lifts them with
-the real lift stage and reads them with the real classifier, hysteresis included. Prints, per
-rule variant (default, default on 2D alone, the reference rules), the share of reported
-person-frames read sitting, by camera pitch (10 deg bands), and of views where any frame is.
+1.5-4 m away, 1.5-3.5 m up; or ``--high``: 3.5-6 m up, looking down up to about 40 deg), with
+the sweep's 3 % torso jitter, at ``--fps``; lifts them with the real lift stage and reads them
+with the real classifier, hysteresis included. Prints, per rule variant (default, default on
+2D alone, the reference rules), the share of reported person-frames read sitting, by camera
+pitch (10 deg bands), and of views where any frame is.
 Nobody sits in these clips: every *sitting* is wrong. ``--set`` applies to the default rules.
 The lifter was trained on most of these clips (all but ``HOLDOUT``'s 007_04 and 131_03); the
 rules never were.
@@ -27,15 +28,15 @@ import numpy as np
 
 from posestream.offline.classify_sweep import numeric_overrides
 from posestream.offline.lifter_data import NEAR_HIGH, CameraRange
-
-#: Cameras mounted high (CCTV over a door or a hall): 3.5-6 m up, 1.5-4 m away, looking down at
-#: walkers up to about 40 deg.
-HIGH = CameraRange(fov=(60.0, 90.0), distance=(1.5, 4.0), height=(3.5, 6.0), log_distance=True)
 from posestream.offline.mocap import load_mocap_cached
 from posestream.offline.motion_sweep import clips_like, motion_views, read_motion
 from posestream.stream.classify.rules import ClassifierConfig
 from posestream.stream.lift.model import load_lifter
 from posestream.stream.lift.stage import LiftConfig, LiftStage
+
+#: Cameras mounted high (CCTV over a door or a hall): 3.5-6 m up, 1.5-4 m away, looking down at
+#: walkers up to about 40 deg.
+HIGH = CameraRange(fov=(60.0, 90.0), distance=(1.5, 4.0), height=(3.5, 6.0), log_distance=True)
 
 
 def main() -> None:
