@@ -234,6 +234,29 @@ def numeric_overrides(items) -> dict:
     return overrides
 
 
+def rule_variants(settings: dict | None = None) -> dict:
+    """The rule variants the evaluation tools print side by side: ``default`` (``settings``
+    applied: with the lifter's depth where ``posture_source`` / ``gesture_source`` say so),
+    ``default-2d`` (the same on 2D alone) and ``hafizas`` (the reference, which has no settings).
+
+    Args:
+        settings: :class:`~posestream.stream.classify.rules.ClassifierConfig` keyword values
+            (e.g. :func:`numeric_overrides`, or a loaded config's ``classify`` section).
+
+    Returns:
+        {name: ClassifierConfig}.
+
+    Raises:
+        TypeError: an unknown setting. ValueError: a setting out of its range.
+    """
+    from posestream.stream.classify.rules import ClassifierConfig
+
+    settings = dict(settings or {})
+    return {"default": ClassifierConfig(**settings),
+            "default-2d": ClassifierConfig(**{**settings, "posture_source": "2d", "gesture_source": "2d"}),
+            "hafizas": ClassifierConfig(rules="hafizas")}
+
+
 def still_lifter(path: str = "default"):
     """The 3D lifter as the sweep uses it: ``lift(keypoints (17, 2) pixels, size=IMAGE_SIZE) →
     (17, 3) float32 metres`` (H36M-17, root-relative; ``size`` the frame's (width, height)),

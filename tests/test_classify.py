@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from poses import person
-from posestream.stream.classify.rules import (ClassifierConfig, LabelHysteresis, PoseClassifier, classify_instance,
-                                              default_posture_3d, hafizas_arm_raised, hafizas_classify,
-                                              hafizas_leg_sitting, knee_reprojection)
+from posestream.stream.classify.rules import (LEGS, ClassifierConfig, LabelHysteresis, PoseClassifier,
+                                              classify_instance, default_posture_3d, hafizas_arm_raised,
+                                              hafizas_classify, hafizas_leg_sitting, knee_reprojection)
 
 ONES = np.ones(17, np.float32)
 DEFAULT = ClassifierConfig()
@@ -62,13 +62,11 @@ def _legs(k: np.ndarray, right: tuple, left: tuple, torso: float) -> np.ndarray:
     """``k`` with each leg's knee and ankle placed from its hip: (knee offset, ankle offset
     from the knee), (dx, dy) in torso lengths (y down)."""
     k = k.copy()
-    for (hip, knee, ankle), (to_knee, to_ankle) in zip(LEG_POINTS, (right, left)):
+    for (hip, knee, ankle), (to_knee, to_ankle) in zip(LEGS, (right, left)):
         k[knee] = k[hip] + np.multiply(to_knee, torso)
         k[ankle] = k[knee] + np.multiply(to_ankle, torso)
     return k
 
-
-LEG_POINTS = ((12, 14, 16), (11, 13, 15))
 
 
 def test_a_leg_stretched_towards_the_camera_beside_a_bent_knee_is_seated():

@@ -26,21 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from posestream.offline.classify_eval import load_coco_postures
-from posestream.stream.classify.rules import ClassifierConfig, classify_instance
+from posestream.offline.classify_sweep import rule_variants
+from posestream.stream.classify.rules import classify_instance
+from posestream.stream.track.matching import box_iou
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = REPO / "tests" / "data" / "coco-mini-postures.csv"
-VARIANTS = {"default": {}, "default-2d": {"posture_source": "2d", "gesture_source": "2d"}, "hafizas": {"rules": "hafizas"}}
-
-
-def box_iou(box_xywh: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
-    """IoU of one (x, y, w, h) box with (N, 4) x1 y1 x2 y2 boxes, pixels."""
-    x1, y1, x2, y2 = box_xywh[0], box_xywh[1], box_xywh[0] + box_xywh[2], box_xywh[1] + box_xywh[3]
-    ix = np.clip(np.minimum(x2, boxes_xyxy[:, 2]) - np.maximum(x1, boxes_xyxy[:, 0]), 0, None)
-    iy = np.clip(np.minimum(y2, boxes_xyxy[:, 3]) - np.maximum(y1, boxes_xyxy[:, 1]), 0, None)
-    inter = ix * iy
-    union = box_xywh[2] * box_xywh[3] + (boxes_xyxy[:, 2] - boxes_xyxy[:, 0]) * (boxes_xyxy[:, 3] - boxes_xyxy[:, 1]) - inter
-    return inter / np.maximum(union, 1e-9)
 
 
 def report(name: str, people: list[dict], readings: list[str]) -> None:
@@ -65,9 +56,9 @@ def main() -> None:
         parser.error(f"cannot read the labelled COCO people: {exc} (set POSESTREAM_SHARED)")
     print(f"{len(people)} labelled people: {sum(p['posture'] == 'sitting' for p in people)} sitting, "
           f"{sum(p['posture'] == 'standing' for p in people)} standing\n\non COCO's keypoints:")
-    for name in ("default-2d", "hafizas"):
-        config = ClassifierConfig(**VARIANTS[name])
-        report(name, people, [classify_instance(p["keypoints"], p["keypoint_scores"], None, config)[0] for p in people])
+    for name, config in rule_variants().items():
+        if name != "default":  # no lift of bodies with keypoints missing: 2D alone
+            report(name, people, [classify_instance(p["keypoints"], p["keypoint_scores"], None, config)[0] for p in people])
     if not args.pipeline:
         return
     from posestream.stream.capture.files import open_source
@@ -88,12 +79,12 @@ def main() -> None:
             result = stream(next(iter(source)))
         finally:
             source.close()
-        iou = box_iou(p["bbox"], result.bboxes) if len(result) else np.zeros(0)
+        x, y, w, h = p["bbox"]
+        iou = box_iou(np.array([[x, y, x + w, y + h]]), result.bboxes)[0] if len(result) else np.zeros(0)
         found.append((result, int(np.argmax(iou))) if len(iou) and iou.max() >= 0.3 else (None, None))
     print(f"\nwith the pipeline ({config.pipeline.detector}, {config.pipeline.pose}); "
           f"found {sum(r is not None for r, _ in found)} of {len(people)}:")
-    for name, overrides in VARIANTS.items():
-        rules = ClassifierConfig(**{**config.classify.__dict__, **overrides})
+    for name, rules in rule_variants(config.classify.__dict__).items():
         readings = []
         for result, i in found:
             if result is None:

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from posestream.offline.classify_sweep import numeric_overrides, still_lifter
+from posestream.offline.classify_sweep import numeric_overrides, rule_variants, still_lifter
 from posestream.offline.panoptic import SHARED_SCENES, readings
-from posestream.stream.classify.rules import ClassifierConfig, classify_instance
+from posestream.stream.classify.rules import classify_instance
 
 YAW_BANDS = ((0, 30), (30, 60), (60, 90), (90, 181))
 
@@ -53,9 +53,7 @@ def main() -> None:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        variants = {"default": ClassifierConfig(**overrides),
-                    "default-2d": ClassifierConfig(posture_source="2d", gesture_source="2d", **overrides),
-                    "hafizas": ClassifierConfig(rules="hafizas")}
+        variants = rule_variants(overrides)
     except (TypeError, ValueError) as exc:
         parser.error(f"--set: {exc}")
     missing = [str(s) for s in scenes if not s.is_dir()]

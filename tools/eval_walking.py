@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from posestream.offline.classify_sweep import numeric_overrides
+from posestream.offline.classify_sweep import numeric_overrides, rule_variants
 from posestream.offline.lifter_data import NEAR_HIGH, CameraRange
 from posestream.offline.mocap import load_mocap_cached
 from posestream.offline.motion_sweep import clips_like, motion_views, read_motion
-from posestream.stream.classify.rules import ClassifierConfig
 from posestream.stream.lift.model import load_lifter
 from posestream.stream.lift.stage import LiftConfig, LiftStage
 
@@ -56,9 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         overrides = numeric_overrides(args.set)
-        variants = {"default": ClassifierConfig(**overrides),
-                    "default-2d": ClassifierConfig(posture_source="2d", gesture_source="2d", **overrides),
-                    "hafizas": ClassifierConfig(rules="hafizas")}
+        variants = rule_variants(overrides)
     except (TypeError, ValueError) as exc:
         parser.error(f"--set: {exc}")
     if not args.mocap.is_dir():
@@ -88,8 +85,9 @@ def main() -> None:
           "down (the camera's axis)")
     for name, bands in table.items():
         total = [sum(c[k] for c in bands.values()) for k in range(3)]
-        print(f"\n{name}: sitting {total[0] / max(total[2], 1):.4f}, unknown {total[1] / max(total[2], 1):.4f} "
-              f"of {total[2]} person-frames; views with any sitting frame {views_sitting[name]} of {len(views)}")
+        print(f"\n{name}: sitting {total[0] / max(total[2], 1):.4f} ({total[0]} frames), unknown "
+              f"{total[1] / max(total[2], 1):.4f} of {total[2]} person-frames; views with any sitting frame "
+              f"{views_sitting[name]} of {len(views)}")
         for band in sorted(bands):
             s, u, n = bands[band]
             print(f"  pitch {band:4d}-{band + 10:<4d} sitting {s / max(n, 1):.4f}  unknown {u / max(n, 1):.4f}  ({n})")

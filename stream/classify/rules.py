@@ -392,6 +392,7 @@ def torso_length(keypoints: np.ndarray, ok: np.ndarray) -> float | None:
 
 FACE = (0, 1, 2, 3, 4)  # COCO-17 nose, eyes, ears
 IMAGE_UP = np.array([0.0, -1.0])  # image y is down
+IMAGE_DOWN = -IMAGE_UP
 
 
 def _torso_3d(keypoints_3d: np.ndarray | None) -> float | None:
@@ -705,7 +706,7 @@ def legs_only_posture(keypoints: np.ndarray, ok: np.ndarray, config: ClassifierC
         if not (ok[hip] and ok[knee] and ok[ankle]):
             continue
         thigh, shank = keypoints[knee] - keypoints[hip], keypoints[ankle] - keypoints[knee]
-        tilt = _angle(thigh, np.array([0.0, 1.0]))  # from the image's downward vertical; NaN if zero length
+        tilt = _angle(thigh, IMAGE_DOWN)  # from the image's downward vertical; NaN if zero length
         angle = _angle(-thigh, shank)
         upright = tilt <= config.legs_only_tilt and angle >= config.stand_knee_angle
         readings.append("standing" if upright and np.linalg.norm(shank) < config.stretched_leg_shank * np.linalg.norm(thigh)
