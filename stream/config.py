@@ -168,7 +168,7 @@ RANGES: dict[str, dict[str, Range]] = {
     "classify": {"keypoint_threshold": FRACTION, "arm_keypoint_threshold": FRACTION, "min_forearm": AT_LEAST_0,
                  "face_distance": AT_LEAST_0, "hand_reach": Range(0, 2), "face_distance_3d": AT_LEAST_0,
                  "face_near_3d": AT_LEAST_0, "face_clear_forearm": DEGREES, "forearm_rise_3d": Range(-90, 90),
-                 "knee_error_3d": ABOVE_0,
+                 "knee_error_3d": ABOVE_0, "knee_error_3d_ambiguous": ABOVE_0,
                  "hands_apart_3d": AT_LEAST_0, "hands_apart": AT_LEAST_0, "hands_apart_shoulders": AT_LEAST_0,
                  "short_thigh": AT_LEAST_0, "short_thigh_shank": AT_LEAST_0, "max_thigh": ABOVE_0,
                  "stretched_leg_shank": ABOVE_0, "legs_only_tilt": Range(0, 90),

@@ -267,6 +267,30 @@ def test_posture_from_the_3d_pose():
     assert default_posture_3d(_skeleton_3d(90, 90) @ r.T, DEFAULT) == "sitting"
 
 
+def test_legs_2d_reads_neither_way_take_a_rougher_lift():
+    """Legs seen whole that 2D reads neither standing nor sitting (knees bent 135 deg, between
+    sit_knee_angle 120 and stand_knee_angle 145, thighs not foreshortened) take the 3D reading
+    where the lift's knees land within knee_error_3d_ambiguous (1.0 torso) of the 2D ones; a
+    2D "standing" still needs knee_error_3d (0.5). person(): torso 99 px."""
+    k, torso = person(), 0.33 * 300
+    a = np.radians(135.0 - 90.0)  # thigh straight down, shank turned 45 deg forward: knee 135 deg
+    shank = (0.5 * np.sin(a), 0.5 * np.cos(a))
+    bent = _legs(k, ((0.0, 0.6), shank), ((0.0, 0.6), (-shank[0], shank[1])), torso)
+    assert classify_instance(bent, ONES, None, DEFAULT)[0] == "unknown"  # 2D alone cannot tell
+    for off, expected in ((0.0, "sitting"), (0.45, "sitting"), (0.75, "sitting"), (1.1, "unknown")):
+        lift = _lift_of(bent, thigh_deg=80, sideways=off * torso)
+        assert knee_reprojection(bent, np.ones(17, bool), lift) == pytest.approx(off)
+        assert classify_instance(bent, ONES, lift, DEFAULT)[0] == expected, off
+    rough = _lift_of(bent, thigh_deg=80, sideways=0.75 * torso)
+    assert classify_instance(bent, ONES, rough, ClassifierConfig(knee_error_3d_ambiguous=0.6))[0] == "unknown"
+    assert classify_instance(bent, ONES, rough, ClassifierConfig(posture_source="2d"))[0] == "unknown"
+    # a 2D "standing" is overturned only by a lift within knee_error_3d, as before
+    astray = _lift_of(person(), thigh_deg=80, sideways=0.75 * torso)
+    assert classify_instance(person(), ONES, astray, DEFAULT)[0] == "standing"
+    with pytest.raises(ValueError, match="knee_error_3d_ambiguous"):
+        ClassifierConfig(knee_error_3d_ambiguous=0.0)
+
+
 def test_hysteresis_in_seconds_alike_at_10_and_60_fps():
     for fps in (10, 60):
         hold = LabelHysteresis(0.3, initial="standing")

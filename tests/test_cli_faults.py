@@ -166,6 +166,7 @@ def test_unreadable_config_files(tmp_path, capsys, wave):
     ("classify:\n  sit_knee_angle: 200", "classify.sit_knee_angle: expected a number from 0 to 180"),
     ("classify:\n  max_thigh: .nan", "classify.max_thigh: expected a finite number"),
     ("classify:\n  knee_error_3d: 0", "classify.knee_error_3d: expected a number above 0, got 0"),
+    ("classify:\n  knee_error_3d_ambiguous: -1", "classify.knee_error_3d_ambiguous: expected a number above 0, got -1"),
     ("classify:\n  forearm_rise_3d: 120", "classify.forearm_rise_3d: expected a number from -90 to 90, got 120"),
     ("classify:\n  stretched_leg_shank: 0", "classify.stretched_leg_shank: expected a number above 0, got 0"),
     ("classify:\n  legs_only_tilt: 95", "classify.legs_only_tilt: expected a number from 0 to 90, got 95"),

@@ -279,7 +279,8 @@ def test_shipped_config_loads():
     config = RunConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "run.yaml")
     assert config == RunConfig()
     text = (Path(__file__).resolve().parents[1] / "configs" / "run.yaml").read_text()
-    for key in ("stretched_leg_shank: 1.3", "legs_only_tilt: 30.0"):  # every key is written out, these too
+    # every key is written out, these too
+    for key in ("stretched_leg_shank: 1.3", "legs_only_tilt: 30.0", "knee_error_3d_ambiguous: 1.0"):
         assert f"\n  {key}" in text
 
 
