@@ -8,6 +8,8 @@
   the frame border (a person cannot appear in the middle of the picture, so each is a fragment
   or a late find) — and the agreement of a run (e.g. detection every N frames) with a reference
   run (every frame): per frame, poses matched one-to-one by OKS (Hungarian, SciPy).
+* Appearance: how far apart the descriptors the tracker finds lost people by are for one
+  person over time and for two people at once (``appearance_separation``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from posestream.stream.track.appearance import appearance_distance
 from posestream.stream.track.matching import keypoint_bboxes, oks
 from posestream.stream.results import FrameResult
 
@@ -103,3 +106,35 @@ def agreement(results: list[FrameResult], reference: list[FrameResult], threshol
     return {"recall": matched / total_ref if total_ref else float("nan"),
             "precision": matched / total_res if total_res else float("nan"),
             "mean_oks": oks_sum / matched if matched else float("nan")}
+
+
+def appearance_separation(descriptors: list[tuple[float, int, np.ndarray]], gap: float = 1.0
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """How well appearance descriptors (:func:`~posestream.stream.track.appearance.appearance_histograms`)
+    tell people apart: Bhattacharyya distances between the same track's descriptors ``gap``
+    seconds apart (each descriptor against the first of that track at least ``gap`` later), and
+    between every two tracks' descriptors of one frame.
+
+    Args:
+        descriptors: ``(pts seconds, track_id, (D,) descriptor)`` per reported person-frame,
+            NaN descriptors allowed (left out).
+
+    Returns:
+        ``(same, different)``: float64 1-D arrays of distances.
+    """
+    rows = [(t, tid, d) for t, tid, d in descriptors if np.isfinite(d).all()]
+    by_track: dict[int, list[tuple[float, np.ndarray]]] = {}
+    by_time: dict[float, list[tuple[int, np.ndarray]]] = {}
+    for t, tid, d in rows:
+        by_track.setdefault(tid, []).append((t, d))
+        by_time.setdefault(t, []).append((tid, d))
+    same = []
+    for seq in by_track.values():
+        times = np.array([t for t, _ in seq])
+        for t, d in seq:
+            later = np.flatnonzero(times >= t + gap)
+            if len(later):
+                same.append(appearance_distance(d, seq[later[0]][1]))
+    different = [appearance_distance(a, b) for people in by_time.values()
+                 for i, (ta, a) in enumerate(people) for tb, b in people[i + 1:] if ta != tb]
+    return np.asarray(same, np.float64), np.asarray(different, np.float64)

@@ -24,6 +24,7 @@ from posestream.stream.pose.palms import PalmDetector, assign_palm_hands
 from posestream.stream.classify.rules import ClassifierConfig, PoseClassifier
 from posestream.stream.config import PipelineConfig
 from posestream.stream.lift.stage import MIN_EXTENT, LiftStage
+from posestream.stream.track.appearance import appearance_histograms
 from posestream.stream.track.matching import pose_nms
 from posestream.stream.results import FrameResult
 from posestream.stream.capture.files import Frame
@@ -405,9 +406,12 @@ class PoseStream:
                                            cfg.pose_nms_threshold, cfg.pose_nms_iou)])
         if cfg.edge_poses and detected is not None:  # the tracker keeps those of people cut by the frame's edge
             index = np.concatenate([index, np.flatnonzero(~keep)])
+        appearances = (appearance_histograms(image, poses.keypoints[index], poses.keypoint_scores[index],
+                                             cfg.keypoint_threshold) if cfg.reid_distance > 0 else None)
         people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],
                                 frame.pts, bboxes[index], None if poses.rois is None else poses.rois[index],
-                                detected, image.shape[1::-1], self._second_look(image), weak=~keep[index])
+                                detected, image.shape[1::-1], self._second_look(image), weak=~keep[index],
+                                appearances=appearances)
         rows = index[people.index]
         result = _frame_result(frame, people.bboxes, bbox_scores[rows], poses, rows,
                                {"detect": detect_ms, "pose": pose_ms})

@@ -167,6 +167,8 @@ def test_unreadable_config_files(tmp_path, capsys, wave):
     ("classify:\n  max_thigh: .nan", "classify.max_thigh: expected a finite number"),
     ("classify:\n  knee_error_3d: 0", "classify.knee_error_3d: expected a number above 0, got 0"),
     ("classify:\n  knee_error_3d_ambiguous: -1", "classify.knee_error_3d_ambiguous: expected a number above 0, got -1"),
+    ("tracking:\n  reid_appearance: 1.5", "tracking.reid_appearance: expected a number from 0 to 1, got 1.5"),
+    ("tracking:\n  reid_scale: 0.5", "tracking.reid_scale: expected a number of at least 1, got 0.5"),
     ("classify:\n  forearm_rise_3d: 120", "classify.forearm_rise_3d: expected a number from -90 to 90, got 120"),
     ("classify:\n  stretched_leg_shank: 0", "classify.stretched_leg_shank: expected a number above 0, got 0"),
     ("classify:\n  legs_only_tilt: 95", "classify.legs_only_tilt: expected a number from 0 to 90, got 95"),

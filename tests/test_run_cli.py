@@ -280,7 +280,8 @@ def test_shipped_config_loads():
     assert config == RunConfig()
     text = (Path(__file__).resolve().parents[1] / "configs" / "run.yaml").read_text()
     # every key is written out, these too
-    for key in ("stretched_leg_shank: 1.3", "legs_only_tilt: 30.0", "knee_error_3d_ambiguous: 1.0"):
+    for key in ("stretched_leg_shank: 1.3", "legs_only_tilt: 30.0", "knee_error_3d_ambiguous: 1.0",
+                "reid_appearance: 0.6"):
         assert f"\n  {key}" in text
 
 

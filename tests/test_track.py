@@ -177,6 +177,83 @@ def test_the_gap_a_track_survives_is_in_seconds_too():
     assert tracker.tracks == []
 
 
+def _back_after_a_pan(config: TrackerConfig, dx: float, scale: float = 1.0) -> tuple[list, list]:
+    """A person 80 px tall walks right at 10 fps (5 px a frame), is missed for 3 frames while
+    the camera pans, and is seen again ``dx`` pixels from where they were last seen (their box
+    ``scale`` times as tall), for 5 frames. Returns the ids reported before and after."""
+    tracker = Tracker(config)
+    before, after = [], []
+    for i in range(10):
+        before += _step(tracker, [person(300 + 5 * i, 300, 80)], i / 10).track_ids.tolist()
+    for i in range(10, 13):
+        _step(tracker, [], i / 10)
+    for i in range(13, 18):
+        after += _step(tracker, [person(345 + dx + 5 * (i - 13), 300, 80 * scale)], i / 10).track_ids.tolist()
+    return before, after
+
+
+def test_a_person_missed_while_the_camera_pans_comes_back_with_the_id():
+    """Seen again 45 px (0.45 of their box's 100 px height) against their walk, too far for the
+    Kalman-predicted box's IoU and for OKS at 80 px (its tolerance shrinks with the person):
+    the track born there takes the lost track's id (reid_distance 1.0 box heights). Beyond it,
+    or twice as tall, or with reid_distance 0, it is someone new."""
+    config = TrackerConfig(smoothing=False)
+    before, after = _back_after_a_pan(config, dx=-45)
+    assert set(before) == {1} and after == [1, 1, 1]  # born again on the third frame, as any track
+    assert _back_after_a_pan(TrackerConfig(smoothing=False, reid_distance=0.0), dx=-45)[1] == [2, 2, 2]
+    assert _back_after_a_pan(config, dx=-130)[1] == [2, 2, 2]  # 1.3 box heights away
+    assert _back_after_a_pan(config, dx=-45, scale=2.0)[1] == [2, 2, 2]
+    assert _back_after_a_pan(config, dx=-45, scale=1.4)[1] == [1, 1, 1]  # within reid_scale 1.5
+    with pytest.raises(ValueError):
+        TrackerConfig(reid_scale=0.9)
+    with pytest.raises(ValueError):
+        TrackerConfig(reid_distance=-1.0)
+
+
+def test_a_person_found_again_needs_no_second_look():
+    """The second look (verify_zoom) guards the births of new people only: a second look that
+    now refuses everything does not stop a lost person taking their id back, and does stop
+    someone new (1.3 box heights away)."""
+    looks = {"person": True}
+
+    def run(dx: float) -> list:
+        looks["person"] = True
+        tracker = Tracker(TrackerConfig(smoothing=False))
+        verify = lambda boxes: np.full(len(boxes), looks["person"])  # noqa: E731
+        scores = np.ones((1, 17), np.float32)
+        for i in range(10):
+            tracker.predict(i / 10)
+            tracker.update(person(300 + 5 * i, 300, 80)[None], scores, np.full(1, 0.9), i / 10, verify=verify)
+        looks["person"] = False
+        for i in range(10, 13):
+            tracker.predict(i / 10)
+            tracker.update(np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros(0), i / 10, verify=verify)
+        ids = []
+        for i in range(13, 18):
+            tracker.predict(i / 10)
+            ids += tracker.update(person(345 + dx, 300, 80)[None], scores, np.full(1, 0.9), i / 10,
+                                  verify=verify).track_ids.tolist()
+        return ids
+
+    assert run(-45) == [1, 1, 1]
+    assert run(-130) == []
+
+
+def test_two_people_lost_together_are_found_again_by_the_nearest():
+    """Two people 80 px tall, 150 px apart, both missed for 3 frames and seen again each 40 px
+    from their last place: each takes back their own id (Hungarian on the distance)."""
+    tracker = Tracker(TrackerConfig(smoothing=False))
+    for i in range(10):
+        out = _step(tracker, [person(300, 300, 80), person(450, 300, 80)], i / 10)
+    first = dict(zip(out.index.tolist(), out.track_ids.tolist()))
+    for i in range(10, 13):
+        _step(tracker, [], i / 10)
+    for i in range(13, 16):
+        out = _step(tracker, [person(490, 300, 80), person(260, 300, 80)], i / 10)
+    again = dict(zip(out.index.tolist(), out.track_ids.tolist()))
+    assert again == {0: first[1], 1: first[0]}
+
+
 def _detector_box(keypoints: np.ndarray, left: float = 0.0) -> np.ndarray:
     """(1, 4) a detector's box of a person (their keypoints' box, no margin) cut at x = ``left``."""
     box = np.concatenate([keypoints.min(axis=0), keypoints.max(axis=0)])
