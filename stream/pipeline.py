@@ -407,7 +407,8 @@ class PoseStream:
         if cfg.edge_poses and detected is not None:  # the tracker keeps those of people cut by the frame's edge
             index = np.concatenate([index, np.flatnonzero(~keep)])
         appearances = (appearance_histograms(image, poses.keypoints[index], poses.keypoint_scores[index],
-                                             cfg.keypoint_threshold) if cfg.reid_distance > 0 else None)
+                                             cfg.keypoint_threshold)
+                       if cfg.reid_distance > 0 and cfg.reid_appearance < 1 else None)
         people = tracker.update(poses.keypoints[index], poses.keypoint_scores[index], bbox_scores[index],
                                 frame.pts, bboxes[index], None if poses.rois is None else poses.rois[index],
                                 detected, image.shape[1::-1], self._second_look(image), weak=~keep[index],

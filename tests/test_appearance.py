@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from poses import person
+from posestream.offline.track_eval import appearance_separation
 from posestream.stream.track.appearance import BINS, SIZE, appearance_distance, appearance_histograms
 from posestream.stream.track.tracker import Tracker, TrackerConfig
 
@@ -90,5 +91,19 @@ def test_a_lost_person_is_found_again_only_by_someone_who_looks_alike():
     assert _reid(red, blue, TrackerConfig(smoothing=False, reid_appearance=0.75)) == [1, 1, 1]
     assert _reid(red, blue, TrackerConfig(smoothing=False, reid_appearance=1.0)) == [1, 1, 1]  # the gate off
     assert _reid(red, np.full(SIZE, np.nan, np.float32)) == [2, 2, 2]  # the new one's trunk not seen
+    assert _reid(red, None) == [2, 2, 2]  # no descriptor for the new one: one side has one, both must
     with pytest.raises(ValueError):
         TrackerConfig(reid_appearance=1.5)
+
+
+def test_appearance_separation_pairs_one_person_over_time_and_two_at_once():
+    """Two tracks seen at 0, 0.5, 1.0 and 1.5 s, each always the same one-bin descriptor, in
+    different bins: the same person 1 s apart gives 2 pairs per track (0 -> 1.0, 0.5 -> 1.5),
+    distance 0; two people at once 4 pairs, distance 1 (nothing shared); a NaN descriptor is
+    left out (its frame makes no pair)."""
+    one, two = np.zeros(SIZE, np.float32), np.zeros(SIZE, np.float32)
+    one[0], two[1] = 1.0, 1.0
+    rows = [(t, 1, one) for t in (0.0, 0.5, 1.0, 1.5)] + [(t, 2, two) for t in (0.0, 0.5, 1.0, 1.5)]
+    same, different = appearance_separation(rows + [(2.0, 2, np.full(SIZE, np.nan, np.float32)), (2.0, 1, one)])
+    np.testing.assert_allclose(same, np.zeros(5), atol=1e-6)  # track 1 also pairs 1.0 -> 2.0
+    np.testing.assert_allclose(different, np.ones(4), atol=1e-6)

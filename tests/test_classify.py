@@ -283,6 +283,10 @@ def test_legs_2d_reads_neither_way_take_a_rougher_lift():
         assert classify_instance(bent, ONES, lift, DEFAULT)[0] == expected, off
     rough = _lift_of(bent, thigh_deg=80, sideways=0.75 * torso)
     assert classify_instance(bent, ONES, rough, ClassifierConfig(knee_error_3d_ambiguous=0.6))[0] == "unknown"
+    near = _lift_of(bent, thigh_deg=80, sideways=0.45 * torso)  # within knee_error_3d, but not 0.3
+    assert classify_instance(bent, ONES, near, ClassifierConfig(knee_error_3d_ambiguous=0.3))[0] == "unknown"
+    # posture_source 3d keeps knee_error_3d for everyone
+    assert classify_instance(bent, ONES, rough, ClassifierConfig(posture_source="3d"))[0] == "unknown"
     assert classify_instance(bent, ONES, rough, ClassifierConfig(posture_source="2d"))[0] == "unknown"
     # a 2D "standing" is overturned only by a lift within knee_error_3d, as before
     astray = _lift_of(person(), thigh_deg=80, sideways=0.75 * torso)

@@ -11,7 +11,8 @@ fragments, coverage and false frames against its hand-labelled visits (tests/dat
 ``--appearance``: per clip, what ``tracking.reid_appearance`` is set against instead — the
 distances between one person's trunk-and-thigh colour histograms 1 s apart and between two
 people's in one frame (percentiles, and the shares within the setting), on tracks made without
-re-identification (``reid_distance`` 0).
+re-identification (``reid_distance`` 0), from the reported people's (smoothed) keypoints where the
+tracker uses each frame's raw poses.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def print_appearance(clip: str, pipeline: PosePipeline, tracking: TrackerConfig,
     run(pipeline, TrackerConfig(**{**tracking.__dict__, "reid_distance": 0.0}), video, frames, descriptors)
     same, different = appearance_separation(descriptors)
     limit = tracking.reid_appearance
+    if not len(same) or not len(different):
+        print(f"{clip}: too few pairs ({len(same)} of one person 1 s apart, {len(different)} of two people at once)")
+        return
     print(f"{clip}: same person 1 s apart {len(same)} pairs, distance 50/90/95/99th percentile "
           f"{' / '.join(f'{v:.2f}' for v in np.percentile(same, [50, 90, 95, 99]))}, within {limit:g}: "
           f"{np.mean(same <= limit):.3f}; two people in one frame {len(different)} pairs, 1/5/10/50th "

@@ -274,10 +274,12 @@ class ClassifierConfig:
             the person-frames of six labelled clips (``tools/eval_classify.py --shared
             --lift-checks``); the seventh's, mediapipe-hand-reach's skeletons fitted to a hand in
             close-up (labelled unknown), 1.1 away in the median.
-        knee_error_3d_ambiguous: the same check for a person whose legs 2D sees whole (hip,
-            knee, ankle) but reads neither way: there the lift decides within this many torso
-            lengths, about a 3D thigh's length (0.8-0.9 torso: the knee may be put on the wrong
-            side of the hip, not further). Seated facing a camera from the front and a little
+        knee_error_3d_ambiguous: with ``posture_source`` ``2d+3d``, the same check for a person
+            whose legs 2D sees whole (hip, knee, ankle) but reads neither way: there the lift
+            decides, sitting or standing, within this many torso lengths (instead of
+            ``knee_error_3d``), about a 3D thigh's length (0.8-0.9 torso: the knee may be put on
+            the wrong side of the hip, not further). ``posture_source`` ``3d`` keeps
+            ``knee_error_3d`` for everyone. Seated facing a camera from the front and a little
             above, knees bent 125-145 deg in the image and thighs foreshortened, the lifter reads
             people sitting but lifts their thighs above level, so that its knees land 0.5-1.8
             torso off (CMU Panoptic band2's musicians, ``tools/eval_panoptic.py``: 66 of 1311
@@ -763,8 +765,8 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
             decides the posture when a leg is seen in 2D, with ``2d+3d`` where the 2D rules
             read standing or cannot tell (:attr:`ClassifierConfig.posture_source`), in both
             only where its knees explain the 2D ones (:func:`knee_reprojection`,
-            ``knee_error_3d``; ``knee_error_3d_ambiguous`` for legs seen whole that 2D reads
-            neither way).
+            ``knee_error_3d``; with ``2d+3d``, ``knee_error_3d_ambiguous`` for legs seen whole
+            that 2D reads neither way).
         hands, hand_ok, waving: for the ``hands`` rules (:func:`hands_gesture`); unused by the others.
         remembered: the arms' last judged readings (right, left; :func:`default_gesture`).
         now: this frame's :func:`arm_readings`, when the caller has them (None: computed here).
@@ -788,7 +790,7 @@ def classify_instance(keypoints: np.ndarray, scores: np.ndarray, keypoints_3d: n
         ambiguous = posture == "unknown" and bool(judged) and whole_leg  # legs seen whole, read neither way
         stretched = posture == "sitting" and "standing" in judged  # a leg read standing, stretched out (stretched_leg_shank)
         if config.posture_source == "2d+3d" and (lifted and (posture == "standing" or stretched)
-                                                 or (lifted or roughly) and ambiguous):
+                                                 or roughly and ambiguous):
             deep = default_posture_3d(keypoints_3d, config)
             if deep == "sitting" or (posture != "standing" and deep == "standing"):
                 posture = deep  # thighs towards the camera, seen from above: only depth tells

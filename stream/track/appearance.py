@@ -46,8 +46,9 @@ def appearance_histograms(image: np.ndarray, keypoints: np.ndarray, keypoint_sco
         threshold: both shoulders and both hips must score at least this.
 
     Returns:
-        (N, :data:`SIZE`) float32; a row of NaN where the shoulders or hips are not seen or a
-        stripe falls outside the image.
+        (N, :data:`SIZE`) float32; a row of NaN where the shoulders or hips are not seen, or a
+        stripe inside the image is under 3 pixels wide or high (outside it, a person lying
+        down, a tiny person).
     """
     out = np.full((len(keypoints), SIZE), np.nan, np.float32)
     if not len(keypoints):

@@ -471,8 +471,9 @@ class Tracker:
             verify: the second look (``verify_zoom``): (M, 4) float32 boxes, pixels, of the
                 tracks due to be born → (M,) bool, whether each is a person; a refused track
                 stays tentative (unreported) and is looked at again once ``verify_seconds`` have
-                passed (or the clock went back). None: no look. An exception it raises leaves
-                this frame's matches applied and no track born.
+                passed (or the clock went back); a lost person found again
+                (``reid_distance``) is not looked at. None: no look. An exception it raises
+                leaves this frame's matches applied and no track born or found again.
             weak: (N,) bool, poses the pose model flags as no person: with ``edge_poses`` those
                 :func:`edge_poses` keeps may continue born tracks left unmatched by the others;
                 the rest are ignored. None: all poses are people.
@@ -543,15 +544,15 @@ class Tracker:
                and not 0 <= t - tr.refused_at < cfg.verify_seconds]
         lost = [tr for tr in self.tracks if tr.confirmed and tr.missing > 0]
         returning = self._returning(due, lost)  # a lost person found again too far for IoU / OKS
-        for track, old in returning:  # a person seen before needs no second look
-            track.confirmed, track.track_id = True, old.track_id
-            self.tracks.remove(old)
-        due = [tr for tr in due if not tr.confirmed]
+        due = [tr for tr in due if all(tr is not new for new, _ in returning)]  # a return needs no second look
         if due and verify is not None and cfg.verify_zoom > 0:
             people = np.asarray(verify(np.stack([tr.kalman.box for tr in due])), bool)
             for track in (tr for tr, person in zip(due, people) if not person):
                 track.refused_at = t
             due = [tr for tr, person in zip(due, people) if person]
+        for track, old in returning:
+            track.confirmed, track.track_id = True, old.track_id
+            self.tracks.remove(old)
         for track in due:
             track.confirmed = True
             track.track_id = self._next_id
@@ -616,10 +617,11 @@ class Tracker:
         return matches
 
     def _returning(self, due: list[Track], lost: list[Track]) -> list[tuple[Track, Track]]:
-        """Pairs (new track, lost track) of :attr:`TrackerConfig.reid_distance`: the new box's
-        centre within that many of the lost track's box heights of its last matched box, the
-        heights within ``reid_scale``, their descriptors (where either has one) within
-        ``reid_appearance``; the nearest pairs first (Hungarian on the distance)."""
+        """Pairs (new track, lost track) of :attr:`TrackerConfig.reid_distance`: the lost track
+        unmatched in every frame the new one has lived (someone seen beside the newcomer is not
+        their return), the new box's centre within that many of the lost track's box heights of
+        its last matched box, the heights within ``reid_scale``, their descriptors (where either
+        has one) within ``reid_appearance``; the nearest pairs first (Hungarian on the distance)."""
         cfg = self.config
         if not due or not lost or cfg.reid_distance <= 0:
             return []
@@ -629,6 +631,8 @@ class Tracker:
         distance = np.linalg.norm(centres(new)[:, None] - centres(old)[None], axis=2) / heights  # (D, L)
         ratio = np.clip(new[:, 3] - new[:, 1], 1e-6, None)[:, None] / heights
         allowed = (distance <= cfg.reid_distance) & (ratio <= cfg.reid_scale) & (ratio >= 1 / cfg.reid_scale)
+        # a tentative track's hits are consecutive frames (it dies on its first miss)
+        allowed &= np.array([[o.missing >= n.hits for o in lost] for n in due])
         if cfg.reid_appearance < 1:  # where one of them has a descriptor, both must, and alike
             for r, c in zip(*np.nonzero(allowed)):
                 a, b = due[r].appearance, lost[c].appearance
