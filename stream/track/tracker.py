@@ -82,15 +82,17 @@ class TrackerConfig:
             a person refused once is reported half a second late, and a refused object costs a
             detector run every half second while its tentative track lasts).
         reid_distance: a track due to be born takes over the id of a born track lost meanwhile
-            (unmatched, not yet dropped: ``max_missing`` / ``max_missing_seconds``) when its box
+            (unmatched in every frame the new track has lived, not yet dropped: ``max_missing`` /
+            ``max_missing_seconds``, or ``hold_seconds`` while the detector boxes it) when its box
             centre is within this many of the lost track's box heights of that track's last
             matched box, the heights within ``reid_scale`` of each other (the nearest, one to
             one: Hungarian), and, where the caller gives appearances, the two look alike
             (``reid_appearance``). A person the detector misses for a few frames while they move
             or the camera pans comes back too far for IoU and OKS, whose tolerance shrinks with
             the person's size, and was a new person (mmaction2-basketball: two players, 8 ids).
-            1.0 box height (1.25 body heights): a walk at 1.4 m/s over the track's 1 s life
-            covers 0.8 body heights; set by that, not tuned. 0: no re-identification.
+            1.0 box height (about 1.1 body heights: eyes to ankles x 1.25): a walk at 1.4 m/s
+            over a lost track's usual 1 s life covers 0.8 body heights; set by that, not tuned.
+            0: no re-identification.
         reid_scale: ... largest ratio of the two boxes' heights (a person's box grows by a
             quarter with arms raised) ...
         reid_appearance: ... and largest Bhattacharyya distance between the colour histograms
