@@ -25,6 +25,10 @@ COCO17_SKELETON: tuple[tuple[int, int], ...] = (
 #: Index of each keypoint's mirror image (horizontal flip).
 COCO17_FLIP_INDICES: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 
+#: The trunk: left and right shoulder, left and right hip (COCO-17 indices), the keypoints a
+#: person's limbs do not move.
+COCO17_TRUNK: tuple[int, ...] = (5, 6, 11, 12)
+
 #: Per-keypoint OKS sigmas (COCO ``cocoeval.py``), float64 (17,).
 COCO17_SIGMAS = np.array(
     [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]

@@ -1,5 +1,6 @@
 """Appearance descriptors (stream/track/appearance.py) on painted images, against histograms
-worked out by hand, and the tracker's use of them to find a lost person again."""
+worked out by hand, and what tools/eval_tracking.py --appearance measures with them (the
+tracker's use of them: tests/test_track.py)."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,6 @@ import pytest
 from poses import person
 from posestream.offline.track_eval import appearance_separation
 from posestream.stream.track.appearance import BINS, SIZE, appearance_distance, appearance_histograms
-from posestream.stream.track.tracker import Tracker, TrackerConfig
 
 
 def _painted(k: np.ndarray, shirt: tuple, trousers: tuple, size=(480, 640)) -> np.ndarray:
@@ -59,41 +59,6 @@ def test_no_descriptor_without_the_trunk_or_inside_the_image():
     off = k + [1000, 0]  # outside the picture
     assert np.isnan(appearance_histograms(image, off[None], np.ones((1, 17)), 0.5)).all()
     assert appearance_histograms(image, np.zeros((0, 17, 2)), np.zeros((0, 17)), 0.5).shape == (0, SIZE)
-
-
-def _reid(lost_looks: np.ndarray, new_looks: np.ndarray | None, config=TrackerConfig(smoothing=False)) -> list:
-    """A person 80 px tall seen 10 frames, missed 3 while the camera pans, seen again 45 px
-    back (too far for IoU / OKS) for 5 frames: the ids reported (from its third, when born)."""
-    tracker = Tracker(config)
-    scores = np.ones((1, 17), np.float32)
-    for i in range(10):
-        tracker.predict(i / 10)
-        tracker.update(person(300 + 5 * i, 300, 80)[None], scores, np.full(1, 0.9), i / 10, appearances=lost_looks[None])
-    for i in range(10, 13):
-        tracker.predict(i / 10)
-        tracker.update(np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros(0), i / 10,
-                       appearances=np.zeros((0, SIZE), np.float32))
-    ids = []
-    for i in range(13, 18):
-        tracker.predict(i / 10)
-        looks = None if new_looks is None else new_looks[None]
-        ids += tracker.update(person(300 + 5 * (i - 13), 300, 80)[None], scores, np.full(1, 0.9), i / 10,
-                              appearances=looks).track_ids.tolist()
-    return ids
-
-
-def test_a_lost_person_is_found_again_only_by_someone_who_looks_alike():
-    red, blue = np.zeros(SIZE, np.float32), np.zeros(SIZE, np.float32)
-    red[_bin(0, 255, 255)] = red[SIZE // 2] = 0.5
-    blue[_bin(120, 255, 255)] = blue[SIZE // 2] = 0.5  # another shirt, the same trousers: distance 0.71
-    assert _reid(red, red) == [1, 1, 1]
-    assert _reid(red, blue) == [2, 2, 2]  # someone else, where the lost person was
-    assert _reid(red, blue, TrackerConfig(smoothing=False, reid_appearance=0.75)) == [1, 1, 1]
-    assert _reid(red, blue, TrackerConfig(smoothing=False, reid_appearance=1.0)) == [1, 1, 1]  # the gate off
-    assert _reid(red, np.full(SIZE, np.nan, np.float32)) == [2, 2, 2]  # the new one's trunk not seen
-    assert _reid(red, None) == [2, 2, 2]  # no descriptor for the new one: one side has one, both must
-    with pytest.raises(ValueError):
-        TrackerConfig(reid_appearance=1.5)
 
 
 def test_appearance_separation_pairs_one_person_over_time_and_two_at_once():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from poses import person
+from posestream.stream.track.appearance import SIZE
 from posestream.stream.track.matching import box_iou
 from posestream.stream.track.tracker import BoxKalman, Track, Tracker, TrackerConfig
 
@@ -177,18 +178,35 @@ def test_the_gap_a_track_survives_is_in_seconds_too():
     assert tracker.tracks == []
 
 
-def _back_after_a_pan(config: TrackerConfig, dx: float, scale: float = 1.0) -> tuple[list, list]:
+def _back_after_a_pan(config: TrackerConfig, dx: float, scale: float = 1.0, looks: tuple = (None, None),
+                      second_look: bool | None = None) -> tuple[list, list]:
     """A person 80 px tall walks right at 10 fps (5 px a frame), is missed for 3 frames while
     the camera pans, and is seen again ``dx`` pixels from where they were last seen (their box
-    ``scale`` times as tall), for 5 frames. Returns the ids reported before and after."""
+    ``scale`` times as tall), for 5 frames. ``looks``: the appearance descriptor ((D,) float32,
+    or None: none given) of the person before and after. ``second_look``: None, no second look;
+    else one that finds a person before the miss and answers ``second_look`` after it.
+    Returns the ids reported before and after (after: from the new track's third frame, when
+    it is born)."""
     tracker = Tracker(config)
+    answer = [True]
+    verify = None if second_look is None else (lambda boxes: np.full(len(boxes), answer[0]))
+    scores = np.ones((1, 17), np.float32)
+
+    def step(people: list, t: float, look) -> list:
+        tracker.predict(t)
+        keypoints = np.array(people, np.float32).reshape(-1, 17, 2)
+        descriptors = None if look is None else np.tile(look, (len(keypoints), 1))
+        return tracker.update(keypoints, scores[:len(keypoints)], np.full(len(keypoints), 0.9), t, verify=verify,
+                              appearances=descriptors).track_ids.tolist()
+
     before, after = [], []
     for i in range(10):
-        before += _step(tracker, [person(300 + 5 * i, 300, 80)], i / 10).track_ids.tolist()
+        before += step([person(300 + 5 * i, 300, 80)], i / 10, looks[0])
+    answer[0] = bool(second_look)
     for i in range(10, 13):
-        _step(tracker, [], i / 10)
+        step([], i / 10, looks[0])
     for i in range(13, 18):
-        after += _step(tracker, [person(345 + dx + 5 * (i - 13), 300, 80 * scale)], i / 10).track_ids.tolist()
+        after += step([person(345 + dx + 5 * (i - 13), 300, 80 * scale)], i / 10, looks[1])
     return before, after
 
 
@@ -214,29 +232,30 @@ def test_a_person_found_again_needs_no_second_look():
     """The second look (verify_zoom) guards the births of new people only: a second look that
     now refuses everything does not stop a lost person taking their id back, and does stop
     someone new (1.3 box heights away)."""
-    looks = {"person": True}
+    config = TrackerConfig(smoothing=False)
+    assert _back_after_a_pan(config, dx=-45, second_look=False)[1] == [1, 1, 1]
+    assert _back_after_a_pan(config, dx=-130, second_look=False)[1] == []
+    assert _back_after_a_pan(config, dx=-130, second_look=True)[1] == [2, 2, 2]
 
-    def run(dx: float) -> list:
-        looks["person"] = True
-        tracker = Tracker(TrackerConfig(smoothing=False))
-        verify = lambda boxes: np.full(len(boxes), looks["person"])  # noqa: E731
-        scores = np.ones((1, 17), np.float32)
-        for i in range(10):
-            tracker.predict(i / 10)
-            tracker.update(person(300 + 5 * i, 300, 80)[None], scores, np.full(1, 0.9), i / 10, verify=verify)
-        looks["person"] = False
-        for i in range(10, 13):
-            tracker.predict(i / 10)
-            tracker.update(np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros(0), i / 10, verify=verify)
-        ids = []
-        for i in range(13, 18):
-            tracker.predict(i / 10)
-            ids += tracker.update(person(345 + dx, 300, 80)[None], scores, np.full(1, 0.9), i / 10,
-                                  verify=verify).track_ids.tolist()
-        return ids
 
-    assert run(-45) == [1, 1, 1]
-    assert run(-130) == []
+def test_a_lost_person_is_found_again_only_by_someone_who_looks_alike():
+    """Descriptors made by hand (stream/track/appearance.py's layout: trunk bins, then thigh
+    bins): another shirt over the same trousers shares half the mass, Bhattacharyya distance
+    sqrt(1 - 0.5) = 0.71, over reid_appearance 0.6."""
+    red, blue = np.zeros(SIZE, np.float32), np.zeros(SIZE, np.float32)
+    red[0] = red[SIZE // 2] = 0.5
+    blue[1] = blue[SIZE // 2] = 0.5
+    config = TrackerConfig(smoothing=False)
+    assert _back_after_a_pan(config, -45, looks=(red, red))[1] == [1, 1, 1]
+    assert _back_after_a_pan(config, -45, looks=(red, blue))[1] == [2, 2, 2]  # someone else, where they were
+    for gate in (0.75, 1.0):  # relaxed past 0.71; off
+        relaxed = TrackerConfig(smoothing=False, reid_appearance=gate)
+        assert _back_after_a_pan(relaxed, -45, looks=(red, blue))[1] == [1, 1, 1]
+    nan = np.full(SIZE, np.nan, np.float32)
+    assert _back_after_a_pan(config, -45, looks=(red, nan))[1] == [2, 2, 2]  # the new one's trunk not seen
+    assert _back_after_a_pan(config, -45, looks=(red, None))[1] == [2, 2, 2]  # one side has a descriptor: both must
+    with pytest.raises(ValueError):
+        TrackerConfig(reid_appearance=1.5)
 
 
 def test_two_people_lost_together_are_found_again_by_the_nearest():

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from posestream.engines.errors import ModelSignatureError
+from posestream.engines.layouts import COCO17_TRUNK
 from posestream.stream.lift.model import (Lifter, LifterArchitecture, StreamingTemporalModel, inspect_lifter,
                                           load_lifter, normalize_screen_coordinates)
 from posestream.stream.results import FrameResult
@@ -116,8 +117,6 @@ class _Track:
         self.extent = self.pts = np.nan  # smoothed extent (pixels) and time (seconds) of its last frame
 
 
-#: COCO-17 shoulders and hips: the centre a small person is enlarged about.
-_TRUNK = [5, 6, 11, 12]
 
 
 def person_extent(keypoints: np.ndarray) -> np.ndarray:
@@ -142,7 +141,7 @@ def enlarge(keypoints: np.ndarray, zoom: np.ndarray) -> np.ndarray:
     """Each person's keypoints scaled ``zoom`` times about the middle of their shoulders and
     hips: (N, 17, 2) pixels, (N,) → (N, 17, 2) float32 pixels (the trunk's centre stays put)."""
     k = np.asarray(keypoints, np.float32)
-    centre = k[:, _TRUNK].mean(axis=1, keepdims=True)
+    centre = k[:, list(COCO17_TRUNK)].mean(axis=1, keepdims=True)  # enlarged about the trunk
     return (k - centre) * np.asarray(zoom, np.float32)[:, None, None] + centre
 
 

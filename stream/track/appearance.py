@@ -16,11 +16,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from posestream.engines.layouts import COCO17_TRUNK
+
 #: Hue, saturation, value bins of each stripe's histogram (coarse: the people are small).
 BINS = (6, 3, 3)
 #: Length of a descriptor: two stripes.
 SIZE = 2 * int(np.prod(BINS))
-_SHOULDERS, _HIPS = (5, 6), (11, 12)
+_TRUNK = list(COCO17_TRUNK)  # shoulders, then hips
 
 
 def _stripe(image: np.ndarray, x1: float, y1: float, x2: float, y2: float) -> np.ndarray | None:
@@ -54,9 +56,9 @@ def appearance_histograms(image: np.ndarray, keypoints: np.ndarray, keypoint_sco
     if not len(keypoints):
         return out
     for row, (k, s) in enumerate(zip(np.asarray(keypoints, np.float64), np.asarray(keypoint_scores))):
-        if not (s[list(_SHOULDERS + _HIPS)] >= threshold).all():
+        if not (s[_TRUNK] >= threshold).all():
             continue
-        shoulders, hips = k[list(_SHOULDERS)].mean(axis=0), k[list(_HIPS)].mean(axis=0)
+        shoulders, hips = k[_TRUNK[:2]].mean(axis=0), k[_TRUNK[2:]].mean(axis=0)
         torso = float(np.linalg.norm(hips - shoulders))
         half = 0.4 * max(abs(k[5, 0] - k[6, 0]), 0.3 * torso)
         centre = (shoulders[0] + hips[0]) / 2

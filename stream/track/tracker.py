@@ -5,7 +5,7 @@ between, each person's box is the box of their last keypoints (×1.25), carried 
 constant-velocity Kalman filter (OpenCV's ``cv2.KalmanFilter``) over the real time between
 frames. New poses are matched to tracks by the Hungarian algorithm (SciPy's
 ``linear_sum_assignment``) on box IoU and keypoint OKS (for a track missed in the last frame,
-the better of the whole body's and the trunk's, :data:`TRUNK`), born tracks before tentative
+the better of the whole body's and the trunk's, ``COCO17_TRUNK``), born tracks before tentative
 ones, boxes cut to the frame; a track is born after ``min_hits`` matched frames (and, where the
 caller gives one, a second look of the detector at its box, ``verify_zoom``) and dropped
 after ``max_missing`` frames and ``max_missing_seconds`` without a match, counted from its last
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from posestream.engines.layouts import COCO17_SIGMAS
+from posestream.engines.layouts import COCO17_SIGMAS, COCO17_TRUNK
 from posestream.stream.track.appearance import appearance_distance
 from posestream.stream.track.matching import box_containment, box_iou, keypoint_bboxes, oks, pose_nms
 from posestream.stream.track.smoothing import OneEuroFilter
@@ -232,9 +232,6 @@ def cut_to_frame(boxes: np.ndarray, image_size: tuple[int, int] | None) -> np.nd
     return np.clip(boxes, 0, np.tile(np.asarray(image_size, np.float32), 2)).astype(np.float32)
 
 
-#: COCO-17 shoulders and hips: the keypoints a person's limbs do not move.
-TRUNK = (5, 6, 11, 12)
-
 #: How near the frame's edge (fraction of its width) a crop must reach to count as cut by it.
 EDGE_MARGIN = 0.01
 
@@ -267,7 +264,8 @@ def edge_poses(keypoints: np.ndarray, visible: np.ndarray, crop_bboxes: np.ndarr
            | (boxes[:, 2] >= width - margin) | (boxes[:, 3] >= height - margin))
     inside = visible & (keypoints[..., 0] >= 0) & (keypoints[..., 0] < width) & \
         (keypoints[..., 1] >= 0) & (keypoints[..., 1] < height)
-    trunk = inside[:, list(TRUNK[:2])].any(axis=1) & inside[:, list(TRUNK[2:])].any(axis=1)  # a shoulder, a hip
+    shoulders, hips = list(COCO17_TRUNK[:2]), list(COCO17_TRUNK[2:])
+    trunk = inside[:, shoulders].any(axis=1) & inside[:, hips].any(axis=1)  # a shoulder, a hip
     covered = box_containment(np.asarray(detected, np.float32).reshape(-1, 4), cut_to_frame(boxes, image_size),
                               area_ratio).max(axis=0) >= containment
     return cut & trunk & covered
@@ -597,7 +595,7 @@ class Tracker:
             # a lost track is found again by its trunk (shoulders, hips) alone too: arms and legs
             # swung out while it was missed (exercise, a jump) change the box's shape and most
             # keypoints, not the trunk
-            trunk = list(TRUNK)
+            trunk = list(COCO17_TRUNK)
             trunk_oks = oks(track_points[lost][:, trunk], keypoints[:, trunk], areas[lost],
                             track_visible[lost][:, trunk], visible[:, trunk], COCO17_SIGMAS[trunk]).T
             similarity_oks[:, lost] = np.maximum(similarity_oks[:, lost], trunk_oks)
